@@ -73,7 +73,7 @@ class LocalAws:
     def reset(self) -> None:
         """Forget every resource (moto's reset API), then re-apply the lmpspot config."""
         req = urllib.request.Request(self.endpoint_url + "/moto-api/reset", method="POST")
-        with urllib.request.urlopen(req, timeout=30):  # noqa: S310 (loopback)
+        with urllib.request.urlopen(req, timeout=30):
             pass
         local_aws.configure(self.host, self.port)
 
@@ -153,8 +153,13 @@ def run_playbook(
         }
     )
     # Never let a developer's real AWS settings leak into a test run.
-    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_SESSION_TOKEN"):
+    for var in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ):
         full_env.pop(var, None)
     if env:
         full_env.update(env)

@@ -21,7 +21,7 @@ options:
 """
 
 EXAMPLES = r"""
-tags: "{{ lmpspot_project | lmpspot.aws.project_tags(lmpspot_environment, lmpspot_owner, lmpspot_extra_tags) }}"
+tags: "{{ 'lmpspot' | lmpspot.aws.project_tags('local', 'polymer-lab', {}) }}"
 # -> {Project: lmpspot, Environment: local, Owner: polymer-lab, ManagedBy: lmpspot}
 name: "{{ lmpspot_project | lmpspot.aws.resource_name(lmpspot_environment, 'vpc') }}"
 # -> lmpspot-local-vpc
@@ -67,13 +67,14 @@ def project_tags(project, environment, owner="", extra=None) -> dict:
 
 def resource_name(project, environment, *parts) -> str:
     """``project-environment-part1-part2`` after checking each part is a DNS-style label."""
-    pieces = [_require_str(project, "lmpspot_project"), _require_str(environment, "lmpspot_environment")]
+    pieces = [
+        _require_str(project, "lmpspot_project"),
+        _require_str(environment, "lmpspot_environment"),
+    ]
     pieces += [str(p) for p in parts]
     for p in pieces:
         if not _NAME_PART.match(p):
-            raise AnsibleFilterError(
-                f"name part {p!r} must be lowercase letters, digits and inner hyphens"
-            )
+            raise AnsibleFilterError(f"name part {p!r} must be lowercase letters, digits and inner hyphens")
     return "-".join(pieces)
 
 

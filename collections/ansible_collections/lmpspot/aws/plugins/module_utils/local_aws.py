@@ -10,6 +10,7 @@ that Ansible picks as the module interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,7 +38,7 @@ def is_healthy(host: str, port: int, timeout: float = 2.0) -> bool:
     """True when a moto server answers its management API on host:port."""
     url = endpoint_url(host, port) + "/moto-api/data.json"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback http)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -45,14 +46,14 @@ def is_healthy(host: str, port: int, timeout: float = 2.0) -> bool:
 
 def configure(host: str, port: int, config: dict | None = None) -> None:
     body = json.dumps(config if config is not None else DEFAULT_CONFIG).encode()
-    req = urllib.request.Request(  # noqa: S310 (loopback http)
+    req = urllib.request.Request(
         endpoint_url(host, port) + "/moto-api/config",
         data=body,
         method="POST",
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:
             if not 200 <= resp.status < 300:
                 raise LocalAwsError(f"moto config POST answered HTTP {resp.status}")
     except urllib.error.URLError as exc:
@@ -117,7 +118,11 @@ def start(
         )
     if is_healthy(host, port):
         configure(host, port, config)
-        return {"changed": False, "pid": _read_pid(pid_file), "endpoint_url": endpoint_url(host, port)}
+        return {
+            "changed": False,
+            "pid": _read_pid(pid_file),
+            "endpoint_url": endpoint_url(host, port),
+        }
 
     old = _read_pid(pid_file)
     if old is not None and _alive(old):
@@ -170,10 +175,8 @@ def _terminate(pid: int, grace_s: float = 10.0) -> None:
             if not _alive(pid):
                 return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop(pid_file: str) -> dict:
@@ -183,8 +186,6 @@ def stop(pid_file: str) -> dict:
     if pid is not None and _alive(pid):
         _terminate(pid)
         changed = True
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(pid_file)
-    except FileNotFoundError:
-        pass
     return {"changed": changed, "pid": pid}

@@ -103,8 +103,12 @@ def main():
     try:
         if p["state"] == "started":
             res = local_aws.start(
-                p["host"], p["port"], p["pid_file"], p["log_file"],
-                python=p["python"], wait_s=p["wait_timeout"],
+                p["host"],
+                p["port"],
+                p["pid_file"],
+                p["log_file"],
+                python=p["python"],
+                wait_s=p["wait_timeout"],
             )
         else:
             res = local_aws.stop(p["pid_file"])
