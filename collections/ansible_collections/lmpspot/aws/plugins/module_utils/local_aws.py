@@ -35,11 +35,16 @@ def endpoint_url(host: str, port: int) -> str:
 
 
 def is_healthy(host: str, port: int, timeout: float = 2.0) -> bool:
-    """True when a moto server answers its management API on host:port."""
-    url = endpoint_url(host, port) + "/moto-api/data.json"
+    """True when a moto server answers its management API on host:port.
+
+    Probes ``/moto-api/config`` (a small JSON document; moto answers 201): the
+    dashboard's ``data.json`` answers 500 once Batch resources exist, which would make
+    a live server with state look dead.
+    """
+    url = endpoint_url(host, port) + "/moto-api/config"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status == 200
+            return 200 <= resp.status < 300 and "batch" in json.load(resp)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
