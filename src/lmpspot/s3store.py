@@ -1,0 +1,531 @@
+"""Checkpoints in S3, with an atomically updated ``latest.json`` pointer.
+
+Layout (``prefix`` is e.g. ``checkpoints/``)::
+
+    s3://bucket/<prefix><job_id>/ckpt-0000000007/<file>          checkpoint files
+    s3://bucket/<prefix><job_id>/ckpt-0000000007/manifest.json   uploaded LAST
+    s3://bucket/<prefix><job_id>/latest.json                     pointer (conditional writes)
+
+Every object is uploaded with ``ChecksumAlgorithm=SHA256`` (S3 validates the bytes it
+receives) and re-checked with ``HeadObject(ChecksumMode=ENABLED)`` after upload: the
+size must match and the SHA256 checksum must equal the file's sha256 (single part) or
+the composite of its parts' sha256 (multipart).  The full-file sha256 is also stored as
+object metadata so ``verify(seq)`` can check a remote checkpoint without its local copy.
+The manifest goes up only after every file has verified, so a checkpoint whose manifest
+is present and whose objects verify is complete.
+
+The pointer is moved with ``If-None-Match: *`` (create) or ``If-Match: <etag>``
+(update); it never moves to an older seq, and a writer that loses a race (HTTP 412)
+re-reads and tries again.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from s3transfer.utils import ChunksizeAdjuster
+
+from lmpspot.checkpoint import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    check_relative_name,
+    ckpt_dir_name,
+    parse_ckpt_name,
+    sha256_file,
+    utc_now_iso,
+    verify_dir,
+)
+
+DEFAULT_PREFIX = "checkpoints/"
+POINTER_NAME = "latest.json"
+SHA_META_KEY = "lmpspot-sha256"
+MIB = 1024 * 1024
+LogFn = Callable[[str], None]
+
+_log = logging.getLogger("lmpspot.s3store")
+
+
+class S3StoreError(RuntimeError):
+    """An S3 checkpoint operation failed in a way a retry will not fix by itself."""
+
+
+class UploadVerifyError(S3StoreError):
+    """An object read back from S3 does not match the local file."""
+
+
+class LocalCheckpointInvalid(S3StoreError):
+    """The local checkpoint to upload does not match its own manifest."""
+
+
+class PointerConflict(S3StoreError):
+    """The pointer could not be moved after several conditional-write retries."""
+
+
+@dataclass
+class UploadStats:
+    """What one checkpoint upload moved and how long it took."""
+
+    seq: int
+    bytes: int
+    seconds: float
+    files: int
+
+    @property
+    def mib_per_s(self) -> float:
+        return (self.bytes / MIB) / self.seconds if self.seconds > 0 else 0.0
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _hex_to_b64(hexdigest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hexdigest)).decode()
+
+
+def composite_sha256(path: Path, part_size: int) -> tuple[str, int]:
+    """S3's COMPOSITE SHA256 of a multipart object: (base64 of sha256(part digests), parts)."""
+    outer = hashlib.sha256()
+    parts = 0
+    with open(path, "rb") as fh:
+        while True:
+            inner = hashlib.sha256()
+            remaining = part_size
+            while remaining > 0:
+                block = fh.read(min(remaining, 8 * MIB))
+                if not block:
+                    break
+                inner.update(block)
+                remaining -= len(block)
+            if remaining == part_size:  # nothing read: end of file
+                break
+            outer.update(inner.digest())
+            parts += 1
+    return base64.b64encode(outer.digest()).decode(), parts
+
+
+def is_precondition_failed(exc: BaseException) -> bool:
+    """True for S3's 412 PreconditionFailed (and 409 ConditionalRequestConflict)."""
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409)
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True for NoSuchKey / 404."""
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("NoSuchKey", "404", "NotFound") or status == 404
+
+
+class S3Store:
+    """One job's checkpoints under ``s3://bucket/<prefix><job_id>/``."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str,
+        job_id: str,
+        *,
+        multipart_threshold: int = 64 * MIB,
+        multipart_chunksize: int = 64 * MIB,
+        max_concurrency: int = 8,
+        log: LogFn | None = None,
+    ) -> None:
+        if not job_id or "/" in job_id:
+            raise ValueError(f"invalid job_id {job_id!r}")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.job_id = job_id
+        self.base = f"{prefix}{job_id}/"
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunksize = multipart_chunksize
+        self.max_concurrency = max_concurrency
+        self.log: LogFn = log or _log.info
+
+    # -- keys --------------------------------------------------------------------------
+    def ckpt_prefix(self, seq: int) -> str:
+        return f"{self.base}{ckpt_dir_name(seq)}/"
+
+    def key(self, seq: int, name: str) -> str:
+        return self.ckpt_prefix(seq) + name
+
+    @property
+    def pointer_key(self) -> str:
+        return self.base + POINTER_NAME
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key or self.base}"
+
+    def _transfer_config(self) -> TransferConfig:
+        kwargs = {
+            "multipart_threshold": self.multipart_threshold,
+            "multipart_chunksize": self.multipart_chunksize,
+            "max_concurrency": self.max_concurrency,
+        }
+        try:  # keep part sizes predictable (we recompute the composite checksum)
+            return TransferConfig(preferred_transfer_client="classic", **kwargs)
+        except TypeError:  # older boto3
+            return TransferConfig(**kwargs)
+
+    def _part_size(self, size: int) -> int:
+        """The part size s3transfer uses for a file of ``size`` bytes (same adjuster)."""
+        return ChunksizeAdjuster().adjust_chunksize(self.multipart_chunksize, size)
+
+    # -- upload ------------------------------------------------------------------------
+    def upload_file(self, path: Path, key: str, sha256_hex: str | None = None) -> int:
+        """Upload one file with a SHA256 checksum and verify it by HeadObject; returns size."""
+        path = Path(path)
+        size = path.stat().st_size
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
+        if sha256_hex:
+            extra["Metadata"] = {SHA_META_KEY: sha256_hex}
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=self._transfer_config())
+        self._verify_uploaded(path, key, size, sha256_hex)
+        return size
+
+    def _verify_uploaded(self, path: Path, key: str, size: int, sha256_hex: str | None) -> None:
+        head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        if head.get("ContentLength") != size:
+            raise UploadVerifyError(f"{self.url(key)}: size {head.get('ContentLength')} != local {size}")
+        remote = head.get("ChecksumSHA256")
+        if not remote:
+            raise UploadVerifyError(f"{self.url(key)}: S3 returned no SHA256 checksum")
+        digest, _, nparts = remote.partition("-")
+        multipart = bool(nparts) or head.get("ChecksumType") == "COMPOSITE" or ("-" in head.get("ETag", ""))
+        if multipart:
+            expected, parts = composite_sha256(path, self._part_size(size))
+            if digest != expected or (nparts and int(nparts) != parts):
+                raise UploadVerifyError(f"{self.url(key)}: composite SHA256 mismatch")
+        else:
+            expected = _hex_to_b64(sha256_hex) if sha256_hex else None
+            if expected is None:
+                expected = _hex_to_b64(sha256_file(path))
+            if digest != expected:
+                raise UploadVerifyError(f"{self.url(key)}: SHA256 mismatch")
+        if sha256_hex and head.get("Metadata", {}).get(SHA_META_KEY) != sha256_hex:
+            raise UploadVerifyError(f"{self.url(key)}: sha256 metadata missing or wrong")
+
+    def upload(self, ckpt_dir: Path, manifest: Manifest) -> UploadStats:
+        """Upload a local checkpoint: every file (verified), then ``manifest.json`` last."""
+        ckpt_dir = Path(ckpt_dir)
+        ok, reason = verify_dir(ckpt_dir, manifest)
+        if not ok:
+            raise LocalCheckpointInvalid(f"refusing to upload {ckpt_dir}: {reason}")
+        t0 = time.monotonic()
+        total = 0
+        # Largest first: the slow part starts early, small files fill in at the end.
+        for name, meta in sorted(manifest.files.items(), key=lambda kv: -kv[1]["size"]):
+            total += self.upload_file(ckpt_dir / name, self.key(manifest.seq, name), meta["sha256"])
+        body = manifest.to_json().encode()
+        self._put_verified(self.key(manifest.seq, MANIFEST_NAME), body)
+        total += len(body)
+        return UploadStats(manifest.seq, total, time.monotonic() - t0, len(manifest.files) + 1)
+
+    def _put_verified(self, key: str, body: bytes, **cond: str) -> str:
+        resp = self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+            ContentType="application/json",
+            **cond,
+        )
+        head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        if head.get("ContentLength") != len(body) or head.get("ChecksumSHA256") != _b64_sha256(body):
+            raise UploadVerifyError(f"{self.url(key)}: read-back does not match what was sent")
+        return resp.get("ETag", "")
+
+    # -- remote reads ------------------------------------------------------------------
+    def get_manifest(self, seq: int) -> Manifest | None:
+        """The manifest of remote checkpoint ``seq``; None when absent or invalid."""
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self.key(seq, MANIFEST_NAME))
+            man = Manifest.from_json(obj["Body"].read())
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        except ManifestError as exc:
+            self.log(f"s3 checkpoint {seq}: invalid manifest: {exc}")
+            return None
+        if man.seq != seq or man.job_id != self.job_id:
+            self.log(f"s3 checkpoint {seq}: manifest names seq {man.seq} job {man.job_id}")
+            return None
+        return man
+
+    def explain(self, seq: int) -> str:
+        """Why remote checkpoint ``seq`` does or does not verify ("ok" when it does)."""
+        man = self.get_manifest(seq)
+        if man is None:
+            return "manifest missing or invalid (incomplete checkpoint)"
+        for name, meta in man.files.items():
+            problem = self._explain_object(self.key(seq, name), meta)
+            if problem:
+                return f"{name}: {problem}"
+        return "ok"
+
+    def _explain_object(self, key: str, meta: dict[str, Any]) -> str | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if is_not_found(exc):
+                return "missing"
+            raise
+        if head.get("ContentLength") != meta["size"]:
+            return f"size {head.get('ContentLength')} != {meta['size']}"
+        if head.get("Metadata", {}).get(SHA_META_KEY) != meta["sha256"]:
+            return "sha256 metadata does not match the manifest"
+        remote = head.get("ChecksumSHA256") or ""
+        if not remote:
+            return "no SHA256 checksum stored"
+        single = (
+            "-" not in remote and head.get("ChecksumType") != "COMPOSITE" and "-" not in head.get("ETag", "")
+        )
+        if single and remote != _hex_to_b64(meta["sha256"]):
+            return "SHA256 checksum does not match the manifest"
+        return None
+
+    def verify(self, seq: int) -> bool:
+        """True when the manifest is present and every object matches it (size, sha256).
+
+        Uses HeadObject only (no download): sizes, the stored full-file sha256 and, for
+        single-part objects, S3's own SHA256 checksum.  ``download`` re-hashes the bytes.
+        """
+        return self.explain(seq) == "ok"
+
+    def _read_pointer(self) -> tuple[dict | None, str | None]:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self.pointer_key)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None, None
+            raise
+        etag = obj.get("ETag")
+        try:
+            data = json.loads(obj["Body"].read())
+            if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+                raise ValueError("no seq")
+        except ValueError:
+            self.log(f"{self.url(self.pointer_key)} is unreadable; it will be replaced")
+            return {"seq": -1}, etag
+        return data, etag
+
+    def latest_seq(self) -> int | None:
+        """The seq the pointer names, or None when there is no (valid) pointer."""
+        data, _ = self._read_pointer()
+        if data is None or data.get("seq", -1) < 0:
+            return None
+        return int(data["seq"])
+
+    def latest(self) -> Manifest | None:
+        """The manifest the pointer names (embedded in the pointer), or None."""
+        data, _ = self._read_pointer()
+        if data is None or data.get("seq", -1) < 0:
+            return None
+        try:
+            return Manifest.from_dict(data.get("manifest"))
+        except ManifestError:
+            return self.get_manifest(int(data["seq"]))
+
+    def list_seqs(self) -> list[int]:
+        """Seqs that have at least one object under ``ckpt-<seq>/``, newest first."""
+        seqs: set[int] = set()
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.base + "ckpt-", Delimiter="/"):
+            for cp in page.get("CommonPrefixes", []):
+                name = cp["Prefix"][len(self.base) :].rstrip("/")
+                seq = parse_ckpt_name(name)
+                if seq is not None:
+                    seqs.add(seq)
+        return sorted(seqs, reverse=True)
+
+    # -- pointer -----------------------------------------------------------------------
+    def commit_latest(self, manifest: Manifest, *, verify: bool = True, max_attempts: int = 8) -> bool:
+        """Move ``latest.json`` to ``manifest.seq`` with a conditional write.
+
+        Returns True when the pointer names this seq afterwards (moved now, or already
+        there), False when it names a newer seq (the pointer never moves backwards).  With ``verify`` the
+        remote checkpoint must verify first.  Raises PointerConflict when other writers
+        keep winning the race.
+        """
+        if verify and not self.verify(manifest.seq):
+            raise S3StoreError(
+                f"checkpoint {manifest.seq} does not verify in {self.url()}; pointer not moved"
+            )
+        for attempt in range(max_attempts):
+            current, etag = self._read_pointer()
+            cur_seq = -1 if current is None else int(current.get("seq", -1))
+            if cur_seq >= manifest.seq:
+                if cur_seq > manifest.seq:
+                    self.log(f"pointer already at seq {cur_seq} >= {manifest.seq}; not moved back")
+                return cur_seq == manifest.seq
+            body = json.dumps(
+                {
+                    "job_id": self.job_id,
+                    "seq": manifest.seq,
+                    "key": self.ckpt_prefix(manifest.seq),
+                    "step": manifest.step,
+                    "stage": manifest.stage,
+                    "updated_at": utc_now_iso(),
+                    "manifest": manifest.to_dict(),
+                },
+                indent=2,
+                sort_keys=True,
+            ).encode()
+            cond = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+            try:
+                self._put_verified(self.pointer_key, body, **cond)
+                return True
+            except ClientError as exc:
+                if not is_precondition_failed(exc):
+                    raise
+                self.log(f"pointer changed under us (attempt {attempt + 1}); re-reading")
+                time.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))  # noqa: S311
+            except UploadVerifyError:
+                # Someone overwrote it between our PUT and HEAD: re-read and decide again.
+                continue
+        raise PointerConflict(f"could not move {self.url(self.pointer_key)} to {manifest.seq}")
+
+    # -- download ----------------------------------------------------------------------
+    def download(self, seq: int, dest_root: Path, manifest: Manifest | None = None) -> Path:
+        """Download checkpoint ``seq`` into ``dest_root/ckpt-<seq>`` and verify every byte.
+
+        Downloads into a staging dir and renames into place only after verification;
+        an existing verified copy is reused.  Raises S3StoreError when it does not verify.
+        """
+        dest_root = Path(dest_root)
+        dest_root.mkdir(parents=True, exist_ok=True)
+        man = manifest or self.get_manifest(seq)
+        if man is None:
+            raise S3StoreError(f"checkpoint {seq} has no valid manifest in {self.url()}")
+        final = dest_root / ckpt_dir_name(seq)
+        if final.exists():
+            ok, _ = verify_dir(final, man)
+            if ok:
+                return final
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{seq:010d}-dl-", dir=dest_root))
+        try:
+            for name in man.files:
+                check_relative_name(name)
+                target = staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.client.download_file(
+                    self.bucket, self.key(seq, name), str(target), Config=self._transfer_config()
+                )
+            (staging / MANIFEST_NAME).write_text(man.to_json())
+            ok, reason = verify_dir(staging, man)
+            if not ok:
+                raise S3StoreError(f"s3 checkpoint {seq} does not verify after download: {reason}")
+            if final.exists():
+                shutil.rmtree(final)
+            staging.rename(final)
+            return final
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def candidate_seqs(self) -> list[int]:
+        """Seqs to try for a resume, best first: the pointer's, then the others newest first.
+
+        Seqs newer than the pointer (uploaded, pointer not yet moved) come after the
+        pointer's seq: they are used only when they verify completely.
+        """
+        seqs = self.list_seqs()
+        ptr = self.latest_seq()
+        if ptr is None:
+            return seqs
+        newer = [s for s in seqs if s > ptr]
+        older = [s for s in seqs if s < ptr]
+        return [*newer, ptr, *older]
+
+    def download_newest_valid(
+        self, dest_root: Path, accept: Callable[[Manifest], bool] | None = None
+    ) -> tuple[Path, Manifest] | None:
+        """Download the newest checkpoint that verifies (and that ``accept`` approves).
+
+        Tries seqs newest first (a seq newer than the pointer is only taken when it is
+        complete and verifies); a corrupt or incomplete one is logged and skipped.
+        """
+        for seq in self.candidate_seqs():
+            man = self.get_manifest(seq)
+            if man is None:
+                self.log(f"s3 checkpoint {seq}: incomplete (no valid manifest); skipping")
+                continue
+            if accept is not None and not accept(man):
+                self.log(f"s3 checkpoint {seq}: not accepted; skipping")
+                continue
+            reason = self.explain(seq)
+            if reason != "ok":
+                self.log(f"s3 checkpoint {seq}: {reason}; skipping")
+                continue
+            try:
+                return self.download(seq, dest_root, man), man
+            except S3StoreError as exc:
+                self.log(f"s3 checkpoint {seq}: {exc}; skipping")
+        return None
+
+    # -- removal -----------------------------------------------------------------------
+    def delete(self, seq: int) -> int:
+        """Delete every object of checkpoint ``seq`` (manifest first); returns the count."""
+        prefix = self.ckpt_prefix(seq)
+        with contextlib.suppress(ClientError):
+            self.client.delete_object(Bucket=self.bucket, Key=prefix + MANIFEST_NAME)
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i : i + 1000]]
+            resp = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            if resp.get("Errors"):
+                raise S3StoreError(f"could not delete {resp['Errors'][:3]} under {prefix}")
+        return len(keys) + 1
+
+    def prune(self, keep: int) -> list[int]:
+        """Delete checkpoints beyond the newest ``keep`` VERIFIED ones; returns deleted seqs.
+
+        Never deletes the seq the pointer names, nor anything newer than the newest
+        verified checkpoint (it may be an upload in progress).
+        """
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        ptr = self.latest_seq()
+        kept = 0
+        newest_verified: int | None = None
+        deleted: list[int] = []
+        for seq in self.list_seqs():
+            ok = self.verify(seq)
+            if ok and newest_verified is None:
+                newest_verified = seq
+            if ok and kept < keep:
+                kept += 1
+                continue
+            if seq == ptr or newest_verified is None or seq > newest_verified:
+                continue
+            self.delete(seq)
+            deleted.append(seq)
+        return deleted
