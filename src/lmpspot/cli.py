@@ -84,6 +84,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="max s to wait for a bitwise-exact checkpoint step after a notice",
     )
     p.add_argument("--progress-every", type=float, default=60.0, help="s between progress lines")
+    p.add_argument(
+        "--emf",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="CloudWatch EMF metric lines on stderr (auto: on in AWS Batch)",
+    )
     p.add_argument("--screen", action="store_true", help="let LAMMPS print to the screen")
     p.add_argument("--imds-endpoint", help="IMDS base URL (default: EC2's)")
     p.add_argument(
@@ -92,6 +98,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="watch IMDS for spot notices (auto: when running in AWS Batch or an endpoint is configured)",
     )
+    p.add_argument("--imds-poll", type=float, default=5.0, help="s between IMDS polls")
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run)
 
@@ -110,7 +117,7 @@ def _make_watcher(args: argparse.Namespace):
         return None
     from lmpspot.imds import SpotNoticeWatcher  # noqa: PLC0415
 
-    return SpotNoticeWatcher(endpoint=args.imds_endpoint, log=_log).start()
+    return SpotNoticeWatcher(endpoint=args.imds_endpoint, interval=args.imds_poll, log=_log).start()
 
 
 def _log(msg: str) -> None:
@@ -139,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress_every=args.progress_every,
         allow_short_interval=args.allow_short_interval,
         screen=args.screen,
+        emf=args.emf == "on" or (args.emf == "auto" and bool(os.environ.get("AWS_BATCH_JOB_ID"))),
         stop_after_checkpoints=args.stop_after_checkpoints,
     )
     s3 = None

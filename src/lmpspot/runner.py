@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from lmpspot.checkpoint import LocalStore, Manifest
+from lmpspot.progress import Progress, sample_gpu_utilization
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint
 from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, parse_script, resume_text
 from lmpspot.sync import CheckpointSyncer
@@ -122,6 +123,7 @@ class RunnerConfig:
     allow_short_interval: bool = False
     screen: bool = False
     flush_timeout: float = 90.0
+    emf: bool = False  # CloudWatch EMF metric lines on stderr
     stop_after_checkpoints: int | None = None  # test hook: behave as on a notice after N
     checkpoint_dir: Path | None = None  # default: <workdir>/checkpoints
 
@@ -197,6 +199,7 @@ class Runner:
         self.dumps: dict[str, str] = {}  # dump ID -> file (literal names only)
         self._last_progress = 0.0
         self._total_steps = 0
+        self._stage_index = 0
         self._done_steps = 0
 
     # -- small helpers -----------------------------------------------------------------
@@ -361,6 +364,7 @@ class Runner:
             self.cmd(f"log {wd / 'log.lammps'}")
             self.log(f"attempt {cfg.attempt}: starting {plan.path.name} from the beginning")
         self._estimate_total(plan, man)
+        self.last_ckpt_wall = time.monotonic()  # the interval counts from the (re)start
 
         for c in plan.commands:
             if c.index < resume_at:
@@ -414,6 +418,7 @@ class Runner:
     # -- stages ------------------------------------------------------------------------
     def _run_stage(self, c: Command, spec: RunSpec, resuming: Manifest | None) -> int:
         assert c.stage is not None
+        self._stage_index = c.stage
         cur = self.step()
         if resuming is not None:
             st = _StageState(
@@ -491,6 +496,10 @@ class Runner:
         atom sort frequency.  Returns True there, False if ``grace`` seconds passed first
         (checkpoint anyway: statistically exact only), None if the stage ended first.
         """
+        assert self.plan is not None
+        if not self.plan.bitwise_restartable:
+            # nothing to gain from waiting: checkpoint right here
+            return None if self.step() >= st.target else False
         deadline = time.monotonic() + grace
         cur = self.step()
         f = self.sortfreq
@@ -521,7 +530,7 @@ class Runner:
         exact = self._seek_exact_step(st, grace)
         if exact is None:
             return None
-        if not exact:
+        if not exact and self.plan is not None and self.plan.bitwise_restartable:
             self.log(
                 f"no exact restart step within {grace:.0f}s: checkpointing at step "
                 f"{self.step()} (resume will be statistically, not bitwise, exact)"
@@ -599,11 +608,14 @@ class Runner:
         )
         self.syncer.submit(self.local.path_for(seq), man)
         self.checkpoints_written += 1
+        self._progress()
+        assert self.progress is not None
+        self.progress.checkpoint_done(self._done_steps, time.monotonic() - t0)
         self.last_ckpt_wall = time.monotonic()
         self.last_ckpt_step = step
         self.log(
             f"checkpoint {seq} at step {step} (stage {stage}"
-            f"{' done' if stage_done else ''}{'' if exact else ', inexact'}) "
+            f"{' done' if stage_done else ''}{'' if exact else ', statistically exact'}) "
             f"in {time.monotonic() - t0:.2f}s"
         )
         return man
@@ -629,23 +641,24 @@ class Runner:
 
     # -- progress ----------------------------------------------------------------------
     def _progress(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_progress < self.cfg.progress_every:
-            return
-        self._last_progress = now
-        step = self.step()
-        dt = float(self.lmp.extract_global("dt"))
-        units = str(self.lmp.extract_global("units"))
-        rate = self.rate
-        per_day = rate * dt * 86400.0
-        if units in ("real", "metal"):
-            per_day_s = f"{per_day * (1e-6 if units == 'real' else 1e-3):.3f} ns/day"
-        else:
-            per_day_s = f"{per_day:.1f} tau/day"
-        pct = f"{100.0 * self._done_steps / self._total_steps:.1f}%" if self._total_steps else "?"
-        left = max(0, self._total_steps - self._done_steps)
-        eta = f"{left / rate:.0f}s" if rate > 0 and self._total_steps else "?"
-        age = now - self.last_ckpt_wall
-        self.log(
-            f"step {step} done {pct} {rate:.1f} steps/s {per_day_s} ETA {eta} last checkpoint {age:.0f}s ago"
+        """Feed :class:`lmpspot.progress.Progress` (it rate-limits the output itself)."""
+        if self.progress is None:
+            self.progress = Progress(
+                self._total_steps,
+                self.cfg.job_id,
+                stream=sys.stderr,
+                emf=self.cfg.emf,
+                units=str(self.lmp.extract_global("units")),
+                status_path=self.cfg.workdir.resolve() / "status.json",
+                interval=self.cfg.progress_every,
+                start_step=self._done_steps,
+                interruptions=self.cfg.attempt,
+                gpu_sampler=None if not self.cfg.emf else sample_gpu_utilization,
+            )
+        self.progress.timestep = float(self.lmp.extract_global("dt"))
+        self.progress.update(
+            self._done_steps,
+            float(self.lmp.get_thermo("time")),
+            force=force,
+            extra={"lammps_step": self.step(), "stage": self._stage_index},
         )
