@@ -263,9 +263,13 @@ class LocalStore:
         ckpt_dir_name(seq)  # validates seq
         return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{seq:010d}-", dir=self.root))
 
-    def next_seq(self) -> int:
-        """One more than the highest seq seen locally (committed or staging)."""
-        hi = -1
+    def next_seq(self, at_least: int = 0) -> int:
+        """One more than the highest seq seen locally (committed or staging), >= at_least.
+
+        Pass ``at_least = max(S3 seqs) + 1`` on a node whose local disk is empty or
+        older than S3, so new checkpoints sort after every uploaded one.
+        """
+        hi = at_least - 1
         for entry in self._scan():
             name = entry.name
             seq = parse_ckpt_name(name)

@@ -277,7 +277,14 @@ class CheckpointSyncer:
             self._prune_local()
             return
         if self.stats.verified_seq is None or manifest.seq > self.stats.verified_seq:
-            if not self.s3.verify(manifest.seq):
+            remote = self.s3.get_manifest(manifest.seq)
+            same = remote is not None and remote.files == manifest.files
+            if remote is not None and not same:
+                self.log(
+                    f"s3 already holds a different checkpoint {manifest.seq}; overwriting it "
+                    "(seqs should continue after S3's newest: LocalStore.next_seq(at_least=))"
+                )
+            if not (same and self.s3.verify(manifest.seq)):
                 try:
                     up = self.s3.upload(ckpt_dir, manifest)
                 except LocalCheckpointInvalid as exc:
@@ -290,7 +297,11 @@ class CheckpointSyncer:
             if not self.s3.verify(manifest.seq):
                 raise RuntimeError(f"checkpoint {manifest.seq} does not verify after upload")
             self.stats.verified_seq = manifest.seq
-        self.s3.commit_latest(manifest, verify=False)
+        if not self.s3.commit_latest(manifest, verify=False):
+            self.log(
+                f"s3 pointer names a newer seq than {manifest.seq}: this checkpoint is stored "
+                "but a resume would pick the newer one"
+            )
         self.stats.committed_seq = max(self.stats.committed_seq or -1, manifest.seq)
         try:
             gone = self.s3.prune(self.retention)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -236,3 +237,37 @@ def test_upload_throughput_numbers(aws, tmp_path: Path, record_property):
     for size_mib, secs, rate in rows:
         record_property(f"upload_{size_mib}MiB", f"{secs:.2f}s {rate:.1f}MiB/s")
         print(f"upload {size_mib:>4} MiB: {secs:6.2f} s  {rate:7.1f} MiB/s")
+
+
+def test_checkpoints_cli(aws, tmp_path: Path, capsys, monkeypatch):
+    from lmpspot.checkpoint_cli import main
+
+    client = new_bucket(aws)
+    local = LocalStore(tmp_path / "local")
+    st = store_for(client)
+    for seq in (1, 2, 3):
+        p, m = make_ckpt(local, seq)
+        st.upload(p, m)
+        st.commit_latest(m)
+    for k, v in aws.env.items():
+        monkeypatch.setenv(k, v)
+    s3args = ["--bucket", BUCKET, "--job", "job-1", "--endpoint-url", aws.endpoint_url]
+    assert main(["checkpoints", "list", "--local", str(local.root), *s3args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["where"], r["seq"]) for r in rows] == [
+        ("local", 3),
+        ("local", 2),
+        ("local", 1),
+        ("s3", 3),
+        ("s3", 2),
+        ("s3", 1),
+    ]
+    assert [r.get("latest") for r in rows if r["where"] == "s3"] == [True, False, False]
+    assert main(["checkpoints", "verify", "--local", str(local.root), *s3args]) == 0
+    client.put_object(Bucket=BUCKET, Key=st.key(2, "restart.bin"), Body=b"x")
+    assert main(["checkpoints", "verify", *s3args]) == 1
+    assert "s3 2: restart.bin: size" in capsys.readouterr().out
+    assert main(["checkpoints", "download", *s3args, "--dest", str(tmp_path / "dl")]) == 0
+    assert capsys.readouterr().out.strip().endswith(ckpt_dir_name(3))
+    assert main(["checkpoints", "prune", "--keep", "1", "--local", str(local.root), *s3args]) == 0
+    assert st.list_seqs() == [3] and [m.seq for _p, m in local.list()] == [3]

@@ -165,3 +165,13 @@ def test_resume_local_refuses_other_input(tmp_path: Path):
     assert got == (p2, m2)
     assert any("--force" in line for line in logs)
     assert find_resume_checkpoint(LocalStore(tmp_path / "empty"), None, "x", "y", log=logs.append) is None
+
+
+def test_next_seq_floor(tmp_path: Path):
+    store = LocalStore(tmp_path)
+    assert store.next_seq() == 0
+    assert store.next_seq(at_least=12) == 12
+    make_ckpt(store, 3)
+    assert store.next_seq() == 4 and store.next_seq(at_least=2) == 4
+    store.staging(8)
+    assert store.next_seq() == 9
