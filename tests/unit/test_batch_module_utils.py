@@ -625,3 +625,59 @@ def test_wait_for_invalid_fails_at_once():
 def test_wait_for_times_out():
     with pytest.raises(batch.BatchWaitError, match="timed out"):
         batch.wait_for(lambda: {"status": "CREATING"}, batch.settled, timeout=0, delay=0)
+
+
+# --------------------------------------------------------------------------- scheduling policies
+
+
+def test_fairshare_request_and_normalization():
+    req = batch.fairshare_policy_request(
+        {
+            "share_decay_seconds": 3600,
+            "compute_reservation": None,
+            "share_distribution": [
+                {"share_identifier": "proteins", "weight_factor": None},
+                {"share_identifier": "polymer", "weight_factor": 0.5},
+            ],
+        }
+    )
+    assert req == {
+        "shareDecaySeconds": 3600,
+        "computeReservation": 0,
+        "shareDistribution": [
+            {"shareIdentifier": "proteins"},
+            {"shareIdentifier": "polymer", "weightFactor": 0.5},
+        ],
+    }
+    # What AWS answers: defaults filled in, shares in another order.
+    answer = {
+        "shareDecaySeconds": 3600,
+        "computeReservation": 0,
+        "shareDistribution": [
+            {"shareIdentifier": "polymer", "weightFactor": 0.5},
+            {"shareIdentifier": "proteins", "weightFactor": 1.0},
+        ],
+    }
+    assert batch.normalize_fairshare_policy(req) == batch.normalize_fairshare_policy(answer)
+    answer["shareDistribution"][0]["weightFactor"] = 0.25
+    assert batch.normalize_fairshare_policy(req) != batch.normalize_fairshare_policy(answer)
+    assert batch.normalize_fairshare_policy(None) == batch.normalize_fairshare_policy(
+        batch.fairshare_policy_request(None)
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"share_decay_seconds": -1}, "share_decay_seconds"),
+        ({"share_decay_seconds": 604801}, "share_decay_seconds"),
+        ({"compute_reservation": 100}, "compute_reservation"),
+        ({"share_distribution": [{"share_identifier": ""}]}, "needs share_identifier"),
+        ({"share_distribution": [{"share_identifier": "a"}, {"share_identifier": "a"}]}, "twice"),
+        ({"share_distribution": [{"share_identifier": "a", "weight_factor": 0}]}, "weight_factor"),
+        ({"share_distribution": [{"share_identifier": "a", "weight_factor": 1000}]}, "weight_factor"),
+    ],
+)
+def test_fairshare_rejects(policy, message):
+    with pytest.raises(batch.BatchInputError, match=message):
+        batch.fairshare_policy_request(policy)

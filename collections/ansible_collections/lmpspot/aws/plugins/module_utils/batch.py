@@ -678,3 +678,76 @@ def apply_tags(client, arn, current, desired, purge, check_mode):
         if to_set:
             client.tag_resource(resourceArn=arn, tags=to_set, aws_retry=True)
     return True
+
+
+# --------------------------------------------------------------------------- scheduling policies
+
+
+def fairshare_policy_request(policy):
+    """Module fairshare_policy -> API fairsharePolicy (validated)."""
+    policy = policy or {}
+    out = {
+        "shareDecaySeconds": int(policy.get("share_decay_seconds") or 0),
+        "computeReservation": int(policy.get("compute_reservation") or 0),
+        "shareDistribution": [],
+    }
+    if not 0 <= out["shareDecaySeconds"] <= 604800:
+        raise BatchInputError("fairshare_policy.share_decay_seconds must be 0-604800")
+    if not 0 <= out["computeReservation"] <= 99:
+        raise BatchInputError("fairshare_policy.compute_reservation must be 0-99")
+    seen = set()
+    for index, share in enumerate(policy.get("share_distribution") or []):
+        ident = share.get("share_identifier")
+        if not ident:
+            raise BatchInputError(f"fairshare_policy.share_distribution[{index}] needs share_identifier")
+        if ident in seen:
+            raise BatchInputError(f"fairshare_policy.share_distribution lists {ident!r} twice")
+        seen.add(ident)
+        entry = {"shareIdentifier": ident}
+        if share.get("weight_factor") is not None:
+            weight = float(share["weight_factor"])
+            if not 0.0001 <= weight <= 999.9999:
+                raise BatchInputError(
+                    f"fairshare_policy.share_distribution[{index}].weight_factor must be 0.0001-999.9999"
+                )
+            entry["weightFactor"] = weight
+        out["shareDistribution"].append(entry)
+    return out
+
+
+def normalize_fairshare_policy(policy):
+    """Comparable fairsharePolicy: AWS defaults (0, weight 1.0) filled, shares sorted."""
+    policy = policy or {}
+    return {
+        "shareDecaySeconds": int(policy.get("shareDecaySeconds") or 0),
+        "computeReservation": int(policy.get("computeReservation") or 0),
+        "shareDistribution": sorted(
+            (
+                {
+                    "shareIdentifier": s["shareIdentifier"],
+                    "weightFactor": float(s.get("weightFactor") or 1.0),
+                }
+                for s in policy.get("shareDistribution") or []
+            ),
+            key=lambda s: s["shareIdentifier"],
+        ),
+    }
+
+
+def find_scheduling_policy(client, name):
+    """The scheduling policy called ``name`` (describe answer) or None."""
+    arns, token = [], None
+    while True:
+        kwargs = {"nextToken": token} if token else {}
+        res = client.list_scheduling_policies(aws_retry=True, **kwargs)
+        arns.extend(
+            p["arn"] for p in res.get("schedulingPolicies", []) if p["arn"].rsplit("/", 1)[-1] == name
+        )
+        token = res.get("nextToken")
+        if not token:
+            break
+    if not arns:
+        return None
+    res = client.describe_scheduling_policies(arns=arns[:1], aws_retry=True)
+    policies = res.get("schedulingPolicies", [])
+    return policies[0] if policies else None
