@@ -8,11 +8,13 @@ system stops before anything is touched.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import REPO, LocalAws, PlaybookResult, free_port, run_playbook
+from conftest import REPO, VENV_BIN, LocalAws, PlaybookResult, free_port, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -334,3 +336,51 @@ def test_site_stops_before_anything_is_touched(aws, playbook):
     assert res.changed == 0, res
     assert "TASK [network" not in res.stdout and "TASK [storage" not in res.stdout, res
     assert snapshot(aws) == before
+
+
+def run_module(aws: LocalAws, args: dict, *extra: str) -> dict:
+    """Run lmpspot.aws.ec2_instance_type_info ad hoc against the local AWS; its JSON result."""
+    env = {
+        **os.environ,
+        **aws.env,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+    }
+    cmd = [
+        str(VENV_BIN / "ansible"),
+        "localhost",
+        "-m",
+        "lmpspot.aws.ec2_instance_type_info",
+        "-a",
+        json.dumps(args),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    # The json callback's document, followed by profile_tasks' recap.
+    data, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{") :])
+    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_instance_type_info_module(aws):
+    res = run_module(
+        aws, {"instance_types": ["g5.xlarge", "p4d.24xlarge", "m5.large", "g5.nonexistent", "g5.xlarge"]}
+    )
+    assert res["changed"] is False and not res.get("failed"), res
+    facts = {t["instance_type"]: t for t in res["instance_types"]}
+    assert list(facts) == ["g5.xlarge", "p4d.24xlarge", "m5.large"]
+    assert res["missing"] == ["g5.nonexistent"]
+    assert facts["g5.xlarge"]["gpus"] == [
+        {"manufacturer": "NVIDIA", "name": "A10G", "count": 1, "memory_mib": 22888}
+    ]
+    assert facts["g5.xlarge"]["vcpus"] == 4 and facts["g5.xlarge"]["memory_mib"] == 16384
+    assert facts["p4d.24xlarge"]["gpu_count"] == 8 and facts["p4d.24xlarge"]["gpus"][0]["name"] == "A100"
+    assert facts["p4d.24xlarge"]["gpu_memory_mib"] == 8 * 40960
+    assert "spot" in facts["p4d.24xlarge"]["supported_usage_classes"]
+    assert facts["m5.large"]["gpus"] == [] and facts["m5.large"]["gpu_count"] == 0
+
+
+def test_instance_type_info_module_check_mode_and_all_unknown(aws):
+    res = run_module(aws, {"instance_types": ["zz1.nothing", "zz2.nothing"]}, "--check")
+    assert res["changed"] is False and not res.get("failed"), res
+    assert res["instance_types"] == [] and res["missing"] == ["zz1.nothing", "zz2.nothing"]

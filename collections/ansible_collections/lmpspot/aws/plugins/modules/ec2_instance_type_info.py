@@ -9,7 +9,7 @@ short_description: Describe EC2 instance types (vCPUs, memory, GPUs, spot suppor
 description:
   - Calls C(ec2:DescribeInstanceTypes) for the given instance types and returns their
     facts in snake_case, with the GPU details lmpspot needs to plan Batch jobs.
-  - Instance types the region does not know are not an error: they are listed in
+  - Instance types the region does not know are not an error. They are listed in
     RV(missing) so that a caller (lmpspot's preflight) can name them all at once.
   - Read-only; runs the same way in check mode.
 version_added: 0.1.0
