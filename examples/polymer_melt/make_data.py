@@ -17,9 +17,7 @@ BOND = 0.97
 MOVES = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
 
 
-def grow_chains(
-    chains: int, length: int, n: int, rng: random.Random
-) -> list[list[tuple[int, int, int]]]:
+def grow_chains(chains: int, length: int, n: int, rng: random.Random) -> list[list[tuple[int, int, int]]]:
     """Self-avoiding walks on an n^3 periodic lattice, unwrapped coordinates."""
     occupied: set[tuple[int, int, int]] = set()
     out: list[list[tuple[int, int, int]]] = []
