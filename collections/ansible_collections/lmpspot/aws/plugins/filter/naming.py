@@ -52,7 +52,8 @@ def project_tags(project, environment, owner="", extra=None) -> dict:
         extra = {}
     if not isinstance(extra, dict):
         raise AnsibleFilterError(f"lmpspot_extra_tags must be a mapping, got {type(extra).__name__}")
-    clash = sorted(set(extra) & set(RESERVED_TAGS))
+    reserved = {t.lower() for t in RESERVED_TAGS}
+    clash = sorted(k for k in map(str, extra) if k.lower() in reserved)
     if clash:
         raise AnsibleFilterError(
             f"lmpspot_extra_tags may not set {', '.join(clash)}: lmpspot uses these tags to find "
@@ -100,7 +101,7 @@ def plan_subnets(vpc_cidr, az_count, public_prefix=24, private_prefix=20) -> dic
     if len(private_blocks) < az_count + 1:
         raise AnsibleFilterError(
             f"network_vpc_cidr {vpc} is too small for {az_count} private /{private_prefix} "
-            f"subnets plus the public ones; use a /{private_prefix - 2} or larger VPC"
+            f"subnets plus the public ones; use a /{private_prefix - az_count.bit_length()} or larger VPC"
         )
     public_pool = list(private_blocks[0].subnets(new_prefix=public_prefix))
     if len(public_pool) < az_count:
