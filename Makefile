@@ -29,6 +29,7 @@ lint:
 	$(BIN)/yamllint --strict .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint container/Containerfile
 	$(BIN)/ansible-lint --profile production
 
 pytest:
