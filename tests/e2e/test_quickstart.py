@@ -22,14 +22,16 @@ from conftest import RECAP, REPO, free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-def _make(clone: Path, target: str, port: int, timeout: int = 1200) -> tuple[int, str, float]:
+def _make(clone: Path, target: str, ports: tuple[int, int], timeout: int = 1500) -> tuple[int, str, float]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "ANSIBLE_")) and k not in ("MAKEFLAGS", "MFLAGS")
     }
     venv = Path(sys.executable).parent.parent
-    cmd = ["make", "-C", str(clone), target, f"VENV={venv}", f"ARGS=-e lmpspot_local_aws_port={port}"]
+    aws_port, registry_port = ports
+    args = f"ARGS=-e lmpspot_local_aws_port={aws_port} -e registry_local_port={registry_port}"
+    cmd = ["make", "-C", str(clone), target, f"VENV={venv}", args]
     start = time.monotonic()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
@@ -48,8 +50,9 @@ def clone(tmp_path):
 
 def test_make_up_from_fresh_clone(clone):
     port = free_port()
+    ports = (port, free_port())
     try:
-        rc, out, first_s = _make(clone, "up", port)
+        rc, out, first_s = _make(clone, "up", ports)
         assert rc == 0, out[-8000:]
         assert (clone / ".state" / "moto.pid").exists()
 
@@ -68,9 +71,9 @@ def test_make_up_from_fresh_clone(clone):
         roles = [r["RoleName"] for r in client("iam").list_roles()["Roles"]]
         assert any(r.startswith("lmpspot-local-") for r in roles), roles
 
-        rc2, out2, second_s = _make(clone, "up", port)
+        rc2, out2, second_s = _make(clone, "up", ports)
         assert rc2 == 0, out2[-8000:]
         assert _changed(out2) == 0, out2[-8000:]
         print(f"\nmake up: first {first_s:.1f}s, no-op re-run {second_s:.1f}s")
     finally:
-        _make(clone, "local-aws-stop", port, timeout=120)
+        _make(clone, "local-aws-stop", ports, timeout=120)
