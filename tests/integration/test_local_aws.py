@@ -46,9 +46,7 @@ def test_start_reuse_check_and_stop(tmp_path):
         check_again = run_playbook("playbooks/local_aws.yml", None, "--check", extra_vars=ev)
         assert check_again.changed == 0, check_again
     finally:
-        stop = run_playbook(
-            "playbooks/local_aws.yml", None, extra_vars={**ev, "local_aws_state": "stopped"}
-        )
+        stop = run_playbook("playbooks/local_aws.yml", None, extra_vars={**ev, "local_aws_state": "stopped"})
     assert stop.rc == 0, stop
     assert stop.changed == 1, stop
     with pytest.raises(ProcessLookupError):

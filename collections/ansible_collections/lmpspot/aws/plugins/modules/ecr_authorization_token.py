@@ -10,10 +10,10 @@ description:
   - Calls ECR C(GetAuthorizationToken) and decodes the token into the user name and password
     that C(podman login)/C(podman push --creds) take (the user name is C(AWS)).
   - Read-only; never reports C(changed). Runs in check mode.
-  - The password is a secret valid for 12 hours: register the result with C(no_log: true).
+  - "The password is a secret valid for 12 hours: register the result with C(no_log: true)."
 options:
   registry_ids:
-    description: AWS account IDs of the registries (default: the caller's own registry).
+    description: "AWS account IDs of the registries (default: the caller's own registry)."
     type: list
     elements: str
     default: []
