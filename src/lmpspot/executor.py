@@ -1,0 +1,965 @@
+"""The local executor: run an AWS Batch job on this machine, the way Batch would.
+
+Why it exists
+-------------
+In local mode jobs are submitted to the local AWS (moto) exactly as to AWS: the same
+``SubmitJob`` call, the same job queue and job definition.  moto, configured with
+``{"batch": {"use_docker": false}}``, then marks every job ``SUCCEEDED`` at once and runs
+nothing.  **moto's job status is therefore meaningless here**; the local executor is "the
+machine that executes the job": it reads the job and its job definition back from the
+local AWS and runs the container under podman, attempt after attempt, with Batch's retry
+semantics.  Its attempt records (``s3://<bucket>/<results prefix><sim_id>/attempts.json``,
+and what :func:`run_job` returns) are the source of truth for a job's local status.
+
+What it does, per job
+---------------------
+* ``DescribeJobs`` -> ``DescribeJobDefinitions`` (by ARN): image, command with
+  ``Ref::name`` placeholders (whole arguments, as in the compute layer's job definitions)
+  replaced by the job's parameters (the job definition's ``parameters`` are defaults), the
+  environment (job definition, then the job's container overrides), ``VCPU`` ->
+  ``--cpus``, ``MEMORY`` (MiB) -> ``--memory``, ``GPU`` -> ``--device nvidia.com/gpu=all``
+  (CDI) when this machine has NVIDIA devices (else a warning: the job runs on CPU),
+  ``linuxParameters.sharedMemorySize`` -> ``--shm-size``, ``initProcessEnabled`` ->
+  ``--init``, the attempt timeout and the
+  retry strategy (the job's own, else the job definition's).
+* Each attempt is one ``podman run --network host`` (the local AWS and the IMDS stand-in
+  are on loopback) with ``AWS_BATCH_JOB_ID``, ``AWS_BATCH_JOB_ATTEMPT`` (1-based),
+  ``AWS_BATCH_JQ_NAME``, ``AWS_BATCH_JOB_ARRAY_INDEX`` (array children), the local AWS's
+  endpoint and dummy credentials, and ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at a
+  per-job :class:`~lmpspot.testing.imds_stub.ImdsStub` (instance ``i-local0000``).
+  ``CONTAINERS_CONF`` is ``.state/containers.conf`` when present.  An image on a loopback
+  registry is pulled with ``--tls-verify=false``.
+* Attempt timeout: ``podman stop -t 30`` (SIGTERM, SIGKILL 30 s later), status reason
+  ``Job attempt duration exceeded timeout``; as on AWS a timed-out job is never retried.
+* Spot reclaim rehearsal: ``inject_notice_at`` seconds into attempt ``inject_on_attempt``
+  the IMDS stand-in publishes an interruption notice for ``notice_lead_s`` (120, as on
+  EC2) later.  If the container still runs when that time comes, the executor kills it
+  (``podman kill``) and the attempt's status reason is
+  ``Host EC2 (instance i-local0000) terminated.``, as on AWS.
+* Retry decision (:func:`decide`), exactly like Batch: ``evaluateOnExit`` rules in order,
+  a rule matches when every field it sets matches (patterns may end with ``*``); the first
+  match decides RETRY/EXIT; no match means RETRY while attempts remain; exit code 0 means
+  SUCCEEDED; attempts exhausted means FAILED.
+
+Command line: ``python -m lmpspot.executor run JOB_ID`` (``--inject-notice-at S`` ...),
+``python -m lmpspot.executor show SIM_ID``, ``python -m lmpspot.executor serve --queue Q``.
+The AWS endpoint comes from the usual boto3 settings (``AWS_ENDPOINT_URL``...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+LogFn = Callable[[str], None]
+
+LOCAL_INSTANCE_ID = "i-local0000"
+SPOT_RECLAIM_REASON = f"Host EC2 (instance {LOCAL_INSTANCE_ID}) terminated."
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+EXITED_REASON = "Essential container in task exited"
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+PULL_REASON = "CannotPullContainerError"
+SPOT_NOTICE_LEAD_S = 120.0  # EC2's two-minute warning
+KILL_GRACE_S = 30.0  # Batch: SIGTERM, then SIGKILL after 30 s
+ATTEMPTS_NAME = "attempts.json"
+LEDGER_FORMAT = 1
+# Batch's own variables: never taken from a job's environment, always set per attempt.
+RESERVED_ENV_PREFIX = "AWS_BATCH_"
+DEFAULT_RESULTS_PREFIX = "results/"
+
+RETRY = "RETRY"
+EXIT = "EXIT"
+
+
+def _default_log(msg: str) -> None:
+    print(f"lmpspot-executor: {msg}", file=sys.stderr, flush=True)
+
+
+def utc_iso(t: float | None = None) -> str:
+    """``2026-11-28T22:31:45.123Z`` for ``t`` (default now)."""
+    dt = datetime.fromtimestamp(time.time() if t is None else t, timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------------------
+# Retry semantics (pure)
+# --------------------------------------------------------------------------------------
+def glob_match(pattern: str, value: str | None) -> bool:
+    """Batch's pattern match: exact, or a prefix when the pattern ends with ``*``.
+
+    Batch allows ``*`` only as the last character; anywhere else it is refused at
+    registration, so a ``*`` elsewhere is compared literally here.  A value that is
+    absent (an attempt without an exit code, a container without a reason) is the empty
+    string: only ``*`` matches it.  Matching is case-sensitive (the AWS documentation
+    calls only the ``action`` values case-insensitive).
+    """
+    text = "" if value is None else str(value)
+    if pattern.endswith("*"):
+        return text.startswith(pattern[:-1])
+    return text == pattern
+
+
+def rule_matches(
+    rule: Mapping[str, Any], exit_code: int | None, status_reason: str | None, reason: str | None
+) -> bool:
+    """True when every condition the rule sets matches the attempt.
+
+    ``onExitCode`` never matches an attempt that has no exit code (a container that was
+    never started or whose host went away), not even ``*``: Batch evaluates it against
+    the container's exit code, which such an attempt does not have.
+    """
+    fields = {k: rule.get(k) for k in ("onStatusReason", "onReason", "onExitCode")}
+    if all(v is None for v in fields.values()):
+        return False  # Batch refuses rules without a condition
+    if fields["onExitCode"] is not None and (
+        exit_code is None or not glob_match(fields["onExitCode"], str(exit_code))
+    ):
+        return False
+    if fields["onStatusReason"] is not None and not glob_match(fields["onStatusReason"], status_reason):
+        return False
+    return not (fields["onReason"] is not None and not glob_match(fields["onReason"], reason))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What Batch does after an attempt."""
+
+    action: str  # SUCCEEDED | RETRY | FAILED
+    why: str
+    rule: int | None = None  # index of the evaluateOnExit rule that decided, if any
+
+
+def decide(
+    retry_strategy: Mapping[str, Any] | None,
+    attempt: int,
+    exit_code: int | None,
+    status_reason: str | None,
+    reason: str | None = None,
+    *,
+    timed_out: bool = False,
+) -> Decision:
+    """Batch's decision after attempt number ``attempt`` (1-based).
+
+    Exit code 0 succeeds.  A timed-out attempt is never retried (AWS: "If a job is
+    terminated for exceeding the timeout duration, it isn't retried").  Otherwise the
+    ``evaluateOnExit`` rules are tried in order and the first that matches decides; when
+    none matches the job is retried; a retry needs an attempt left (``attempts``, default
+    1).
+    """
+    if exit_code == 0 and not timed_out:
+        return Decision("SUCCEEDED", "exit code 0")
+    strategy = retry_strategy or {}
+    attempts = int(strategy.get("attempts") or 1)
+    if timed_out:
+        return Decision("FAILED", "attempt timed out (Batch never retries a timeout)")
+    action, why, index = RETRY, "no evaluateOnExit rule matched (Batch retries)", None
+    for i, rule in enumerate(strategy.get("evaluateOnExit") or []):
+        if rule_matches(rule, exit_code, status_reason, reason):
+            action = str(rule.get("action", "")).upper()
+            conds = {k: rule[k] for k in ("onStatusReason", "onReason", "onExitCode") if k in rule}
+            why, index = f"rule {i + 1} {json.dumps(conds, sort_keys=True)} -> {action}", i
+            break
+    if action == EXIT:
+        return Decision("FAILED", why, index)
+    if attempt >= attempts:
+        return Decision("FAILED", f"{why}, but all {attempts} attempts are used", index)
+    return Decision(RETRY, why, index)
+
+
+# --------------------------------------------------------------------------------------
+# What to run (pure, from DescribeJobs + DescribeJobDefinitions)
+# --------------------------------------------------------------------------------------
+@dataclass
+class JobSpec:
+    """Everything the executor needs to run one (child) job."""
+
+    job_id: str
+    job_name: str
+    queue: str  # queue name
+    image: str
+    command: list[str]
+    environment: dict[str, str]
+    parameters: dict[str, str]
+    vcpus: float | None = None
+    memory_mib: int | None = None
+    gpus: int = 0
+    shm_mib: int | None = None
+    init_process: bool = False
+    timeout_s: float | None = None
+    retry_strategy: dict[str, Any] = field(default_factory=dict)
+    array_index: int | None = None
+    job_definition_arn: str = ""
+
+
+def substitute(command: Iterable[str], parameters: Mapping[str, str]) -> list[str]:
+    """Replace whole-argument ``Ref::name`` placeholders; unknown ones stay as written."""
+    out = []
+    for arg in command:
+        if arg.startswith("Ref::") and arg[5:] in parameters:
+            out.append(str(parameters[arg[5:]]))
+        else:
+            out.append(arg)
+    return out
+
+
+def _env_list(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    return {e["name"]: str(e.get("value", "")) for e in items or [] if "name" in e}
+
+
+def _resources(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    return {r["type"]: str(r["value"]) for r in items or [] if "type" in r and "value" in r}
+
+
+def job_spec(job: Mapping[str, Any], job_definition: Mapping[str, Any]) -> JobSpec:
+    """Combine a ``DescribeJobs`` entry with its ``DescribeJobDefinitions`` entry.
+
+    The job's values win over the job definition's: its ``container`` (command,
+    environment and resources as submitted with overrides), ``parameters``, ``timeout``
+    and ``retryStrategy``.
+    """
+    props = job_definition.get("containerProperties") or {}
+    cont = job.get("container") or {}
+    params = {**(job_definition.get("parameters") or {}), **(job.get("parameters") or {})}
+    command = cont.get("command") or props.get("command") or []
+    env = _env_list(props.get("environment"))
+    env.update(_env_list(cont.get("environment")))
+    env = {k: v for k, v in env.items() if not k.startswith(RESERVED_ENV_PREFIX)}
+    res = _resources(props.get("resourceRequirements"))
+    res.update(_resources(cont.get("resourceRequirements")))
+    vcpus = res.get("VCPU") or cont.get("vcpus") or props.get("vcpus")
+    memory = res.get("MEMORY") or cont.get("memory") or props.get("memory")
+    linux = cont.get("linuxParameters") or props.get("linuxParameters") or {}
+    timeout = (job.get("timeout") or {}).get("attemptDurationSeconds") or (
+        job_definition.get("timeout") or {}
+    ).get("attemptDurationSeconds")
+    retry = job.get("retryStrategy") or job_definition.get("retryStrategy") or {}
+    index = (job.get("arrayProperties") or {}).get("index")
+    return JobSpec(
+        job_id=job["jobId"],
+        job_name=job.get("jobName", ""),
+        queue=str(job.get("jobQueue", "")).rsplit("/", 1)[-1],
+        image=cont.get("image") or props.get("image", ""),
+        command=substitute(command, params),
+        environment=env,
+        parameters=params,
+        vcpus=float(vcpus) if vcpus else None,
+        memory_mib=int(memory) if memory else None,
+        gpus=int(res.get("GPU", 0) or 0),
+        shm_mib=int(linux["sharedMemorySize"]) if linux.get("sharedMemorySize") else None,
+        init_process=bool(linux.get("initProcessEnabled")),
+        timeout_s=float(timeout) if timeout else None,
+        retry_strategy=dict(retry),
+        array_index=int(index) if index is not None else None,
+        job_definition_arn=job.get("jobDefinition", job_definition.get("jobDefinitionArn", "")),
+    )
+
+
+def is_loopback_registry(image: str) -> bool:
+    """True for ``127.x.x.x:port/...``, ``localhost:port/...``, ``[::1]:port/...`` images."""
+    host = image.split("/", 1)[0] if "/" in image else ""
+    return host.startswith(("127.", "localhost:", "[::1]")) or host == "localhost"
+
+
+def has_nvidia_gpu() -> bool:
+    """True when this machine has NVIDIA device nodes (what CDI would expose)."""
+    return Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists()
+
+
+# Where podman looks for the init binary of ``--init`` (containers.conf ``init_path``).
+INIT_PATHS = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/lib/podman/catatonit")
+
+
+def podman_init_available() -> bool:
+    """True when ``podman run --init`` can work here (catatonit is installed)."""
+    return any(Path(p).exists() for p in INIT_PATHS)
+
+
+def podman_run_args(
+    spec: JobSpec,
+    *,
+    name: str,
+    attempt: int,
+    env: Mapping[str, str],
+    gpu_devices: bool,
+    init: bool = True,
+) -> list[str]:
+    """The ``podman run`` arguments (after ``podman``) for one attempt."""
+    args = ["run", "--name", name, "--network", "host"]
+    if spec.init_process and init:
+        args.append("--init")
+    if spec.vcpus:
+        args += ["--cpus", f"{spec.vcpus:g}"]
+    if spec.memory_mib:
+        args += ["--memory", f"{spec.memory_mib}m"]
+    if spec.shm_mib:
+        args += ["--shm-size", f"{spec.shm_mib}m"]
+    if spec.gpus and gpu_devices:
+        args += ["--device", "nvidia.com/gpu=all"]
+    if is_loopback_registry(spec.image):
+        args.append("--tls-verify=false")
+    full_env = {**spec.environment, **env}
+    full_env.update(
+        {
+            "AWS_BATCH_JOB_ID": spec.job_id,
+            "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+            "AWS_BATCH_JQ_NAME": spec.queue,
+            "AWS_BATCH_CE_NAME": "local",
+        }
+    )
+    if spec.array_index is not None:
+        full_env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(spec.array_index)
+    for k in sorted(full_env):
+        args += ["-e", f"{k}={full_env[k]}"]
+    return [*args, spec.image, *spec.command]
+
+
+# --------------------------------------------------------------------------------------
+# Attempts and the ledger
+# --------------------------------------------------------------------------------------
+@dataclass
+class Attempt:
+    """One attempt, as recorded in attempts.json."""
+
+    attempt: int
+    started_at: str
+    stopped_at: str
+    exit_code: int | None
+    status_reason: str
+    reason: str | None
+    action: str  # SUCCEEDED | RETRY | FAILED
+    why: str
+    image: str
+    instance: str = "local"
+    notice_injected_at: str | None = None
+    duration_s: float = 0.0
+    log: str | None = None  # s3:// URL of the attempt's container output
+    output: list[str] = field(default_factory=list, repr=False)  # not recorded in attempts.json
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    sim_id: str
+    status: str  # SUCCEEDED | FAILED
+    attempts: list[Attempt]
+    ledger: str | None  # s3:// URL of attempts.json, when written
+
+
+def ledger_key(results_prefix: str, sim_id: str, array_index: int | None = None) -> str:
+    prefix = results_prefix if results_prefix.endswith("/") else results_prefix + "/"
+    sub = f"array-{array_index}/" if array_index is not None else ""
+    return f"{prefix}{sim_id}/{sub}{ATTEMPTS_NAME}"
+
+
+def write_ledger(s3: Any, bucket: str, key: str, doc: Mapping[str, Any]) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(doc, indent=2, sort_keys=True).encode(),
+        ContentType="application/json",
+        ChecksumAlgorithm="SHA256",
+    )
+
+
+def read_ledger(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    except Exception as exc:  # noqa: BLE001 (a 404 without the modelled error)
+        if "404" in str(exc) or "NoSuchKey" in str(exc):
+            return None
+        raise
+    return json.loads(body)
+
+
+def _record(a: Attempt) -> dict[str, Any]:
+    d = asdict(a)
+    d.pop("output", None)
+    return d
+
+
+class Podman:
+    """The few podman calls the executor makes (one place to set ``CONTAINERS_CONF``)."""
+
+    def __init__(self, podman: str = "podman", containers_conf: str | Path | None = None) -> None:
+        self.podman = shutil.which(podman) or podman
+        self.env = dict(os.environ)
+        if containers_conf is None:
+            default = Path(".state") / "containers.conf"
+            if "CONTAINERS_CONF" not in self.env and default.exists():
+                containers_conf = default.resolve()
+        if containers_conf is not None:
+            self.env["CONTAINERS_CONF"] = str(containers_conf)
+
+    def call(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603
+            [self.podman, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def popen(self, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603
+            [self.podman, *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+
+
+class LocalExecutor:
+    """Runs jobs of the local AWS under podman; see the module docstring."""
+
+    def __init__(
+        self,
+        batch_client: Any,
+        s3_client: Any | None = None,
+        *,
+        podman: Podman | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        bucket: str | None = None,
+        notice_lead_s: float = SPOT_NOTICE_LEAD_S,
+        kill_grace_s: float = KILL_GRACE_S,
+        pull: str = "missing",
+        log: LogFn = _default_log,
+        output: LogFn | None = None,
+    ) -> None:
+        self.batch = batch_client
+        self.s3 = s3_client
+        self.podman = podman or Podman()
+        self.extra_env = dict(extra_env or {})
+        self.bucket = bucket
+        self.notice_lead_s = notice_lead_s
+        self.kill_grace_s = kill_grace_s
+        self.pull = pull
+        self.log = log
+        self.output = output or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    # -- describing ----------------------------------------------------------------------
+    def describe(self, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        jobs = self.batch.describe_jobs(jobs=[job_id])["jobs"]
+        if not jobs:
+            raise LookupError(f"no job {job_id} in the local AWS")
+        job = jobs[0]
+        defs = self.batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"]
+        if not defs:
+            raise LookupError(f"job {job_id}: job definition {job['jobDefinition']} not found")
+        return job, defs[0]
+
+    def specs(self, job_id: str) -> list[JobSpec]:
+        """One spec for a plain job; one per child for an array job (in index order)."""
+        job, jd = self.describe(job_id)
+        size = (job.get("arrayProperties") or {}).get("size")
+        if not size or (job.get("arrayProperties") or {}).get("index") is not None:
+            return [job_spec(job, jd)]
+        out = []
+        for i in range(int(size)):
+            child, _ = self.describe(f"{job['jobId']}:{i}")
+            child.setdefault("arrayProperties", {})["index"] = i
+            out.append(job_spec(child, jd))
+        return out
+
+    # -- running -------------------------------------------------------------------------
+    def _aws_env(self) -> dict[str, str]:
+        """The local AWS endpoint and dummy credentials for the container."""
+        env: dict[str, str] = {}
+        endpoint = getattr(self.batch.meta, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            env["AWS_ENDPOINT_URL"] = endpoint
+        creds = None
+        with contextlib.suppress(Exception):
+            creds = self.batch._request_signer._credentials  # noqa: SLF001 (dummy local creds)
+        env["AWS_ACCESS_KEY_ID"] = getattr(creds, "access_key", None) or "testing"
+        env["AWS_SECRET_ACCESS_KEY"] = getattr(creds, "secret_key", None) or "testing"
+        region = self.batch.meta.region_name
+        env["AWS_DEFAULT_REGION"] = region
+        env["AWS_REGION"] = region
+        return env
+
+    def _ensure_image(self, image: str) -> str | None:
+        """Pull the image when needed; a ``CannotPullContainerError`` reason on failure."""
+        if self.pull == "never":
+            return None
+        if self.pull == "missing" and self.podman.call("image", "exists", image).returncode == 0:
+            return None
+        args = ["pull", "--quiet"]
+        if is_loopback_registry(image):
+            args.append("--tls-verify=false")
+        self.log(f"pulling {image}")
+        proc = self.podman.call(*args, image, timeout=1800)
+        if proc.returncode != 0:
+            return f"{PULL_REASON}: {(proc.stderr or proc.stdout).strip()[-400:]}"
+        return None
+
+    def run_attempt(  # noqa: PLR0915 (one attempt's whole life, in order)
+        self,
+        spec: JobSpec,
+        attempt: int,
+        *,
+        imds: Any,
+        inject_notice_at: float | None = None,
+        gpu_devices: bool = False,
+    ) -> Attempt:
+        name = f"lmpspot-{spec.job_id.replace(':', '-')}-a{attempt}"[:120]
+        started = time.time()
+        self.log(f"job {spec.job_id} attempt {attempt}: starting {spec.image} ({name})")
+        pull_error = self._ensure_image(spec.image)
+        if pull_error:
+            return self._attempt(spec, attempt, started, None, pull_error, PULL_REASON)
+        self.podman.call("rm", "--force", "--ignore", name)
+        env = {**self._aws_env(), **self.extra_env, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url}
+        init = podman_init_available()
+        if spec.init_process and not init and attempt == 1:
+            self.log(
+                f"WARNING: job {spec.job_id}: initProcessEnabled, but podman's init (catatonit) is not "
+                "installed here: running without --init (apt-get install catatonit)"
+            )
+        run_args = podman_run_args(
+            spec, name=name, attempt=attempt, env=env, gpu_devices=gpu_devices, init=init
+        )
+        proc = self.podman.popen(run_args)
+        prefix = f"[{spec.job_id[:8]} a{attempt}]"
+
+        lines: list[str] = []
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                self.output(f"{prefix} {line.rstrip()}")
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        timed_out = reclaimed = False
+        notice_at: float | None = None
+        stopper: threading.Thread | None = None
+        while proc.poll() is None:
+            elapsed = time.time() - started
+            if inject_notice_at is not None and notice_at is None and elapsed >= inject_notice_at:
+                imds.schedule_interruption(self.notice_lead_s)
+                notice_at = time.time()
+                self.log(
+                    f"job {spec.job_id} attempt {attempt}: spot interruption notice injected "
+                    f"({elapsed:.1f}s in; instance terminates in {self.notice_lead_s:g}s)"
+                )
+            if notice_at is not None and not reclaimed and time.time() - notice_at >= self.notice_lead_s:
+                reclaimed = True
+                self.log(
+                    f"job {spec.job_id} attempt {attempt}: notice time reached, terminating the instance"
+                )
+                self.podman.call("kill", "--signal", "KILL", name)
+            if spec.timeout_s and not timed_out and not reclaimed and elapsed >= spec.timeout_s:
+                timed_out = True
+                self.log(
+                    f"job {spec.job_id} attempt {attempt}: attempt timeout ({spec.timeout_s:g}s): "
+                    f"SIGTERM, SIGKILL after {self.kill_grace_s:g}s"
+                )
+                grace = max(0, round(self.kill_grace_s))
+                stopper = threading.Thread(
+                    target=self.podman.call,
+                    args=("stop", "--time", str(grace), name),
+                    kwargs={"timeout": grace + 60},
+                    daemon=True,
+                )
+                stopper.start()
+            time.sleep(0.2)
+        reader.join(10)
+        if stopper is not None:
+            stopper.join(self.kill_grace_s + 60)
+        code = proc.returncode
+        reason = None
+        info = self.podman.call("inspect", "--format", "{{.State.ExitCode}} {{.State.OOMKilled}}", name)
+        if info.returncode == 0 and info.stdout.split():
+            fields = info.stdout.split()
+            with contextlib.suppress(ValueError):
+                code = int(fields[0])
+            if len(fields) > 1 and fields[1] == "true":
+                reason = OOM_REASON
+        self.podman.call("rm", "--force", "--ignore", name)
+        a = self._finish(
+            spec, attempt, started, code, reason, info.returncode == 0, reclaimed, timed_out, notice_at
+        )
+        a.output = lines
+        return a
+
+    def _finish(
+        self,
+        spec: JobSpec,
+        attempt: int,
+        started: float,
+        code: int | None,
+        reason: str | None,
+        inspected: bool,
+        reclaimed: bool,
+        timed_out: bool,
+        notice_at: float | None,
+    ) -> Attempt:
+        """The attempt's record from how its container ended."""
+        if code in (125, 126, 127) and not inspected:
+            # podman itself failed (bad image/command): no container exit code, as when
+            # Batch cannot start a container.
+            return self._attempt(
+                spec,
+                attempt,
+                started,
+                None,
+                "CannotStartContainerError",
+                "CannotStartContainerError",
+                notice_at=notice_at,
+            )
+        if reclaimed:
+            return self._attempt(spec, attempt, started, None, SPOT_RECLAIM_REASON, None, notice_at=notice_at)
+        if timed_out:
+            return self._attempt(
+                spec, attempt, started, code, TIMEOUT_REASON, reason, timed_out=True, notice_at=notice_at
+            )
+        return self._attempt(spec, attempt, started, code, EXITED_REASON, reason, notice_at=notice_at)
+
+    def _attempt(
+        self,
+        spec: JobSpec,
+        attempt: int,
+        started: float,
+        exit_code: int | None,
+        status_reason: str,
+        reason: str | None,
+        *,
+        timed_out: bool = False,
+        notice_at: float | None = None,
+    ) -> Attempt:
+        stopped = time.time()
+        d = decide(spec.retry_strategy, attempt, exit_code, status_reason, reason, timed_out=timed_out)
+        a = Attempt(
+            attempt=attempt,
+            started_at=utc_iso(started),
+            stopped_at=utc_iso(stopped),
+            exit_code=exit_code,
+            status_reason=status_reason,
+            reason=reason,
+            action=d.action,
+            why=d.why,
+            image=spec.image,
+            notice_injected_at=utc_iso(notice_at) if notice_at else None,
+            duration_s=round(stopped - started, 3),
+        )
+        self.log(
+            f"job {spec.job_id} attempt {attempt}: stopped after {a.duration_s:.1f}s, exit code "
+            f"{exit_code if exit_code is not None else '-'}, status reason {status_reason!r} "
+            f"-> {d.action} ({d.why})"
+        )
+        return a
+
+    def run_spec(
+        self,
+        spec: JobSpec,
+        *,
+        inject_notice_at: float | None = None,
+        inject_on_attempt: int = 1,
+        imds: Any = None,
+    ) -> JobResult:
+        from lmpspot.testing.imds_stub import ImdsStub  # noqa: PLC0415
+
+        sim_id = spec.parameters.get("sim_id") or spec.job_id
+        bucket = spec.environment.get("LMPSPOT_BUCKET") or self.bucket
+        results_prefix = spec.environment.get("LMPSPOT_RESULTS_PREFIX") or DEFAULT_RESULTS_PREFIX
+        key = ledger_key(results_prefix, sim_id, spec.array_index)
+        gpu_devices = False
+        if spec.gpus:
+            gpu_devices = has_nvidia_gpu()
+            if not gpu_devices:
+                self.log(
+                    f"WARNING: job {spec.job_id} asks for {spec.gpus} GPU(s) but this machine has no "
+                    "NVIDIA device: it runs on CPU"
+                )
+        own_stub = imds is None
+        stub = imds or ImdsStub(instance_id=LOCAL_INSTANCE_ID, region=self.batch.meta.region_name).start()
+        attempts: list[Attempt] = []
+        doc: dict[str, Any] = {
+            "format": LEDGER_FORMAT,
+            "executor": "local",
+            "job_id": spec.job_id,
+            "job_name": spec.job_name,
+            "job_definition": spec.job_definition_arn,
+            "queue": spec.queue,
+            "sim_id": sim_id,
+            "array_index": spec.array_index,
+            "status": "RUNNING",
+            "attempts": [],
+        }
+        ledger = f"s3://{bucket}/{key}" if bucket and self.s3 is not None else None
+        if ledger is None:
+            self.log(
+                f"job {spec.job_id}: no bucket (LMPSPOT_BUCKET) or S3 client: attempts are not recorded in S3"
+            )
+        max_attempts = int(spec.retry_strategy.get("attempts") or 1)
+        try:
+            for n in range(1, max_attempts + 1):
+                if n > 1:
+                    stub.reset()  # a retried attempt runs on a new instance
+                a = self.run_attempt(
+                    spec,
+                    n,
+                    imds=stub,
+                    inject_notice_at=inject_notice_at if n == inject_on_attempt else None,
+                    gpu_devices=gpu_devices,
+                )
+                attempts.append(a)
+                if bucket and self.s3 is not None:
+                    log_key = f"{key.rsplit('/', 1)[0]}/logs/attempt-{n}.log"
+                    self.s3.put_object(
+                        Bucket=bucket,
+                        Key=log_key,
+                        Body=("\n".join(a.output) + "\n").encode(),
+                        ContentType="text/plain",
+                        ChecksumAlgorithm="SHA256",
+                    )
+                    a.log = f"s3://{bucket}/{log_key}"
+                doc["attempts"] = [_record(x) for x in attempts]
+                doc["status"] = a.action if a.action != RETRY else "RUNNABLE"
+                if ledger:
+                    write_ledger(self.s3, bucket, key, doc)
+                if a.action != RETRY:
+                    break
+        finally:
+            if own_stub:
+                stub.stop()
+        status = attempts[-1].action if attempts else "FAILED"
+        self.log(
+            f"job {spec.job_id} (sim {sim_id}): {status} after {len(attempts)} attempt(s); "
+            f"record: {ledger or '-'}"
+        )
+        return JobResult(spec.job_id, sim_id, status, attempts, ledger)
+
+    def run_job(
+        self,
+        job_id: str,
+        *,
+        inject_notice_at: float | None = None,
+        inject_on_attempt: int = 1,
+        imds: Any = None,
+    ) -> list[JobResult]:
+        """Run a job (every child of an array job, one after the other)."""
+        return [
+            self.run_spec(
+                spec, inject_notice_at=inject_notice_at, inject_on_attempt=inject_on_attempt, imds=imds
+            )
+            for spec in self.specs(job_id)
+        ]
+
+    # -- serving -------------------------------------------------------------------------
+    def pending_jobs(self, queue: str) -> list[str]:
+        """Jobs of ``queue`` with no attempts ledger yet (moto's own status is ignored)."""
+        out: list[str] = []
+        summaries: list[dict[str, Any]] = []
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"):
+            token = None
+            while True:
+                kw: dict[str, Any] = {"jobQueue": queue, "jobStatus": status}
+                if token:
+                    kw["nextToken"] = token
+                page = self.batch.list_jobs(**kw)
+                summaries += page.get("jobSummaryList", [])
+                token = page.get("nextToken")
+                if not token:
+                    break
+        seen = set()
+        for s in sorted(summaries, key=lambda s: s.get("createdAt", 0)):
+            jid = s["jobId"]
+            if ":" in jid or jid in seen:  # array children run with their parent
+                continue
+            seen.add(jid)
+            if not self._recorded(jid):
+                out.append(jid)
+        return out
+
+    def _recorded(self, job_id: str) -> bool:
+        if self.s3 is None:
+            return False
+        for spec in self.specs(job_id):
+            bucket = spec.environment.get("LMPSPOT_BUCKET") or self.bucket
+            if not bucket:
+                return False
+            prefix = spec.environment.get("LMPSPOT_RESULTS_PREFIX") or DEFAULT_RESULTS_PREFIX
+            sim_id = spec.parameters.get("sim_id") or spec.job_id
+            doc = read_ledger(self.s3, bucket, ledger_key(prefix, sim_id, spec.array_index))
+            if doc is None or doc.get("job_id") != spec.job_id:
+                return False
+        return True
+
+    def serve(
+        self, queue: str, *, poll_s: float = 5.0, once: bool = False, stop: threading.Event | None = None
+    ) -> int:
+        """Run every not-yet-executed job of ``queue``, oldest first; poll until stopped."""
+        stop = stop or threading.Event()
+        done = 0
+        while not stop.is_set():
+            for jid in self.pending_jobs(queue):
+                if stop.is_set():
+                    break
+                self.run_job(jid)
+                done += 1
+            if once:
+                break
+            stop.wait(poll_s)
+        return done
+
+
+def run_job(
+    batch_client: Any,
+    job_id: str,
+    *,
+    s3_client: Any | None = None,
+    podman: Podman | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    imds: Any = None,
+    inject_notice_at: float | None = None,
+    inject_on_attempt: int = 1,
+    notice_lead_s: float = SPOT_NOTICE_LEAD_S,
+    kill_grace_s: float = KILL_GRACE_S,
+    bucket: str | None = None,
+    log: LogFn = _default_log,
+) -> list[JobResult]:
+    """Run one job of the local AWS (see :class:`LocalExecutor`); one result per (child) job."""
+    ex = LocalExecutor(
+        batch_client,
+        s3_client,
+        podman=podman,
+        extra_env=extra_env,
+        bucket=bucket,
+        notice_lead_s=notice_lead_s,
+        kill_grace_s=kill_grace_s,
+        log=log,
+    )
+    return ex.run_job(
+        job_id, inject_notice_at=inject_notice_at, inject_on_attempt=inject_on_attempt, imds=imds
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+def _clients() -> tuple[Any, Any]:
+    import boto3  # noqa: PLC0415
+
+    return boto3.client("batch"), boto3.client("s3")
+
+
+def _executor(args: argparse.Namespace) -> LocalExecutor:
+    batch, s3 = _clients()
+    return LocalExecutor(
+        batch,
+        s3,
+        podman=Podman(containers_conf=args.containers_conf),
+        bucket=args.bucket,
+        notice_lead_s=args.notice_lead,
+        kill_grace_s=args.kill_grace,
+        pull=args.pull,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    ex = _executor(args)
+    results = ex.run_job(
+        args.job_id, inject_notice_at=args.inject_notice_at, inject_on_attempt=args.inject_on_attempt
+    )
+    summary = [
+        {
+            "job_id": r.job_id,
+            "sim_id": r.sim_id,
+            "status": r.status,
+            "ledger": r.ledger,
+            "attempts": [_record(a) for a in r.attempts],
+        }
+        for r in results
+    ]
+    print(json.dumps(summary if len(summary) > 1 else summary[0], indent=2))
+    return 0 if all(r.status == "SUCCEEDED" for r in results) else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _, s3 = _clients()
+    bucket = args.bucket or os.environ.get("LMPSPOT_BUCKET")
+    if not bucket:
+        print("show needs --bucket (or LMPSPOT_BUCKET)", file=sys.stderr)
+        return 2
+    doc = read_ledger(s3, bucket, ledger_key(args.results_prefix, args.sim_id, args.array_index))
+    if doc is None:
+        print(
+            f"no attempts recorded for {args.sim_id} in s3://{bucket}/{args.results_prefix}", file=sys.stderr
+        )
+        return 1
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    ex = _executor(args)
+    n = ex.serve(args.queue, poll_s=args.poll, once=args.once)
+    ex.log(f"executed {n} job(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m lmpspot.executor", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bucket", help="results bucket when the job has no LMPSPOT_BUCKET")
+        p.add_argument(
+            "--containers-conf", help="podman containers.conf (default .state/containers.conf if present)"
+        )
+        p.add_argument(
+            "--notice-lead", type=float, default=SPOT_NOTICE_LEAD_S, help="s from notice to reclaim"
+        )
+        p.add_argument(
+            "--kill-grace", type=float, default=KILL_GRACE_S, help="s from SIGTERM to SIGKILL on timeout"
+        )
+        p.add_argument("--pull", choices=("missing", "always", "never"), default="missing")
+
+    p = sub.add_parser("run", help="run one job (all attempts) of the local AWS")
+    p.add_argument("job_id")
+    p.add_argument(
+        "--inject-notice-at", type=float, default=None, help="s into the attempt to publish a spot notice"
+    )
+    p.add_argument(
+        "--inject-on-attempt", type=int, default=1, help="attempt that gets the notice (default 1)"
+    )
+    common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="print a simulation's attempts.json")
+    p.add_argument("sim_id")
+    p.add_argument("--bucket")
+    p.add_argument("--results-prefix", default=DEFAULT_RESULTS_PREFIX)
+    p.add_argument("--array-index", type=int, default=None)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("serve", help="run every job of a queue not yet executed, then keep polling")
+    p.add_argument("--queue", required=True)
+    p.add_argument("--poll", type=float, default=5.0)
+    p.add_argument("--once", action="store_true", help="run what is pending, then exit")
+    common(p)
+    p.set_defaults(func=cmd_serve)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
