@@ -522,6 +522,8 @@ class Runner:
             self.cmd(self._run_cmd(st, cur + 1, pre=False, post=cur + 1 == st.target))
             self._done_steps += 1
             nb2 = self.lmp.get_thermo("nbuild")
+            if self.step() >= st.target:
+                return None  # the stage-end checkpoint follows
             if nb2 != nb:
                 return True
             nb = nb2
