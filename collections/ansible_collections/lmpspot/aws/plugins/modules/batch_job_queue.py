@@ -14,6 +14,11 @@ description:
     the fields that differ. Resource tags are changed with C(TagResource)/C(UntagResource).
   - A scheduling policy can be swapped for another, but AWS cannot add one to a queue
     created without one (FIFO); the module then fails and says so.
+  - When an endpoint's C(DescribeJobQueues) answer lacks C(jobStateTimeLimitActions)
+    entirely (the local AWS, moto, does not store it), the field is treated as not
+    supported there - the module warns and does not compare it - instead of reporting a
+    change on every run. (A real AWS answer omitting the key for a queue without such
+    actions would also be read this way: the warning then says the field was not set.)
   - O(state=absent) disables the queue, waits until it is C(VALID), deletes it and waits
     until it is gone. Jobs still in the queue are cancelled by AWS.
 version_added: 0.1.0
@@ -240,6 +245,11 @@ class Runner:
         plan = batch.plan_job_queue(want, current)
         if plan["problems"]:
             self.module.fail_json(msg=f"job queue {self.name}: {'; '.join(plan['problems'])}")
+        for field in plan["unsupported"]:
+            self.module.warn(
+                f"job queue {self.name}: the endpoint's DescribeJobQueues answer has no {field};"
+                " it does not store that field, so it is not compared (and not updated)"
+            )
         after = current
         if plan["create"]:
             result["changed"] = True
