@@ -291,7 +291,7 @@ def test_truncated_local_checkpoint_is_skipped(tmp_path):
     """A truncated local checkpoint is detected; the next older one is resumed from."""
     src = tmp_path / "src"
     src.mkdir()
-    (src / "in.faults").write_text(SCRIPT.replace(f"run             {NSTEPS}", "run 6000"))
+    (src / "in.faults").write_text(SCRIPT)
     wd = tmp_path / "wd"
     env = lammps_env()
     cmd = [
@@ -305,7 +305,7 @@ def test_truncated_local_checkpoint_is_skipped(tmp_path):
         "--workdir",
         str(wd),
         "--interval",
-        "0.2",
+        "0.05",
         "--allow-short-interval",
         "--retention",
         "3",

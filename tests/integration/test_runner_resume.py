@@ -194,7 +194,7 @@ def test_stop_and_resume_equals_plain(tmp_path, reference, every):
         p = run_lmpspot(
             wd,
             "--interval",
-            "0.15",
+            "0.05",
             "--stop-after-checkpoints",
             str(every),
             "--attempt",
@@ -230,12 +230,21 @@ def test_kill9_and_resume_equals_plain(tmp_path, reference):
         "0.2",
         "--allow-short-interval",
     ]
+    kills = 0
     for _ in range(3):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.2, 2.5))
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until LAMMPS is running the script
+            if "attempt" in line:
+                break
+        time.sleep(rng.uniform(0.05, 0.8))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        if proc.returncode == 0:
+            break  # finished before the kill (fast machine): resume what is left
         assert proc.returncode == -signal.SIGKILL
+        kills += 1
+    assert kills >= 1
     p = run_lmpspot(wd, "--interval", "0.2")
     assert p.returncode == 0, p.stderr
     assert "resuming at step" in p.stderr
@@ -256,11 +265,19 @@ def test_sigterm_checkpoints_and_exits_75(tmp_path, reference):
         str(wd),
         "--interval",
         "600",
+        "--progress-every",
+        "0",
     ]
     proc = subprocess.Popen(cmd, env=lammps_env(), stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # a progress line after a few chunks: LAMMPS is mid-run
+        seen.append(line)
+        if re.search(r"\[job1\] step \d+/", line) and len(seen) > 3:
+            break
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
     assert proc.returncode == 75, err
     assert "stop requested (SIGTERM)" in err
     p = run_lmpspot(wd, "--interval", "600")
