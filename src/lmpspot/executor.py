@@ -25,7 +25,8 @@ What it does, per job
 * Each attempt is one ``podman run --network host`` (the local AWS and the IMDS stand-in
   are on loopback) with ``AWS_BATCH_JOB_ID``, ``AWS_BATCH_JOB_ATTEMPT`` (1-based),
   ``AWS_BATCH_JQ_NAME``, ``AWS_BATCH_JOB_ARRAY_INDEX`` (array children), the local AWS's
-  endpoint and dummy credentials, and ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at a
+  endpoint and dummy credentials (and its CA, mounted, as ``AWS_CA_BUNDLE``, when the
+  local AWS speaks https), and ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at a
   per-job :class:`~lmpspot.testing.imds_stub.ImdsStub` (instance ``i-local0000``).
   ``CONTAINERS_CONF`` is ``.state/containers.conf`` when present.  An image on a loopback
   registry is pulled with ``--tls-verify=false``.
@@ -286,6 +287,9 @@ def podman_init_available() -> bool:
     return any(Path(p).exists() for p in INIT_PATHS)
 
 
+CONTAINER_CA_BUNDLE = "/etc/lmpspot/aws-ca-bundle.pem"
+
+
 def podman_run_args(
     spec: JobSpec,
     *,
@@ -294,8 +298,14 @@ def podman_run_args(
     env: Mapping[str, str],
     gpu_devices: bool,
     init: bool = True,
+    ca_bundle: str | None = None,
 ) -> list[str]:
-    """The ``podman run`` arguments (after ``podman``) for one attempt."""
+    """The ``podman run`` arguments (after ``podman``) for one attempt.
+
+    ``ca_bundle``: a CA file on this machine the AWS clients in the container must trust
+    (the local AWS's own CA when it speaks https); mounted read-only and named by
+    ``AWS_CA_BUNDLE`` inside.
+    """
     args = ["run", "--name", name, "--network", "host"]
     if spec.init_process and init:
         args.append("--init")
@@ -320,6 +330,9 @@ def podman_run_args(
     )
     if spec.array_index is not None:
         full_env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(spec.array_index)
+    if ca_bundle:
+        args += ["-v", f"{ca_bundle}:{CONTAINER_CA_BUNDLE}:ro"]
+        full_env["AWS_CA_BUNDLE"] = CONTAINER_CA_BUNDLE
     for k in sorted(full_env):
         args += ["-e", f"{k}={full_env[k]}"]
     return [*args, spec.image, *spec.command]
@@ -434,6 +447,7 @@ class LocalExecutor:
         notice_lead_s: float = SPOT_NOTICE_LEAD_S,
         kill_grace_s: float = KILL_GRACE_S,
         pull: str = "missing",
+        ca_bundle: str | None = None,
         log: LogFn = _default_log,
         output: LogFn | None = None,
     ) -> None:
@@ -445,6 +459,8 @@ class LocalExecutor:
         self.notice_lead_s = notice_lead_s
         self.kill_grace_s = kill_grace_s
         self.pull = pull
+        # CA file the container's AWS clients trust (default: this process's AWS_CA_BUNDLE).
+        self.ca_bundle = ca_bundle
         self.log = log
         self.output = output or (lambda line: print(line, file=sys.stderr, flush=True))
 
@@ -527,8 +543,15 @@ class LocalExecutor:
                 f"WARNING: job {spec.job_id}: initProcessEnabled, but podman's init (catatonit) is not "
                 "installed here: running without --init (apt-get install catatonit)"
             )
+        ca = self.ca_bundle if self.ca_bundle is not None else os.environ.get("AWS_CA_BUNDLE")
         run_args = podman_run_args(
-            spec, name=name, attempt=attempt, env=env, gpu_devices=gpu_devices, init=init
+            spec,
+            name=name,
+            attempt=attempt,
+            env=env,
+            gpu_devices=gpu_devices,
+            init=init,
+            ca_bundle=str(Path(ca).resolve()) if ca and Path(ca).is_file() else None,
         )
         proc = self.podman.popen(run_args)
         prefix = f"[{spec.job_id[:8]} a{attempt}]"
@@ -859,6 +882,14 @@ def _clients() -> tuple[Any, Any]:
 
 def _executor(args: argparse.Namespace) -> LocalExecutor:
     batch, s3 = _clients()
+    log: LogFn = _default_log
+    if getattr(args, "log_file", None):
+        stream = Path(args.log_file).open("a", buffering=1)  # noqa: SIM115 (open for the process's life)
+
+        def log(msg: str) -> None:
+            stream.write(f"{utc_iso()} {msg}\n")
+            _default_log(msg)
+
     return LocalExecutor(
         batch,
         s3,
@@ -867,6 +898,8 @@ def _executor(args: argparse.Namespace) -> LocalExecutor:
         notice_lead_s=args.notice_lead,
         kill_grace_s=args.kill_grace,
         pull=args.pull,
+        log=log,
+        output=log if getattr(args, "log_file", None) else None,
     )
 
 
@@ -928,6 +961,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--kill-grace", type=float, default=KILL_GRACE_S, help="s from SIGTERM to SIGKILL on timeout"
         )
         p.add_argument("--pull", choices=("missing", "always", "never"), default="missing")
+        p.add_argument("--log-file", help="also append progress and container output to this file")
 
     p = sub.add_parser("run", help="run one job (all attempts) of the local AWS")
     p.add_argument("job_id")
