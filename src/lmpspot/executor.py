@@ -310,7 +310,9 @@ def podman_run_args(
     if spec.init_process and init:
         args.append("--init")
     if spec.vcpus:
-        args += ["--cpus", f"{spec.vcpus:g}"]
+        # podman refuses more CPUs than the machine has; Batch would place the job on a
+        # bigger instance, here it gets all of this machine (run_spec warns).
+        args += ["--cpus", f"{min(spec.vcpus, float(os.cpu_count() or 1)):g}"]
     if spec.memory_mib:
         args += ["--memory", f"{spec.memory_mib}m"]
     if spec.shm_mib:
@@ -707,6 +709,11 @@ class LocalExecutor:
                     f"WARNING: job {spec.job_id} asks for {spec.gpus} GPU(s) but this machine has no "
                     "NVIDIA device: it runs on CPU"
                 )
+        if spec.vcpus and spec.vcpus > (os.cpu_count() or 1):
+            self.log(
+                f"WARNING: job {spec.job_id} asks for {spec.vcpus:g} vCPUs; this machine has "
+                f"{os.cpu_count()}: it gets {os.cpu_count()}"
+            )
         own_stub = imds is None
         stub = imds or ImdsStub(instance_id=LOCAL_INSTANCE_ID, region=self.batch.meta.region_name).start()
         attempts: list[Attempt] = []

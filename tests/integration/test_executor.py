@@ -250,3 +250,46 @@ def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: 
     assert len(doc["attempts"]) == 1
     # moto called the job SUCCEEDED the moment it was submitted: not the source of truth.
     assert aws.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "SUCCEEDED"
+
+
+def test_serve_finds_the_jobs_not_yet_executed(aws):
+    """serve() picks jobs by the attempts ledger, not by moto's (always SUCCEEDED) status."""
+    from lmpspot.executor import LocalExecutor, write_ledger  # noqa: PLC0415
+
+    role = aws.client("iam").create_role(RoleName="r-serve", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    batch = aws.client("batch")
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="ce-serve", type="UNMANAGED", serviceRole=role
+    )
+    batch.create_job_queue(
+        jobQueueName=QUEUE,
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}],
+    )
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+    batch.register_job_definition(
+        jobDefinitionName="jd-serve",
+        type="container",
+        containerProperties={
+            "image": "x",
+            "command": ["run", "Ref::input"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            "environment": [{"name": "LMPSPOT_BUCKET", "value": BUCKET}],
+        },
+    )
+    ids = [
+        batch.submit_job(
+            jobName=f"lmpspot-{s}", jobQueue=QUEUE, jobDefinition="jd-serve", parameters={"sim_id": s}
+        )["jobId"]
+        for s in ("done", "todo")
+    ]
+    write_ledger(s3, BUCKET, "results/done/attempts.json", {"job_id": ids[0], "status": "SUCCEEDED"})
+    ex = LocalExecutor(batch, s3)
+    assert ex.pending_jobs(QUEUE) == [ids[1]]
+    # A ledger of an earlier job of the same sim_id does not count for a new job.
+    again = batch.submit_job(
+        jobName="lmpspot-done", jobQueue=QUEUE, jobDefinition="jd-serve", parameters={"sim_id": "done"}
+    )
+    assert ex.pending_jobs(QUEUE) == [ids[1], again["jobId"]]

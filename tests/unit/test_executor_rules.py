@@ -9,6 +9,8 @@ timed-out attempt is never retried.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lmpspot.executor import (
@@ -202,7 +204,8 @@ def test_job_spec_merges_job_over_definition():
         spec, name="c1", attempt=2, env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, gpu_devices=False
     )
     assert args[:5] == ["run", "--name", "c1", "--network", "host"]
-    for flag, value in (("--cpus", "4"), ("--memory", "15360m"), ("--shm-size", "4096m")):
+    cpus = f"{min(4.0, float(os.cpu_count() or 1)):g}"  # capped to this machine's CPUs
+    for flag, value in (("--cpus", cpus), ("--memory", "15360m"), ("--shm-size", "4096m")):
         assert args[args.index(flag) + 1] == value
     assert "--tls-verify=false" in args
     assert "--device" not in args  # no NVIDIA device here: CPU
@@ -210,5 +213,10 @@ def test_job_spec_merges_job_over_definition():
     assert {"AWS_BATCH_JOB_ID=abc", "AWS_BATCH_JOB_ATTEMPT=2", "AWS_BATCH_JQ_NAME=lmpspot-local-spot"} <= envs
     assert "AWS_BATCH_JOB_ID=spoofed" not in envs
     assert args[-6:] == ["127.0.0.1:5050/repo:cpu-1", "run", "/work/input/in.lj", "--job-id", "lj-1", "d"]
-    gpu = podman_run_args(spec, name="c1", attempt=1, env={}, gpu_devices=True)
+    assert "--init" in args  # initProcessEnabled
+    gpu = podman_run_args(spec, name="c1", attempt=1, env={}, gpu_devices=True, init=False)
     assert gpu[gpu.index("--device") + 1] == "nvidia.com/gpu=all"
+    assert "--init" not in gpu  # podman's init (catatonit) missing: warned, run without
+    ca = podman_run_args(spec, name="c1", attempt=1, env={}, gpu_devices=False, ca_bundle="/tmp/ca.pem")
+    assert ca[ca.index("-v") + 1] == "/tmp/ca.pem:/etc/lmpspot/aws-ca-bundle.pem:ro"
+    assert "AWS_CA_BUNDLE=/etc/lmpspot/aws-ca-bundle.pem" in ca

@@ -11,7 +11,7 @@ description:
     C(Ref::name) placeholders), an optional array size, container environment overrides,
     an optional attempt timeout and tags.
   - Submitting is not idempotent by nature. This module makes it idempotent per job
-    name: it first lists the queue's jobs in an active status (C(SUBMITTED), C(PENDING),
+    name. It first lists the queue's jobs in an active status (C(SUBMITTED), C(PENDING),
     C(RUNNABLE), C(STARTING), C(RUNNING)) and, when one has the same name, returns that
     job with C(changed=false) instead of submitting another. Finished jobs
     (C(SUCCEEDED), C(FAILED)) do not count, so running the task again after a job ended
