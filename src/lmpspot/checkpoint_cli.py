@@ -1,4 +1,4 @@
-"""``lmpspot checkpoints list|verify|prune|download``.
+"""``lmpspot checkpoints list|verify|prune|download|sync``.
 
 ``register(subparsers)`` adds the ``checkpoints`` command to the main CLI's
 subparsers; every leaf sets ``func`` (``args.func(args) -> int`` is the exit code).
@@ -6,6 +6,12 @@ Also runnable alone: ``python -m lmpspot.checkpoint_cli checkpoints list --local
 
 Sources: ``--local DIR`` (a LocalStore root) and/or ``--bucket B --job J``
 (``--prefix``, ``--endpoint-url``, ``--region``) for S3.
+
+``sync`` (``--local DIR --bucket B --job J --retention N``) is the one-shot form of the
+runner's background syncer, for host services (the checkpoint_sync timer): verified
+local checkpoints not yet verified in S3 are uploaded (and verified), ``latest.json``
+advances, and keep-last-N is enforced in S3 and locally with the syncer's rules (a
+local checkpoint newer than the newest one verified in S3 is never deleted).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from lmpspot.checkpoint import LocalStore, parse_ckpt_name
 from lmpspot.s3store import DEFAULT_PREFIX, S3Store
+from lmpspot.sync import CheckpointSyncer
 
 
 def _add_sources(p: argparse.ArgumentParser) -> None:
@@ -55,6 +62,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seq", type=int, help="seq to download (default: newest valid)")
     p.add_argument("--dest", type=Path, required=True, help="destination root directory")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("sync", help="upload verified local checkpoints to S3, move latest.json, prune")
+    _add_sources(p)
+    p.add_argument("--retention", type=int, required=True, help="checkpoints to keep (>= 1)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="give up after N s (%(default)s)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_sync)
     return cp
 
 
@@ -164,6 +178,76 @@ def cmd_download(args: argparse.Namespace) -> int:
         path = got[0]
     print(path)
     return 0
+
+
+def sync_checkpoints(
+    local: LocalStore,
+    s3: S3Store,
+    retention: int,
+    *,
+    timeout: float | None = 3600.0,
+    log: Any = None,
+) -> dict[str, Any]:
+    """One sync pass of a local checkpoint directory to S3; returns a summary.
+
+    The checkpoints to upload are the newest ``retention`` valid local ones that S3 does
+    not already hold verified (older ones would be pruned at once), oldest first; the
+    newest valid one is always submitted, so the pointer and both prunes run even when
+    nothing is new.  Returns ``{"ok", "uploaded", "verified_seq", "committed_seq", ...}``.
+    """
+    if retention < 1:
+        raise ValueError("retention must be >= 1")
+    say = log or (lambda m: None)
+    valid = [(p, m) for p, m in local.list() if m is not None and local.verify(p)][:retention]
+    if not valid:
+        say(f"{local.root}: no valid local checkpoint; nothing to sync")
+        return {"ok": True, "uploaded": [], "verified_seq": None, "committed_seq": None, "failures": 0}
+    todo = [(p, m) for p, m in reversed(valid[1:]) if not s3.verify(m.seq)]
+    todo.append(valid[0])
+    syncer = CheckpointSyncer(
+        local, s3, retention, log=say, coalesce=False, backoff_initial=0.5, backoff_max=10.0
+    )
+    try:
+        for path, man in todo:
+            syncer.submit(path, man)
+        ok = syncer.flush(timeout)
+    finally:
+        syncer.close(timeout=None)
+    stats = syncer.stats
+    return {
+        "ok": bool(ok),
+        "uploaded": [u.seq for u in stats.uploads],
+        "verified_seq": stats.verified_seq,
+        "committed_seq": stats.committed_seq,
+        "failures": stats.failures,
+        "last_error": stats.last_error,
+    }
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    s3 = _s3(args)
+    if s3 is None or args.local is None:
+        raise SystemExit("sync needs --local DIR, --bucket B and --job J")
+    if args.retention < 1:
+        raise SystemExit("--retention must be >= 1")
+    if not args.local.is_dir():
+        raise SystemExit(f"--local {args.local}: not a directory")
+    s3.log = lambda m: print(m, file=sys.stderr)
+    res = sync_checkpoints(
+        LocalStore(args.local),
+        s3,
+        args.retention,
+        timeout=args.timeout,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(
+            f"sync {args.job}: {'ok' if res['ok'] else 'INCOMPLETE'}, uploaded {res['uploaded']}, "
+            f"latest={res['committed_seq']}"
+        )
+    return 0 if res["ok"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
