@@ -10,8 +10,10 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# One local CA for the whole test session: every local AWS a test starts (the session
+# server, the local_aws play's own, a clone's) serves a certificate from it, and every
+# client -- boto3 here, ansible-playbook and lmpspot subprocesses, containers -- trusts it
+# through AWS_CA_BUNDLE, as an operator's machine does with .state/tls/ca.pem.
+TLS_DIR = Path(
+    os.environ.get("LMPSPOT_TEST_TLS_DIR") or Path(tempfile.gettempdir()) / f"lmpspot-tests-tls-{os.getuid()}"
+)
+local_aws.ensure_tls(str(TLS_DIR))
+CA_BUNDLE = local_aws.tls_paths(str(TLS_DIR))["ca_cert"]
+os.environ["AWS_CA_BUNDLE"] = CA_BUNDLE
+
+
 @dataclass
 class LocalAws:
     host: str
@@ -47,7 +61,11 @@ class LocalAws:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str:
+        return CA_BUNDLE
 
     @property
     def env(self) -> dict[str, str]:
@@ -57,6 +75,7 @@ class LocalAws:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-2",
             "AWS_REGION": "us-east-2",
+            "AWS_CA_BUNDLE": CA_BUNDLE,
         }
 
     def client(self, service: str, region: str = "us-east-2"):
@@ -68,14 +87,16 @@ class LocalAws:
             region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            verify=CA_BUNDLE,
         )
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API), then re-apply the lmpspot config."""
         req = urllib.request.Request(self.endpoint_url + "/moto-api/reset", method="POST")
-        with urllib.request.urlopen(req, timeout=30):
+        ctx = ssl.create_default_context(cafile=CA_BUNDLE)
+        with urllib.request.urlopen(req, timeout=30, context=ctx):
             pass
-        local_aws.configure(self.host, self.port)
+        local_aws.configure(self.host, self.port, tls_dir=str(TLS_DIR))
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +110,7 @@ def moto_server(tmp_path_factory) -> LocalAws:
         str(state / "moto.pid"),
         str(state / "moto.log"),
         python=sys.executable,
+        tls_dir=str(TLS_DIR),
     )
     yield LocalAws("127.0.0.1", port, state)
     local_aws.stop(str(state / "moto.pid"))
@@ -137,6 +159,7 @@ def run_playbook(
 ) -> PlaybookResult:
     """Run a real playbook of this repository, pointed at the given local AWS."""
     ev = dict(extra_vars or {})
+    ev.setdefault("lmpspot_local_aws_tls_dir", str(TLS_DIR))
     if aws is not None:
         ev.setdefault("lmpspot_local_aws_port", aws.port)
         ev.setdefault("lmpspot_state_dir", str(aws.state_dir))

@@ -59,7 +59,8 @@ def test_make_up_from_fresh_clone(clone):
         def client(svc):
             return boto3.client(
                 svc,
-                endpoint_url=f"http://127.0.0.1:{port}",
+                endpoint_url=f"https://127.0.0.1:{port}",
+                verify=str(clone / ".state" / "tls" / "ca.pem"),  # the clone's own local CA
                 region_name="us-east-2",
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",

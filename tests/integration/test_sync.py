@@ -175,7 +175,8 @@ def test_s3_outage_backoff_nothing_pruned_then_catch_up(aws, tmp_path: Path):
     )
     proxy = FlakyProxy(aws.port)
     local = LocalStore(tmp_path / "ckpt")
-    s3 = S3Store(fast_client(f"http://127.0.0.1:{proxy.port}"), BUCKET, "checkpoints/", "job-1")
+    # The local AWS speaks https; TLS passes through the TCP proxy untouched.
+    s3 = S3Store(fast_client(f"https://127.0.0.1:{proxy.port}"), BUCKET, "checkpoints/", "job-1")
     direct = S3Store(aws.client("s3"), BUCKET, "checkpoints/", "job-1")
     logs: list[str] = []
     syncer = CheckpointSyncer(local, s3, retention=2, log=logs.append, backoff_initial=0.2, backoff_max=1.0)

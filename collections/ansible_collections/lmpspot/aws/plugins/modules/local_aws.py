@@ -12,6 +12,9 @@ description:
   - Records the server's pid in O(pid_file) so that O(state=stopped) stops only a
     server this module started.
   - Reports C(changed) only when a server was started or stopped.
+  - With O(tls_dir), the server speaks https with a certificate from a local CA kept in
+    that directory (created once). Clients trust it through C(AWS_CA_BUNDLE). This keeps
+    the results bucket's TLS-only policy in force in local mode, as in a real account.
 options:
   state:
     description: Whether the local AWS should be running.
@@ -43,6 +46,11 @@ options:
     description: Seconds to wait for the server to become healthy.
     type: int
     default: 60
+  tls_dir:
+    description:
+      - Directory holding the local CA and the server certificate (created when missing).
+      - When omitted, the server speaks plain http.
+    type: path
 author: lmpspot developers
 """
 
@@ -52,6 +60,7 @@ EXAMPLES = r"""
     port: 5000
     pid_file: "{{ playbook_dir }}/.state/moto.pid"
     log_file: "{{ playbook_dir }}/.state/moto.log"
+    tls_dir: "{{ playbook_dir }}/.state/tls"
 
 - name: Stop it
   lmpspot.aws.local_aws:
@@ -65,7 +74,11 @@ endpoint_url:
   description: The URL AWS clients use for the local AWS.
   returned: always
   type: str
-  sample: http://127.0.0.1:5000
+  sample: https://127.0.0.1:5000
+ca_bundle:
+  description: The CA certificate clients must trust (C(AWS_CA_BUNDLE)); null without O(tls_dir).
+  returned: always
+  type: str
 pid:
   description: Pid of the server started or stopped (null for a server found running that we did not record).
   returned: always
@@ -90,16 +103,19 @@ def main():
             "log_file": {"type": "path", "required": True},
             "python": {"type": "path"},
             "wait_timeout": {"type": "int", "default": 60},
+            "tls_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
     p = module.params
-    current = local_aws.status(p["host"], p["port"], p["pid_file"])
+    tls_dir = p["tls_dir"]
+    ca_bundle = local_aws.tls_paths(tls_dir)["ca_cert"] if tls_dir else None
+    current = local_aws.status(p["host"], p["port"], p["pid_file"], tls_dir=tls_dir)
     if module.check_mode:
         changed = (p["state"] == "started" and not current["healthy"]) or (
             p["state"] == "stopped" and current["pid"] is not None
         )
-        module.exit_json(changed=changed, **current)
+        module.exit_json(changed=changed, ca_bundle=ca_bundle, **current)
     try:
         if p["state"] == "started":
             res = local_aws.start(
@@ -109,6 +125,7 @@ def main():
                 p["log_file"],
                 python=p["python"],
                 wait_s=p["wait_timeout"],
+                tls_dir=tls_dir,
             )
         else:
             res = local_aws.stop(p["pid_file"])
@@ -117,8 +134,9 @@ def main():
     module.exit_json(
         changed=res["changed"],
         pid=res.get("pid"),
-        endpoint_url=local_aws.endpoint_url(p["host"], p["port"]),
-        healthy=local_aws.is_healthy(p["host"], p["port"]),
+        endpoint_url=local_aws.endpoint_url(p["host"], p["port"], tls=bool(tls_dir)),
+        healthy=local_aws.is_healthy(p["host"], p["port"], tls_dir=tls_dir),
+        ca_bundle=ca_bundle,
     )
 
 
