@@ -9,11 +9,14 @@ gone, the bucket kept).  Tests below depend on that order (pytest runs them top 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from urllib.parse import unquote
 
+import boto3
 import pytest
-from conftest import REPO, run_playbook  # tests/conftest.py: the `playbook` fixture's runner
+from ansible_collections.lmpspot.aws.plugins.module_utils import local_aws
+from conftest import REPO, free_port, run_playbook  # tests/conftest.py: the `playbook` fixture's runner
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +31,15 @@ AZS = ["us-east-2a", "us-east-2b"]
 ENDPOINT_SERVICES = ["ecr.api", "ecr.dkr", "logs", "ecs", "ecs-agent", "ecs-telemetry"]
 
 
+# The chain applies what a real account gets: the TLS-only bucket policy on (the local
+# inventory turns it off only because moto mis-evaluates Deny conditions; see the last test).
+REAL_ACCOUNT_VARS = {"storage_tls_only_policy": True}
+
+
 def run_layers(aws, *args, order=LAYERS, extra_vars=None):
     """All three layer plays in one ansible-playbook run (one recap)."""
     first, *rest = order
-    return run_playbook(first, aws, *rest, *args, extra_vars=extra_vars)
+    return run_playbook(first, aws, *rest, *args, extra_vars={**REAL_ACCOUNT_VARS, **(extra_vars or {})})
 
 
 @pytest.fixture(scope="module")
@@ -350,10 +358,34 @@ def test_bucket_policy_denies_non_tls(s3):
     assert len(deny) == 1
     assert deny[0]["Principal"] == "*" and deny[0]["Action"] == "s3:*"
     assert set(as_list(deny[0]["Resource"])) == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
-    # The local AWS speaks plain http and does evaluate the policy: writes are refused.
-    with pytest.raises(s3.exceptions.ClientError) as exc:
-        s3.put_object(Bucket=BUCKET, Key="results/probe.txt", Body=b"x")
-    assert exc.value.response["Error"]["Code"] in ("AccessDenied", "403")
+
+
+def test_same_policy_refuses_plain_http(s3, tmp_path):
+    """The very same policy document refuses a plain-http request.
+
+    The session's local AWS only speaks https, so the policy is copied onto a bucket of a
+    throwaway plain-http moto server, where the write must be denied.  (moto also denies
+    TLS requests under it -- see test_local_inventory_goes_without_the_policy.)
+    """
+    policy = s3.get_bucket_policy(Bucket=BUCKET)["Policy"]
+    port = free_port()
+    pid_file, log_file = str(tmp_path / "m.pid"), str(tmp_path / "m.log")
+    local_aws.start("127.0.0.1", port, pid_file, log_file, python=sys.executable)
+    try:
+        plain = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-2",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        plain.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+        plain.put_bucket_policy(Bucket=BUCKET, Policy=policy)
+        with pytest.raises(plain.exceptions.ClientError) as exc:
+            plain.put_object(Bucket=BUCKET, Key="results/probe.txt", Body=b"x")
+        assert exc.value.response["Error"]["Code"] in ("AccessDenied", "403")
+    finally:
+        local_aws.stop(pid_file)
 
 
 def test_bucket_lifecycle_rules(s3):
@@ -430,3 +462,22 @@ def test_absent_removes_network_and_identity_and_keeps_bucket(chain, ec2, iam, s
     ]
     # The data outlives teardown by default.
     assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+
+
+def test_local_inventory_goes_without_the_policy(chain, s3):
+    """moto 5.2 treats a Deny statement whose condition does not match as a denial, so under
+    the TLS-only policy it refuses even https requests.  The local inventory therefore sets
+    storage_tls_only_policy: false: the policy is removed and the runtime can use the bucket.
+    """
+    with pytest.raises(s3.exceptions.ClientError) as exc:  # the moto bug, pinned down
+        s3.put_object(Bucket=BUCKET, Key="results/probe.txt", Body=b"x")
+    assert exc.value.response["Error"]["Code"] in ("AccessDenied", "403")
+    res = run_playbook("playbooks/storage.yml", chain["aws"])  # the local inventory's own values
+    assert res.rc == 0, res
+    assert res.changed >= 1, res
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.get_bucket_policy(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="results/probe.txt", Body=b"x")
+    assert s3.get_object(Bucket=BUCKET, Key="results/probe.txt")["Body"].read() == b"x"
+    again = run_playbook("playbooks/storage.yml", chain["aws"])
+    assert again.changed == 0, again

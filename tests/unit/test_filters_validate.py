@@ -52,6 +52,7 @@ GOOD = {
     "compute_max_vcpus": 384,
     "storage_bucket_name": "lmpspot-local-results",
     "storage_kms_key_id": "",
+    "storage_tls_only_policy": False,  # the local inventory's value (moto mis-evaluates it)
     "storage_checkpoint_noncurrent_days": 3,
     "storage_abort_multipart_days": 1,
     "storage_results_tiering_days": 30,
@@ -71,6 +72,7 @@ GOOD_AWS = {
     "lmpspot_aws_endpoint_url": "",
     "lmpspot_aws_environment": {"AWS_DEFAULT_REGION": "us-east-2", "AWS_REGION": "us-east-2"},
     "storage_bucket_name": "polymer-lab-lmpspot-results",
+    "storage_tls_only_policy": True,
 }
 
 
@@ -237,6 +239,7 @@ BROKEN = [
     ({"storage_bucket_name": "CHANGE-ME-lmpspot-results"}, "storage_bucket_name", "placeholder"),
     ({"storage_bucket_name": "Lmpspot-Results"}, "storage_bucket_name", "only lowercase"),
     ({"storage_kms_key_id": "my-key"}, "storage_kms_key_id", "not a KMS key"),
+    ({"storage_tls_only_policy": "maybe"}, "storage_tls_only_policy", "true or false"),
     ({"storage_checkpoint_noncurrent_days": 0}, "storage_checkpoint_noncurrent_days", ">= 1"),
     ({"storage_abort_multipart_days": -3}, "storage_abort_multipart_days", ">= 1"),
     ({"storage_results_tiering_days": -1}, "storage_results_tiering_days", ">= 0"),
@@ -294,6 +297,7 @@ def test_each_broken_setting_gives_one_problem_naming_it(changes, setting, words
             "never put AWS keys",
         ),
         ({"storage_bucket_name": "CHANGE-ME-lmpspot-results"}, "storage_bucket_name", "placeholder"),
+        ({"storage_tls_only_policy": False}, "storage_tls_only_policy", "only allowed against the local AWS"),
     ],
 )
 def test_real_aws_mode_rules(changes, setting, words):
@@ -334,6 +338,7 @@ def test_real_aws_mode_rules(changes, setting, words):
             "lmpspot_aws_environment": {},
             "lmpspot_local_aws": False,
             "lmpspot_aws_endpoint_url": "",
+            "storage_tls_only_policy": True,
         },
         {
             "lmpspot_aws_endpoint_url": "http://localhost:5000",

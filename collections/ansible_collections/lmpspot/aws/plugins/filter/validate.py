@@ -177,6 +177,7 @@ SETTINGS_FILES = {
     "compute_max_vcpus": "compute.yml",
     "storage_bucket_name": "storage.yml",
     "storage_kms_key_id": "storage.yml",
+    "storage_tls_only_policy": "storage.yml",
     "storage_checkpoint_noncurrent_days": "storage.yml",
     "storage_abort_multipart_days": "storage.yml",
     "storage_results_tiering_days": "storage.yml",
@@ -634,6 +635,18 @@ def _storage(cfg, problems):
             f"storage_kms_key_id: {kms!r} is not a KMS key id, key ARN, alias/NAME or alias ARN; "
             "leave it empty for SSE-S3"
         )
+    tls_only = _as_bool(cfg.get("storage_tls_only_policy", True))
+    local = _as_bool(cfg.get("lmpspot_local_aws", False))
+    if tls_only is None:
+        problems.append(
+            f"storage_tls_only_policy: must be true or false, got {cfg.get('storage_tls_only_policy')!r}"
+        )
+    elif not tls_only and local is False:
+        problems.append(
+            "storage_tls_only_policy: false is only allowed against the local AWS (whose policy "
+            "evaluation is broken); a real account's results bucket must refuse non-TLS requests: "
+            "set it to true"
+        )
     days = {}
     for setting, minimum in (
         ("storage_checkpoint_noncurrent_days", 1),
@@ -722,7 +735,7 @@ def _endpoint(cfg, problems):
                 continue
             if not _is_loopback_url(value):
                 problems.append(
-                    f"{setting}: {value!r} must be an http://127.0.0.1:PORT URL while lmpspot_local_aws "
+                    f"{setting}: {value!r} must be an https://127.0.0.1:PORT URL while lmpspot_local_aws "
                     "is true: the local AWS accepts dummy credentials and must never be reachable from "
                     "the network (set lmpspot_local_aws_host to 127.0.0.1)"
                 )
