@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmpspot import registry
 from lmpspot.checkpoint import LocalStore, Manifest
 from lmpspot.progress import Progress, sample_gpu_utilization
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint
@@ -196,6 +197,9 @@ class Runner:
         self.chunk_wall = 0.0
         self.stop_reason: str | None = None
         self._sigterm = threading.Event()
+        # SIGUSR1 (the host spot handler on a rebalance recommendation): checkpoint now, go on.
+        self._ckpt_now = threading.Event()
+        self._seq_floor = 0  # new checkpoints continue after S3's newest seq
         self.dumps: dict[str, str] = {}  # dump ID -> file (literal names only)
         self._last_progress = 0.0
         self._total_steps = 0
@@ -253,8 +257,16 @@ class Runner:
         return False
 
     def _rebalance_pending(self) -> bool:
+        """A checkpoint-now request: SIGUSR1, or a rebalance recommendation seen by the watcher."""
+        if self._ckpt_now.is_set():
+            return True
         w = self.watcher
         return bool(w is not None and w.notice.is_set() and not getattr(w, "exit_required", True))
+
+    def _ack_checkpoint_now(self) -> None:
+        self._ckpt_now.clear()
+        if self.watcher is not None:
+            self.watcher.acknowledge()  # clears a rebalance notice; an interruption stays set
 
     # -- main --------------------------------------------------------------------------
     def run(self) -> int:
@@ -267,7 +279,8 @@ class Runner:
             return EXIT_BAD_INPUT
         old_handlers = self._install_signals()
         try:
-            return self._run()
+            with self._registered():
+                return self._run()
         except (ScriptError, LammpsError) as e:
             self.log(f"bad input: {e}")
             return EXIT_BAD_INPUT
@@ -282,12 +295,30 @@ class Runner:
                 with contextlib.suppress(Exception):  # closing after an error
                     self.lmp.close()
 
+    @contextlib.contextmanager
+    def _registered(self):
+        """Register with the host's run directory so the spot handler and checkpoint-sync
+        timer can find this simulation (lmpspot.registry).  Only where a run directory is
+        configured (LMPSPOT_RUN_DIR) or exists; a failure to register is logged, not fatal."""
+        run_dir = registry.run_dir_from_env()
+        with contextlib.ExitStack() as stack:
+            if os.environ.get("LMPSPOT_RUN_DIR") or run_dir.is_dir():
+                wd = self.cfg.workdir.resolve()
+                try:
+                    stack.enter_context(
+                        registry.register(self.cfg.job_id, wd, self.cfg.checkpoint_dir or wd / "checkpoints")
+                    )
+                except (OSError, ValueError) as e:
+                    self.log(f"not registered in {run_dir}: {e}")
+            yield
+
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
         old: dict[int, Any] = {}
         for sig in (signal.SIGTERM, signal.SIGINT):
             old[sig] = signal.signal(sig, lambda *_: self._sigterm.set())
+        old[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda *_: self._ckpt_now.set())
         return old
 
     @staticmethod
@@ -337,6 +368,7 @@ class Runner:
             self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
         )
         self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
+        self._seq_floor = self._remote_seq_floor()
 
         resume_path: Path | None = None
         man: Manifest | None = None
@@ -468,10 +500,13 @@ class Runner:
                 return self._checkpoint_and_exit(st, grace=self.cfg.notice_grace)
             due = time.monotonic() - self.last_ckpt_wall >= self.cfg.interval
             if due or self._rebalance_pending():
+                if not due:
+                    why = "SIGUSR1" if self._ckpt_now.is_set() else "rebalance recommendation"
+                    self.log(f"checkpoint requested ({why}) at step {self.step()}")
                 grace = min(max(0.1 * self.cfg.interval, 5.0), 120.0)
                 wrote = self._mid_stage_checkpoint(st, grace)
-                if self._rebalance_pending() and self.watcher is not None:
-                    self.watcher.acknowledge()
+                if self._rebalance_pending():
+                    self._ack_checkpoint_now()
                 if wrote is None:  # the seek reached the stage end
                     break
                 pre = True
@@ -557,6 +592,20 @@ class Runner:
         self._write_checkpoint(st.stage, st, stage_done=False, exact=bool(done))
         return self._exit_checkpointed()
 
+    def _remote_seq_floor(self) -> int:
+        """One past S3's newest checkpoint seq, so a fresh node's checkpoints sort after it.
+
+        (A node that did not resume from S3 -- e.g. the S3 copy was refused -- would
+        otherwise restart at seq 0 below S3's newest and the pointer would never move.)
+        """
+        if self.s3 is None:
+            return 0
+        try:
+            return max(self.s3.list_seqs(), default=-1) + 1
+        except Exception as e:  # S3 unreachable: local seqs still rise; the syncer warns
+            self.log(f"could not list S3 checkpoints ({e}); numbering from local checkpoints")
+            return 0
+
     def _hook_stop(self) -> bool:
         n = self.cfg.stop_after_checkpoints
         if n is not None and self.checkpoints_written >= n:
@@ -578,7 +627,7 @@ class Runner:
         assert self.local is not None and self.syncer is not None and self.plan is not None
         t0 = time.monotonic()
         step = self.step()
-        seq = self.local.next_seq()
+        seq = self.local.next_seq(at_least=self._seq_floor)
         staging = self.local.staging(seq)
         self.cmd(f"write_restart {staging / RESTART_NAME}")
         man = self.local.commit(

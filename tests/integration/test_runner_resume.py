@@ -285,6 +285,44 @@ def test_sigterm_checkpoints_and_exits_75(tmp_path, reference):
     check_outputs(wd, reference)
 
 
+def test_sigusr1_checkpoints_now_and_continues(tmp_path, reference):
+    """The host spot handler's rebalance path: SIGUSR1 = checkpoint now, keep running.
+
+    The run registers in LMPSPOT_RUN_DIR while it runs (that is how the handler finds
+    it), writes a checkpoint right after the signal although its interval is 10 minutes,
+    finishes normally, equals plain lmp, and unregisters.
+    """
+    from lmpspot import registry
+    from lmpspot.checkpoint import LocalStore
+
+    wd = fresh(tmp_path)
+    run_dir = tmp_path / "run"
+    env = {**lammps_env(), "LMPSPOT_RUN_DIR": str(run_dir)}
+    cmd = [sys.executable, "-m", "lmpspot.cli", "run", str(wd / "in.lj"), "--job-id", "job1"]
+    cmd += ["--workdir", str(wd), "--interval", "600", "--retention", "50", "--progress-every", "0"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # mid-run: LAMMPS is past the minimization
+        seen.append(line)
+        if re.search(r"\[job1\] step \d+/", line) and len(seen) > 3:
+            break
+    running = registry.list_running(run_dir)
+    assert [(e["job_id"], e["pid"]) for e in running] == [("job1", proc.pid)]
+    before = {p.name for p, m in LocalStore(wd / "checkpoints").list() if m is not None}
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=120)
+    err = "".join(seen) + err
+    assert proc.returncode == 0, err
+    assert "checkpoint requested (SIGUSR1)" in err
+    mids = [m for p, m in LocalStore(wd / "checkpoints").list() if m is not None and p.name not in before]
+    # a checkpoint inside a stage (not only stage ends) was taken after the signal
+    assert any(not m.extra.get("stage_done") for m in mids), [(m.seq, m.extra) for m in mids]
+    assert registry.list_running(run_dir) == []
+    assert not any(run_dir.glob("*.json"))
+    check_outputs(wd, reference)
+
+
 def test_spot_notice_from_imds(tmp_path, reference):
     from lmpspot.testing.imds_stub import ImdsStub
 
