@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
 import json
 import os
@@ -64,6 +65,15 @@ def ensure_tls(tls_dir: str, hosts: tuple[str, ...] = ("127.0.0.1", "::1", "loca
     certificate still has more than a day to run, so clients that already trust the CA
     keep working across restarts.
     """
+    os.makedirs(tls_dir, mode=0o700, exist_ok=True)
+    # Two processes (test workers, a play and a test) may ask at once: one creates, the
+    # other waits and reuses, so the CA and the server certificate always belong together.
+    with open(os.path.join(tls_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_tls_locked(tls_dir, hosts)
+
+
+def _ensure_tls_locked(tls_dir: str, hosts: tuple[str, ...]) -> tuple[bool, dict]:
     paths = tls_paths(tls_dir)
     now = dt.datetime.now(dt.timezone.utc)
     if all(os.path.exists(v) for v in paths.values()):
@@ -71,7 +81,6 @@ def ensure_tls(tls_dir: str, hosts: tuple[str, ...] = ("127.0.0.1", "::1", "loca
             cert = x509.load_pem_x509_certificate(fh.read())
         if cert.not_valid_after_utc - now > dt.timedelta(days=1):
             return False, paths
-    os.makedirs(tls_dir, mode=0o700, exist_ok=True)
 
     def _write(path: str, data: bytes, mode: int) -> None:
         fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
