@@ -1,0 +1,414 @@
+"""The compute layer (playbooks/compute.yml, roles/compute) against a real local AWS.
+
+One module-scoped chain: network + identity + storage (prerequisites) -> compute in
+--check (changed, nothing created) -> apply -> apply again (changed=0) -> --check
+(changed=0); then the state is read back through boto3; a one-field change makes exactly
+one job-definition revision; the absent path leaves nothing behind.
+
+The Spot -> On-Demand fallback rule is checked twice: as stored (pattern, Batch target,
+input transformer, role), and by behaviour: its stored pattern and transformer are put
+on a scratch event bus with an SQS target, realistic "Batch Job State Change" events are
+sent, and what arrives is what the On-Demand job would be submitted with. (moto 5.2's
+TestEventPattern answers with an empty body, and its rule engine cannot deliver to a
+Batch target, hence the SQS stand-in that runs moto's real matcher and transformer.)
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from conftest import run_playbook
+
+from lmpspot.cli import build_parser
+
+pytestmark = pytest.mark.integration
+
+COMPUTE = "playbooks/compute.yml"
+# Interface endpoints change nothing here and cost minutes of a loaded machine.
+EV = {"network_interface_endpoints_enabled": False}
+P = "lmpspot-local"
+SPOT_CE, OD_CE = f"{P}-gpu-spot", f"{P}-gpu-ondemand"
+SPOT_Q, OD_Q = f"{P}-spot", f"{P}-ondemand"
+JOBDEF = f"{P}-lammps-gpu"
+RULE = f"{JOBDEF}-fallback"
+LT = f"{P}-gpu"
+EVENTS_ROLE = f"{P}-batch-fallback"
+CANCELLED = "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+
+
+def inventory(aws) -> dict:
+    """What exists of the compute layer, read through boto3."""
+    batch, ec2, events, iam = (aws.client(s) for s in ("batch", "ec2", "events", "iam"))
+    roles = [r["RoleName"] for r in iam.list_roles(PathPrefix="/lmpspot/")["Roles"]]
+    return {
+        "compute_environments": sorted(
+            e["computeEnvironmentName"] for e in batch.describe_compute_environments()["computeEnvironments"]
+        ),
+        "job_queues": sorted(q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"]),
+        "job_definitions": sorted(
+            f"{d['jobDefinitionName']}:{d['revision']}"
+            for d in batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+        ),
+        "launch_templates": sorted(
+            t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]
+        ),
+        "rules": sorted(r["Name"] for r in events.list_rules()["Rules"]),
+        "events_role": [r for r in roles if r == EVENTS_ROLE],
+    }
+
+
+EMPTY = {
+    "compute_environments": [],
+    "job_queues": [],
+    "job_definitions": [],
+    "launch_templates": [],
+    "rules": [],
+    "events_role": [],
+}
+
+
+@pytest.fixture(scope="module")
+def layer(moto_server):
+    aws = moto_server
+    aws.reset()
+    for pb in ("playbooks/network.yml", "playbooks/identity.yml", "playbooks/storage.yml"):
+        res = run_playbook(pb, aws, extra_vars=EV)
+        assert res.rc == 0, res
+    runs = {"check": run_playbook(COMPUTE, aws, "--check", extra_vars=EV)}
+    after_check = inventory(aws)
+    runs["apply"] = run_playbook(COMPUTE, aws, extra_vars=EV)
+    runs["again"] = run_playbook(COMPUTE, aws, extra_vars=EV)
+    runs["recheck"] = run_playbook(COMPUTE, aws, "--check", extra_vars=EV)
+    return SimpleNamespace(aws=aws, runs=runs, after_check=after_check)
+
+
+def test_check_apply_idempotent(layer):
+    r = layer.runs
+    assert r["check"].rc == 0, r["check"]
+    assert r["check"].changed > 0, r["check"]
+    assert layer.after_check == EMPTY
+    assert r["apply"].rc == 0, r["apply"]
+    assert r["apply"].changed > 0, r["apply"]
+    assert r["again"].rc == 0, r["again"]
+    assert r["again"].changed == 0, r["again"]
+    assert r["recheck"].rc == 0, r["recheck"]
+    assert r["recheck"].changed == 0, r["recheck"]
+    # moto does not store jobStateTimeLimitActions: the queue module says so, not "changed".
+    assert "does not store that field" in r["again"].stdout + r["again"].stderr
+
+
+def test_launch_template(layer):
+    ec2 = layer.aws.client("ec2")
+    data = ec2.describe_launch_template_versions(LaunchTemplateName=LT, Versions=["$Latest"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
+    versions = ec2.describe_launch_template_versions(LaunchTemplateName=LT)["LaunchTemplateVersions"]
+    assert len(versions) == 1  # idempotent: no version per run
+    md = data["MetadataOptions"]
+    assert md["HttpTokens"] == "required"
+    assert md["HttpPutResponseHopLimit"] == 2
+    assert md["HttpEndpoint"] == "enabled"
+    (bdm,) = data["BlockDeviceMappings"]
+    assert bdm["DeviceName"] == "/dev/xvda"
+    assert bdm["Ebs"]["VolumeType"] == "gp3"
+    assert bdm["Ebs"]["Encrypted"] is True
+    assert bdm["Ebs"]["VolumeSize"] == 200
+    specs = {s["ResourceType"]: {t["Key"]: t["Value"] for t in s["Tags"]} for s in data["TagSpecifications"]}
+    assert set(specs) == {"instance", "volume"}
+    assert all(s["Project"] == "lmpspot" and s["Environment"] == "local" for s in specs.values())
+    lt_id = ec2.describe_launch_templates(LaunchTemplateNames=[LT])["LaunchTemplates"][0]["LaunchTemplateId"]
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [lt_id]}])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags}["ManagedBy"] == "lmpspot"
+
+
+def test_compute_environments(layer):
+    aws = layer.aws
+    ec2 = aws.client("ec2")
+    private = sorted(
+        s["SubnetId"]
+        for s in ec2.describe_subnets(
+            Filters=[
+                {"Name": "tag:Tier", "Values": ["private"]},
+                {"Name": "tag:Project", "Values": ["lmpspot"]},
+            ]
+        )["Subnets"]
+    )
+    assert len(private) == 2
+    sg = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{P}-compute"]}])[
+        "SecurityGroups"
+    ][0]["GroupId"]
+    envs = {
+        e["computeEnvironmentName"]: e
+        for e in aws.client("batch").describe_compute_environments()["computeEnvironments"]
+    }
+    assert set(envs) == {SPOT_CE, OD_CE}
+    expect = {
+        SPOT_CE: ("SPOT", "SPOT_PRICE_CAPACITY_OPTIMIZED", 384),
+        OD_CE: ("EC2", "BEST_FIT_PROGRESSIVE", 192),
+    }
+    for name, (cr_type, strategy, max_vcpus) in expect.items():
+        env = envs[name]
+        cr = env["computeResources"]
+        assert env["state"] == "ENABLED"
+        assert (cr["type"], cr["allocationStrategy"], cr["maxvCpus"], cr["minvCpus"]) == (
+            cr_type,
+            strategy,
+            max_vcpus,
+            0,
+        )
+        assert sorted(cr["instanceTypes"]) == ["g5.xlarge", "g6.xlarge", "p4d.24xlarge"]
+        assert sorted(cr["subnets"]) == private
+        assert cr["securityGroupIds"] == [sg]
+        assert cr["instanceRole"].endswith(":instance-profile/lmpspot/lmpspot-local-ecs-instance")
+        assert cr["ec2Configuration"] == [{"imageType": "ECS_AL2_NVIDIA"}]
+        assert cr["launchTemplate"] == {"launchTemplateName": LT, "version": "$Latest"}
+        assert cr["tags"]["Name"] == name
+    assert envs[SPOT_CE]["computeResources"]["bidPercentage"] == 100
+
+
+def test_job_queues(layer):
+    batch = layer.aws.client("batch")
+    queues = {q["jobQueueName"]: q for q in batch.describe_job_queues()["jobQueues"]}
+    envs = {
+        e["computeEnvironmentName"]: e["computeEnvironmentArn"]
+        for e in batch.describe_compute_environments()["computeEnvironments"]
+    }
+
+    def order(q):
+        return [
+            o["computeEnvironment"] for o in sorted(q["computeEnvironmentOrder"], key=lambda o: o["order"])
+        ]
+
+    assert set(queues) == {SPOT_Q, OD_Q}
+    assert order(queues[SPOT_Q]) == [envs[SPOT_CE], envs[OD_CE]]
+    assert order(queues[OD_Q]) == [envs[OD_CE]]
+    # Resubmitted (already delayed) jobs go first on the On-Demand environment.
+    assert queues[OD_Q]["priority"] > queues[SPOT_Q]["priority"]
+    assert all(q["state"] == "ENABLED" for q in queues.values())
+
+
+def latest_jobdef(batch) -> dict:
+    defs = batch.describe_job_definitions(jobDefinitionName=JOBDEF, status="ACTIVE")["jobDefinitions"]
+    return max(defs, key=lambda d: d["revision"])
+
+
+def test_job_definition(layer):
+    aws = layer.aws
+    jd = latest_jobdef(aws.client("batch"))
+    c = jd["containerProperties"]
+    req = {r["type"]: r["value"] for r in c["resourceRequirements"]}
+    assert req["GPU"] == "1"
+    p4d = aws.client("ec2").describe_instance_types(InstanceTypes=["p4d.24xlarge"])["InstanceTypes"][0]
+    usable_mib = int(p4d["MemoryInfo"]["SizeInMiB"] * 0.95) - 32
+    assert 8 * float(req["VCPU"]) <= p4d["VCpuInfo"]["DefaultVCpus"]
+    assert 8 * int(req["MEMORY"]) <= usable_mib
+    # ... and one job still fits the smallest listed type (g5.xlarge: 4 vCPU, 16 GiB).
+    assert float(req["VCPU"]) == 4
+    assert int(req["MEMORY"]) <= int(16384 * 0.95) - 32
+    assert jd["retryStrategy"]["attempts"] == 5
+    # First match wins; no match would mean RETRY, so the catch-all EXIT comes last.
+    assert [{**r, "action": r["action"].upper()} for r in jd["retryStrategy"]["evaluateOnExit"]] == [
+        {"onStatusReason": "Host EC2*", "action": "RETRY"},
+        {"onExitCode": "75", "action": "RETRY"},
+        {"onStatusReason": "*", "action": "EXIT"},
+    ]
+    assert jd["timeout"] == {"attemptDurationSeconds": 172800}
+    assert jd["propagateTags"] is True
+    assert c["jobRoleArn"].endswith(":role/lmpspot/lmpspot-local-job")
+    assert c["linuxParameters"]["sharedMemorySize"] == 4096
+    assert c["linuxParameters"]["initProcessEnabled"] is True
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert env == {
+        "AWS_DEFAULT_REGION": "us-east-2",
+        "LMPSPOT_BUCKET": "lmpspot-local-results",
+        "LMPSPOT_CHECKPOINT_PREFIX": "checkpoints/",
+        "LMPSPOT_RESULTS_PREFIX": "results/",
+        "LMPSPOT_INPUTS_PREFIX": "inputs/",
+        "LMPSPOT_CHECKPOINT_INTERVAL": "600",
+        "LMPSPOT_CHECKPOINT_RETENTION": "3",
+        "OMP_NUM_THREADS": "4",
+    }
+    assert c["image"] == "127.0.0.1:5050/lmpspot-local-lammps:latest"
+    # The command is what the image's ENTRYPOINT (lmpspot) gets: the real CLI must accept
+    # it once Batch has filled in the Ref:: parameters.
+    params = {"Ref::input": "/work/inputs/in.chain", "Ref::sim_id": "sim-42"}
+    argv = [params.get(a, a) for a in c["command"]]
+    assert "Ref::input" in c["command"] and "Ref::sim_id" in c["command"]
+    args = build_parser().parse_args(argv)
+    assert args.command == "run"
+    assert str(args.input) == "/work/inputs/in.chain"
+    assert args.job_id == "sim-42"
+    assert (args.bucket, args.prefix, args.interval, args.retention) == (
+        "lmpspot-local-results",
+        "checkpoints/",
+        600.0,
+        3,
+    )
+    assert args.lammps_arg == []  # the local image is the cpu one: no KOKKOS switches
+
+
+def test_fallback_rule_as_stored(layer):
+    aws = layer.aws
+    events = aws.client("events")
+    rule = events.describe_rule(Name=RULE)
+    assert rule["State"] == "ENABLED"
+    pattern = json.loads(rule["EventPattern"])
+    spot_arn = f"arn:aws:batch:us-east-2:123456789012:job-queue/{SPOT_Q}"
+    assert pattern == {
+        "source": ["aws.batch"],
+        "detail-type": ["Batch Job State Change"],
+        "detail": {
+            "jobQueue": [spot_arn],
+            "jobDefinition": [{"prefix": f"arn:aws:batch:us-east-2:123456789012:job-definition/{JOBDEF}:"}],
+            "status": ["FAILED"],
+            "statusReason": [{"prefix": CANCELLED}],
+        },
+    }
+    (target,) = events.list_targets_by_rule(Rule=RULE)["Targets"]
+    assert target["Arn"] == f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}"
+    assert target["BatchParameters"] == {"JobDefinition": JOBDEF, "JobName": f"{JOBDEF}-ondemand"}
+    assert target["RoleArn"].endswith(f":role/lmpspot/{EVENTS_ROLE}")
+    assert target["InputTransformer"]["InputPathsMap"] == {
+        "sim_id": "$.detail.parameters.sim_id",
+        "input": "$.detail.parameters.input",
+    }
+    iam = aws.client("iam")
+    trust = iam.get_role(RoleName=EVENTS_ROLE)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "events.amazonaws.com"}]
+    policy = iam.get_role_policy(RoleName=EVENTS_ROLE, PolicyName="submit-ondemand")["PolicyDocument"]
+    (stmt,) = policy["Statement"]
+    assert stmt["Action"] == "batch:SubmitJob"
+    assert f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}" in stmt["Resource"]
+    assert spot_arn not in stmt["Resource"]
+    assert f"arn:aws:batch:us-east-2:123456789012:job-definition/{JOBDEF}:*" in stmt["Resource"]
+    assert all(":job-queue/" in r or ":job-definition/" in r for r in stmt["Resource"])
+
+
+def batch_event(queue: str, status: str, reason: str, jobdef: str = JOBDEF, sim_id: str = "sim-42") -> dict:
+    """A "Batch Job State Change" detail as AWS Batch sends it (trimmed of container details)."""
+    acct = "arn:aws:batch:us-east-2:123456789012"
+    return {
+        "jobArn": f"{acct}:job/0f1e2d3c-{sim_id}",
+        "jobName": sim_id,
+        "jobId": f"0f1e2d3c-{sim_id}",
+        "jobQueue": f"{acct}:job-queue/{queue}",
+        "status": status,
+        "statusReason": reason,
+        "attempts": [],
+        "createdAt": 1767225600000,
+        "retryStrategy": {"attempts": 5},
+        "dependsOn": [],
+        "jobDefinition": f"{acct}:job-definition/{jobdef}:3",
+        "parameters": {"input": f"/work/inputs/{sim_id}/in.chain", "sim_id": sim_id},
+        "container": {"image": "lammps", "vcpus": 4, "command": ["run"], "environment": []},
+        "tags": {"Project": "lmpspot"},
+        "propagateTags": True,
+        "platformCapabilities": ["EC2"],
+    }
+
+
+def test_fallback_rule_matches_and_transforms(layer):
+    aws = layer.aws
+    events, sqs = aws.client("events"), aws.client("sqs")
+    rule = events.describe_rule(Name=RULE)
+    (target,) = events.list_targets_by_rule(Rule=RULE)["Targets"]
+    # The stored pattern and transformer, on a scratch bus, delivering to SQS.
+    events.create_event_bus(Name="compute-test")
+    queue_url = sqs.create_queue(QueueName="compute-test")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="copy", EventBusName="compute-test", EventPattern=rule["EventPattern"])
+    events.put_targets(
+        Rule="copy",
+        EventBusName="compute-test",
+        Targets=[{"Id": "q", "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}],
+    )
+    cases = [
+        (batch_event(SPOT_Q, "FAILED", CANCELLED, sim_id="sim-42"), True),
+        (batch_event(SPOT_Q, "FAILED", "Essential container in task exited", sim_id="sim-1"), False),
+        (batch_event(SPOT_Q, "SUCCEEDED", "Essential container in task exited", sim_id="sim-2"), False),
+        (
+            batch_event(
+                SPOT_Q, "RUNNABLE", "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot", sim_id="sim-3"
+            ),
+            False,
+        ),
+        (batch_event(OD_Q, "FAILED", CANCELLED, sim_id="sim-4"), False),  # no loop from On-Demand
+        (batch_event(SPOT_Q, "FAILED", CANCELLED, jobdef=f"{P}-lammps-node", sim_id="sim-5"), False),
+        (batch_event(SPOT_Q, "FAILED", CANCELLED, jobdef=f"{JOBDEF}-other", sim_id="sim-6"), False),
+    ]
+    try:
+        res = events.put_events(
+            Entries=[
+                {
+                    "EventBusName": "compute-test",
+                    "Source": "aws.batch",
+                    "DetailType": "Batch Job State Change",
+                    "Detail": json.dumps(detail),
+                    "Resources": [detail["jobArn"]],
+                }
+                for detail, _ in cases
+            ]
+        )
+        assert res["FailedEntryCount"] == 0
+        msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+    finally:
+        events.remove_targets(Rule="copy", EventBusName="compute-test", Ids=["q"])
+        events.delete_rule(Name="copy", EventBusName="compute-test")
+        events.delete_event_bus(Name="compute-test")
+        sqs.delete_queue(QueueUrl=queue_url)
+    bodies = [json.loads(m["Body"]) for m in msgs]
+    # Exactly the capacity-cancelled Spot job of this job definition; the On-Demand job
+    # is submitted with its parameters, so the same sim_id resumes the same checkpoints.
+    assert bodies == [{"Parameters": {"sim_id": "sim-42", "input": "/work/inputs/sim-42/in.chain"}}]
+    # EventBridge's own TestEventPattern, where the endpoint implements it (moto 5.2 does not).
+    matching = {
+        "id": "1",
+        "account": "123456789012",
+        "source": "aws.batch",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-2",
+        "resources": [],
+        "detail-type": "Batch Job State Change",
+        "detail": cases[0][0],
+    }
+    answer = events.test_event_pattern(EventPattern=rule["EventPattern"], Event=json.dumps(matching))
+    if "Result" in answer:
+        assert answer["Result"] is True
+
+
+def test_one_change_one_revision_then_absent(layer):
+    aws = layer.aws
+    batch = aws.client("batch")
+    before = latest_jobdef(batch)["revision"]
+    changed = {**EV, "compute_shared_memory_mib": 8192}
+    res = run_playbook(COMPUTE, aws, extra_vars=changed)
+    assert res.rc == 0, res
+    assert res.changed == 1, res
+    revs = batch.describe_job_definitions(jobDefinitionName=JOBDEF, status="ACTIVE")["jobDefinitions"]
+    assert sorted(d["revision"] for d in revs) == [before, before + 1]
+    assert latest_jobdef(batch)["containerProperties"]["linuxParameters"]["sharedMemorySize"] == 8192
+    res = run_playbook(COMPUTE, aws, extra_vars=changed)
+    assert res.rc == 0, res
+    assert res.changed == 0, res
+    assert (
+        len(batch.describe_job_definitions(jobDefinitionName=JOBDEF, status="ACTIVE")["jobDefinitions"]) == 2
+    )
+
+    absent = {**EV, "compute_state": "absent"}
+    res = run_playbook(COMPUTE, aws, "--check", extra_vars=absent)
+    assert res.rc == 0, res
+    assert res.changed > 0, res
+    assert inventory(aws)["job_queues"] == sorted([SPOT_Q, OD_Q])  # --check deleted nothing
+    res = run_playbook(COMPUTE, aws, extra_vars=absent)
+    assert res.rc == 0, res
+    assert res.changed > 0, res
+    assert inventory(aws) == EMPTY
+    res = run_playbook(COMPUTE, aws, extra_vars=absent)
+    assert res.rc == 0, res
+    assert res.changed == 0, res
