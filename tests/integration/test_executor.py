@@ -293,3 +293,42 @@ def test_serve_finds_the_jobs_not_yet_executed(aws):
         jobName="lmpspot-done", jobQueue=QUEUE, jobDefinition="jd-serve", parameters={"sim_id": "done"}
     )
     assert ex.pending_jobs(QUEUE) == [ids[1], again["jobId"]]
+
+
+def test_container_still_running_at_notice_time_is_reclaimed(aws, batch_env, wrapped_image, cpu_image):  # noqa: F811
+    """A job that ignores the notice is killed when the 2 minutes (here 3 s) end: Host EC2 -> RETRY."""
+    batch_env("lmpspot-test-ignore")  # queue and bucket
+    jobdef = aws.client("batch").register_job_definition(
+        jobDefinitionName="lmpspot-test-deaf",
+        type="container",
+        containerProperties={
+            "image": wrapped_image,
+            # Attempt 1 hangs (ignores the notice); attempt 2 succeeds at once.
+            "command": ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" = 1 && exec sleep 300; exit 0'],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "256"}],
+            "environment": [{"name": "LMPSPOT_BUCKET", "value": BUCKET}],
+        },
+        retryStrategy=RETRY_STRATEGY,
+    )["jobDefinitionArn"]
+    job_id = aws.client("batch").submit_job(
+        jobName="lmpspot-deaf", jobQueue=QUEUE, jobDefinition=jobdef, parameters={"sim_id": "deaf"}
+    )["jobId"]
+    r = run_job(
+        aws.client("batch"),
+        job_id,
+        s3_client=aws.client("s3"),
+        podman=Podman(containers_conf=cpu_image.containers_conf),
+        inject_notice_at=1,
+        notice_lead_s=3,
+    )[0]
+    a1, a2 = r.attempts
+    assert (a1.exit_code, a1.status_reason, a1.action) == (
+        None,
+        "Host EC2 (instance i-local0000) terminated.",
+        "RETRY",
+    )
+    assert "rule 1" in a1.why
+    assert a1.duration_s < 30
+    assert (a2.exit_code, a2.action) == (0, "SUCCEEDED")
+    assert r.status == "SUCCEEDED"
+    assert _ledger(aws, "deaf")["attempts"][0]["status_reason"].startswith("Host EC2")
