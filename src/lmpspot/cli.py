@@ -99,6 +99,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="watch IMDS for spot notices (auto: when running in AWS Batch or an endpoint is configured)",
     )
     p.add_argument("--imds-poll", type=float, default=5.0, help="s between IMDS polls")
+    p.add_argument(
+        "--fetch-inputs",
+        action="store_true",
+        help="first download s3://BUCKET/<inputs prefix><job id>/ (what `submit` uploaded) next to INPUT",
+    )
+    p.add_argument(
+        "--inputs-prefix",
+        default=os.environ.get("LMPSPOT_INPUTS_PREFIX", "inputs/"),
+        help="S3 key prefix of job inputs (default $LMPSPOT_INPUTS_PREFIX or %(default)s)",
+    )
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run)
 
@@ -124,6 +134,40 @@ def _log(msg: str) -> None:
     print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
 
 
+def _array_job_id(job_id: str, variables: dict[str, list[str]]) -> str:
+    """Children of a Batch array job share the submitted sim id: give each its own
+    checkpoint namespace (``<id>-<index>``) and the index as LAMMPS variable
+    ``array_index`` (a sweep input picks its parameter with it)."""
+    index = os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX")
+    if index is None or not index.isdigit():
+        return job_id
+    variables.setdefault("array_index", [index])
+    return f"{job_id}-{index}"
+
+
+def _fetch_inputs(args: argparse.Namespace) -> int | None:
+    """Download the job's inputs; an exit code on failure, None when all is in place."""
+    if not args.bucket:
+        _log("--fetch-inputs needs --bucket")
+        return EXIT_BAD_INPUT
+    import boto3  # noqa: PLC0415
+
+    from lmpspot.inputs import InputChecksumError, fetch_inputs  # noqa: PLC0415
+
+    prefix = f"{args.inputs_prefix}{args.job_id}/"
+    client = boto3.client("s3", endpoint_url=args.endpoint_url)
+    try:
+        files = fetch_inputs(client, args.bucket, prefix, args.input.parent, log=_log)
+    except InputChecksumError as e:  # a transfer went wrong: a retry may succeed
+        _log(f"inputs: {e}")
+        return EXIT_FAILED
+    if not files:
+        _log(f"no inputs under s3://{args.bucket}/{prefix}: submit the job with playbooks/submit.yml")
+        return EXIT_BAD_INPUT
+    _log(f"fetched {len(files)} input file(s) from s3://{args.bucket}/{prefix}")
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     variables: dict[str, list[str]] = {}
     for v in args.var:
@@ -131,9 +175,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             _log(f"--var {v[0]} needs a value")
             return EXIT_BAD_INPUT
         variables[v[0]] = v[1:]
+    if args.fetch_inputs:
+        failed = _fetch_inputs(args)
+        if failed is not None:
+            return failed
+    job_id = _array_job_id(args.job_id, variables)
     cfg = RunnerConfig(
         input=args.input.resolve(),
-        job_id=args.job_id,
+        job_id=job_id,
         workdir=args.workdir,
         interval=args.interval,
         retention=args.retention,
@@ -156,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from lmpspot.s3store import S3Store  # noqa: PLC0415
 
         client = boto3.client("s3", endpoint_url=args.endpoint_url)
-        s3 = S3Store(client, args.bucket, args.prefix, args.job_id, log=_log)
+        s3 = S3Store(client, args.bucket, args.prefix, job_id, log=_log)
     try:
         watcher = _make_watcher(args)
     except ImportError as e:
@@ -205,11 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
         mod = None
     if mod is not None and hasattr(mod, "register"):
         mod.register(sub)
+    # Listed for --help; main() hands its arguments to lmpspot.executor untouched.
+    sub.add_parser("local-executor", help="run a submitted job the way AWS Batch would, with podman")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lmpspot`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["local-executor"]:
+        from lmpspot import executor  # noqa: PLC0415
+
+        return int(executor.main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -91,3 +91,63 @@ def test_parse_s3_url(url, expected):
 def test_parse_s3_url_refuses(url):
     with pytest.raises(ValueError):
         parse_s3_url(url)
+
+
+TINY_LJ = """\
+units lj
+atom_style atomic
+lattice fcc 0.8442
+region box block 0 4 0 4 0 4
+create_box 1 box
+create_atoms 1 box
+mass 1 1.0
+velocity all create 1.44 87287 loop geom
+pair_style lj/cut 2.5
+pair_coeff 1 1 1.0 1.0 2.5
+fix 1 all nve
+thermo 50
+run 200
+"""
+
+
+def _lmpspot_run(aws, tmp_path, *extra, env=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    venv = Path(sys.executable).parent.parent
+    full_env = {**os.environ, **aws.env, "LD_LIBRARY_PATH": str(venv / "lib"), **(env or {})}
+    cmd = [sys.executable, "-m", "lmpspot.cli", "run", str(tmp_path / "input" / "in.lj"), "--job-id", "sim-7"]
+    cmd += ["--workdir", str(tmp_path / "work"), "--bucket", BUCKET, "--endpoint-url", aws.endpoint_url]
+    cmd += ["--fetch-inputs", "--progress-every", "0", *extra]
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_run_fetches_its_inputs_then_runs(aws, s3, tmp_path):
+    """`lmpspot run --fetch-inputs` (the job definition's command) pulls what submit uploaded."""
+    s3.put_object(Bucket=BUCKET, Key="inputs/sim-7/in.lj", Body=TINY_LJ.encode(), ChecksumAlgorithm="SHA256")
+    p = _lmpspot_run(aws, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "input" / "in.lj").read_text() == TINY_LJ
+    assert "fetched 1 input file(s)" in p.stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="checkpoints/")["Contents"]]
+    assert any(k.startswith("checkpoints/sim-7/ckpt-") for k in keys), keys
+
+
+def test_run_without_inputs_is_a_bad_input(aws, s3, tmp_path):
+    p = _lmpspot_run(aws, tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "no inputs under s3://lmpspot-test-inputs/inputs/sim-7/" in p.stderr
+
+
+def test_array_children_get_their_own_checkpoints(aws, s3, tmp_path):
+    """Children of an array job share sim_id and inputs; checkpoints are per index and the
+    index reaches the script as the LAMMPS variable array_index."""
+    script = TINY_LJ.replace("run 200", 'print "sweep point ${array_index}"\nrun 200')
+    s3.put_object(Bucket=BUCKET, Key="inputs/sim-7/in.lj", Body=script.encode(), ChecksumAlgorithm="SHA256")
+    p = _lmpspot_run(aws, tmp_path, env={"AWS_BATCH_JOB_ARRAY_INDEX": "3"})
+    assert p.returncode == 0, p.stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="checkpoints/")["Contents"]]
+    assert keys and all(k.startswith("checkpoints/sim-7-3/") for k in keys), keys
+    assert "sweep point 3" in (tmp_path / "work" / "log.lammps").read_text()
