@@ -18,7 +18,7 @@ description:
     entirely (the local AWS, moto, does not store it), the field is treated as not
     supported there - the module warns and does not compare it - instead of reporting a
     change on every run. (A real AWS answer omitting the key for a queue without such
-    actions would also be read this way: the warning then says the field was not set.)
+    actions would also be read this way, and the warning then says that the field was not set.)
   - O(state=absent) disables the queue, waits until it is C(VALID), deletes it and waits
     until it is gone. Jobs still in the queue are cancelled by AWS.
 version_added: 0.1.0
