@@ -16,6 +16,7 @@ Batch target, hence the SQS stand-in that runs moto's real matcher and transform
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -230,7 +231,8 @@ def test_job_definition(layer):
         "LMPSPOT_CHECKPOINT_RETENTION": "3",
         "OMP_NUM_THREADS": "4",
     }
-    assert c["image"] == "127.0.0.1:5050/lmpspot-local-lammps:latest"
+    # The content tag the image layer derives from this checkout (what image.yml pushes).
+    assert re.fullmatch(r"127\.0\.0\.1:5050/lmpspot-local-lammps:cpu-[0-9a-f]{16}", c["image"]), c["image"]
     # The command is what the image's ENTRYPOINT (lmpspot) gets: the real CLI must accept
     # it once Batch has filled in the Ref:: parameters.
     params = {"Ref::input": "/work/inputs/in.chain", "Ref::sim_id": "sim-42"}
@@ -247,6 +249,8 @@ def test_job_definition(layer):
         3,
     )
     assert args.lammps_arg == []  # the local image is the cpu one: no KOKKOS switches
+    # The job first fetches what submit uploaded to inputs/<sim_id>/.
+    assert (args.fetch_inputs, args.inputs_prefix) == (True, "inputs/")
 
 
 def test_fallback_rule_as_stored(layer):
