@@ -105,6 +105,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="first download s3://BUCKET/<inputs prefix><job id>/ (what `submit` uploaded) next to INPUT",
     )
     p.add_argument(
+        "--results-prefix",
+        default=os.environ.get("LMPSPOT_RESULTS_PREFIX", "results/"),
+        help="outputs (log, dumps, ...) go to s3://BUCKET/<this><job id>/ "
+        "(default $LMPSPOT_RESULTS_PREFIX or %(default)s)",
+    )
+    p.add_argument(
         "--inputs-prefix",
         default=os.environ.get("LMPSPOT_INPUTS_PREFIX", "inputs/"),
         help="S3 key prefix of job inputs (default $LMPSPOT_INPUTS_PREFIX or %(default)s)",
@@ -197,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         screen=args.screen,
         emf=args.emf == "on" or (args.emf == "auto" and bool(os.environ.get("AWS_BATCH_JOB_ID"))),
         stop_after_checkpoints=args.stop_after_checkpoints,
+        results_prefix=args.results_prefix,
     )
     s3 = None
     if args.bucket:

@@ -127,6 +127,9 @@ class RunnerConfig:
     emf: bool = False  # CloudWatch EMF metric lines on stderr
     stop_after_checkpoints: int | None = None  # test hook: behave as on a notice after N
     checkpoint_dir: Path | None = None  # default: <workdir>/checkpoints
+    # Outputs (log, thermo/ave files, dumps, written data) go to <results_prefix><job_id>/
+    # in the bucket at every checkpoint and at the end; None: not synced.
+    results_prefix: str | None = "results/"
 
 
 @dataclass
@@ -289,11 +292,12 @@ class Runner:
             return EXIT_BAD_INPUT
         finally:
             self._restore_signals(old_handlers)
-            if self.syncer is not None:
-                self.syncer.close(timeout=cfg.flush_timeout)
             if self.lmp is not None:
                 with contextlib.suppress(Exception):  # closing after an error
-                    self.lmp.close()
+                    self.lmp.close()  # LAMMPS writes the log's last lines (total wall time) here
+            if self.syncer is not None:
+                self._sync_outputs()  # so the outputs in S3 end as they end on disk
+                self.syncer.close(timeout=cfg.flush_timeout)
 
     @contextlib.contextmanager
     def _registered(self):
@@ -418,9 +422,10 @@ class Runner:
             else:
                 self.cmd(c.text)
         self._progress(force=True)
+        self._sync_outputs()
         ok = self.syncer.flush(cfg.flush_timeout)
         if not ok:
-            self.log("WARNING: the final checkpoint could not be flushed to S3")
+            self.log("WARNING: the final checkpoint or outputs could not be flushed to S3")
         self.log(f"finished at step {self.step()}")
         return EXIT_OK
 
@@ -613,8 +618,25 @@ class Runner:
             return True
         return False
 
+    def _sync_outputs(self) -> None:
+        """Queue the run directory's outputs for ``<results_prefix><job_id>/`` (S3 only).
+
+        Everything in the work directory except the checkpoints and hidden files: the
+        LAMMPS log, thermo/ave files, dumps, written data.  The syncer uploads only what
+        changed since its last upload, after pending checkpoints.
+        """
+        if self.s3 is None or self.cfg.results_prefix is None or self.syncer is None:
+            return
+        with contextlib.suppress(Exception):  # older lammps modules lack flush_buffers
+            self.lmp.flush_buffers()  # the log and dumps as far as LAMMPS has got
+        wd = self.cfg.workdir.resolve()
+        ckpt = (self.cfg.checkpoint_dir or wd / "checkpoints").resolve()
+        paths = [p for p in sorted(wd.iterdir()) if not p.name.startswith(".") and p.resolve() != ckpt]
+        self.syncer.sync_outputs(paths, f"{self.cfg.results_prefix}{self.cfg.job_id}/")
+
     def _exit_checkpointed(self) -> int:
         assert self.syncer is not None
+        self._sync_outputs()
         ok = self.syncer.flush(self.cfg.flush_timeout)
         self.log(
             f"checkpointed at step {self.step()} ({self.stop_reason}); "
@@ -658,6 +680,7 @@ class Runner:
             },
         )
         self.syncer.submit(self.local.path_for(seq), man)
+        self._sync_outputs()
         self.checkpoints_written += 1
         self._progress()
         assert self.progress is not None

@@ -133,6 +133,12 @@ def test_run_fetches_its_inputs_then_runs(aws, s3, tmp_path):
     assert "fetched 1 input file(s)" in p.stderr
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="checkpoints/")["Contents"]]
     assert any(k.startswith("checkpoints/sim-7/ckpt-") for k in keys), keys
+    # The outputs follow to results/<job>/: the whole LAMMPS log, as on the local disk.
+    log = s3.get_object(Bucket=BUCKET, Key="results/sim-7/log.lammps")["Body"].read()
+    assert log == (tmp_path / "work" / "log.lammps").read_bytes()
+    assert b"Loop time" in log
+    results = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="results/sim-7/")["Contents"]]
+    assert not any("/checkpoints/" in k for k in results), results
 
 
 def test_run_without_inputs_is_a_bad_input(aws, s3, tmp_path):
