@@ -192,7 +192,7 @@ BROKEN = [
     (
         "local-endpoint-not-loopback",
         {"lmpspot_local_aws_host": "0.0.0.0"},
-        ["lmpspot_aws_endpoint_url: 'http://0.0.0.0:", "must be an https://127.0.0.1:PORT URL"],
+        ["lmpspot_aws_endpoint_url: 'https://0.0.0.0:", "must be an https://127.0.0.1:PORT URL"],
     ),
     (
         "type-error-from-argument-spec",
