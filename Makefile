@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LD_LIBRARY_PATH := $(VENV_ABS)/lib:$(LD_LIBRARY_PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help setup up test lint pytest unit integration e2e bench local-aws-start local-aws-stop clean
+.PHONY: help setup up test lint pytest unit integration e2e molecule bench local-aws-start local-aws-stop clean
 
 help:
 	@echo "make up     - set up, start the local AWS and stand the whole system up (site.yml)"
@@ -43,6 +43,9 @@ integration: setup
 
 e2e: setup
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+molecule: setup
+	$(BIN)/python -m pytest tests/molecule -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m pytest tests/benchmarks -m bench -p no:cacheprovider $(PYTEST_ARGS)

@@ -8,7 +8,8 @@ VENV=${LMPSPOT_VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 # Debian/Ubuntu packages lmpspot needs on the controller. podman/runc/debootstrap build
 # and run the LAMMPS container locally; docker-registry stands in for ECR's data plane.
-APT_PACKAGES=(python3-venv python3-pip ca-certificates git make curl podman runc debootstrap docker-registry uidmap)
+APT_PACKAGES=(python3-venv python3-pip ca-certificates git make curl podman runc debootstrap docker-registry uidmap
+  openssh-client)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -263,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod.register(sub)
     # Listed for --help; main() hands its arguments to lmpspot.executor untouched.
     sub.add_parser("local-executor", help="run a submitted job the way AWS Batch would, with podman")
+    sub.add_parser("spot-handler", help="host daemon: on a spot notice, signal registered simulations")
     return parser
 
 
@@ -273,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         from lmpspot import executor  # noqa: PLC0415
 
         return int(executor.main(argv[1:]))
+    if argv[:1] == ["spot-handler"]:
+        from lmpspot import hostagent  # noqa: PLC0415
+
+        return int(hostagent.main(argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
