@@ -388,6 +388,7 @@ class Runner:
             else:
                 resume_at = stage_cmd
                 mid_stage = man
+            self._restore_outputs(man, wd)
             self.cmd(f"log {wd / 'log.lammps'} append")
             self.log(
                 f"attempt {cfg.attempt}: resuming at step {man.step} "
@@ -702,6 +703,35 @@ class Runner:
             if p.is_file():
                 out[str(p)] = p.stat().st_size
         return out
+
+    def _restore_outputs(self, man: Manifest, wd: Path) -> None:
+        """Fetch the earlier attempts' outputs from ``<results_prefix><job_id>/`` when this
+        work directory lacks them (a fresh node or container resuming from S3), so the
+        resumed run appends to them instead of overwriting their S3 copies with a tail.
+
+        The LAMMPS log and the dumps the checkpoint recorded; dumps are then cut back to
+        their size at the checkpoint by :meth:`_truncate_outputs`.
+        """
+        if self.s3 is None or self.cfg.results_prefix is None:
+            return
+        prefix = f"{self.cfg.results_prefix}{self.cfg.job_id}/"
+        sizes = {str(k): int(v) for k, v in dict(man.extra.get("outputs", {})).items()}
+        for name in ["log.lammps", *sizes]:
+            path = wd / name
+            if path.exists() or Path(name).is_absolute() or ".." in Path(name).parts:
+                continue
+            try:
+                self.s3.client.download_file(self.s3.bucket, prefix + name, str(path))
+            except Exception as e:  # nothing there yet (S3 had no copy), or S3 unreachable
+                self.log(f"outputs: no earlier {name} restored from s3://{self.s3.bucket}/{prefix}: {e}")
+                continue
+            have = path.stat().st_size
+            if name in sizes and have < sizes[name]:
+                self.log(
+                    f"WARNING: {name} from S3 has {have} bytes, {sizes[name]} at the checkpoint: "
+                    "the frames in between were not uploaded before the last attempt ended"
+                )
+            self.log(f"outputs: restored {name} ({have} bytes) from s3://{self.s3.bucket}/{prefix}")
 
     def _truncate_outputs(self, man: Manifest) -> None:
         """Cut dump files back to their size at the checkpoint (frames written after it

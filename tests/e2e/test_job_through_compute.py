@@ -237,13 +237,15 @@ def test_job_through_the_compute_layer(aws: LocalAws, site_vars, tmp_path):  # n
     for name in final["files"]:
         assert f"{final_dir}{name}" in ckpt_keys, (name, ckpt_keys)
 
-    # 3c. What results/<sim_id>/ promises (roles/submit/README.md): the ledger and one
-    # container log per attempt. The runner itself writes no results there.
-    assert sorted(_keys(s3, f"results/{sim_id}/")) == [
-        f"results/{sim_id}/attempts.json",
-        f"results/{sim_id}/logs/attempt-1.log",
-        f"results/{sim_id}/logs/attempt-2.log",
-    ]
+    # 3c. What results/<sim_id>/ promises: the executor's ledger and one container log per
+    # attempt (roles/submit/README.md), and the runner's outputs from its work directory
+    # (the LAMMPS log, across both attempts, ending with the run's last lines).
+    results = sorted(_keys(s3, f"results/{sim_id}/"))
+    for key in ("attempts.json", "logs/attempt-1.log", "logs/attempt-2.log", "log.lammps"):
+        assert f"results/{sim_id}/{key}" in results, results
+    assert not any("/checkpoints/" in k for k in results), results
+    lammps_log = s3.get_object(Bucket=BUCKET, Key=f"results/{sim_id}/log.lammps")["Body"].read().decode()
+    assert "Total wall time" in lammps_log, lammps_log[-2000:]
     # The inputs the job fetched are the ones submit uploaded.
     assert _keys(s3, f"inputs/{sim_id}/") == [f"inputs/{sim_id}/in.melt"]
 

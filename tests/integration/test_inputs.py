@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +162,47 @@ def test_array_children_get_their_own_checkpoints(aws, s3, tmp_path):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="checkpoints/")["Contents"]]
     assert keys and all(k.startswith("checkpoints/sim-7-3/") for k in keys), keys
     assert "sweep point 3" in (tmp_path / "work" / "log.lammps").read_text()
+
+
+DUMPING_LJ = TINY_LJ.replace("thermo 50\nrun 200", "thermo 1000\ndump d all atom 1000 traj.dump\nrun 30000")
+
+
+def test_fresh_node_resume_keeps_earlier_outputs(aws, s3, tmp_path):
+    """Attempt 2 on a fresh node (empty work directory) resumes from S3 and first restores
+    attempt 1's outputs, so results/<job>/ ends with the whole dump and log -- the dump
+    byte for byte what an uninterrupted run writes -- not just attempt 2's tail."""
+    s3.put_object(
+        Bucket=BUCKET, Key="inputs/sim-7/in.lj", Body=DUMPING_LJ.encode(), ChecksumAlgorithm="SHA256"
+    )
+    short = ("--interval", "0.2", "--allow-short-interval")
+    first = _lmpspot_run(aws, tmp_path, *short, "--stop-after-checkpoints", "1")
+    assert first.returncode == 75, first.stderr
+    partial = s3.get_object(Bucket=BUCKET, Key="results/sim-7/traj.dump")["Body"].read()
+    shutil.rmtree(tmp_path / "work")  # a fresh node: no local checkpoints, no outputs
+    second = _lmpspot_run(aws, tmp_path, *short)
+    assert second.returncode == 0, second.stderr
+    assert "outputs: restored traj.dump" in second.stderr
+    assert "outputs: restored log.lammps" in second.stderr
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "in.lj").write_text(DUMPING_LJ)
+    venv = Path(sys.executable).parent.parent
+    plain = subprocess.run(
+        [str(venv / "bin" / "lmp"), "-in", "in.lj", "-log", "none"],
+        cwd=ref,
+        env={**os.environ, "LD_LIBRARY_PATH": str(venv / "lib")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert plain.returncode == 0, plain.stderr
+    final = s3.get_object(Bucket=BUCKET, Key="results/sim-7/traj.dump")["Body"].read()
+    assert len(partial) < len(final)
+    assert final == (ref / "traj.dump").read_bytes()
+    log = s3.get_object(Bucket=BUCKET, Key="results/sim-7/log.lammps")["Body"].read().decode()
+    # attempt 1's log, continued by attempt 2: each LAMMPS instance closes with its wall time
+    assert log.count("Total wall time") == 2
+    assert log.rstrip().splitlines()[-1].startswith("Total wall time")
+    assert "Step" in log.split("Loop time")[0]  # attempt 1's thermo is still there
