@@ -1,0 +1,503 @@
+"""Cost planner: wall time and cost per job for each instance type and region.
+
+The model (all times in hours):
+
+* ``compute_h = ns / ns_per_day * 24`` -- the job's uninterrupted run time on one slot
+  (``gpus_per_job`` GPUs of the instance's GPU model).
+* Each spot interruption costs ``overhead_h = checkpoint_interval / 2 + restart`` (the
+  work lost since the last checkpoint on average, plus getting a new instance running).
+  With ``rate`` interruptions per hour of wall time, the spot wall time ``T`` satisfies
+  ``T = compute_h + rate * T * overhead_h``, so ``T = compute_h / (1 - rate * overhead_h)``
+  (needs ``rate * overhead_h < 1``: otherwise the job never finishes).
+* A share ``f`` of the work runs on on-demand capacity (Batch's fallback queue), which is
+  not interrupted: ``wall_h = (1 - f) * T + f * compute_h``.
+* Packing: ``slots = gpus // gpus_per_job`` jobs share one instance.  For ``jobs`` jobs,
+  ``instances = ceil(jobs / slots)``; the campaign pays ``instances`` instance-hours per
+  hour of wall time, and cost per job = campaign cost / jobs.  The seed design runs one job
+  alone on a p4d.24xlarge (``slots = 1``, 7 GPUs idle) and is shown next to the packed one.
+
+Prices come from :mod:`lmpspot.prices`; every price carries its source, date and a
+``synthetic`` flag that the outputs repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from lmpspot.prices import SYNTHETIC_LABEL, Price, load_table, price_per_hour
+
+SEED_INSTANCE_TYPE = "p4d.24xlarge"
+
+
+class PlanError(ValueError):
+    """A planner input is invalid; the message names the setting and the fix."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _positive(settings: dict, key: str, *, allow_zero: bool = False) -> float:
+    value = settings.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PlanError(f"plan_{key} must be a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise PlanError(f"plan_{key} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return float(value)
+
+
+def measured_ns_per_day(path: str | Path) -> float:
+    """ns/day from a runner ``status.json`` or a file of EMF lines (the last NsPerDay)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        status = json.loads(text)
+    except json.JSONDecodeError:
+        status = None
+    if isinstance(status, dict):
+        if status.get("sim_rate_unit") != "ns/day" or not status.get("sim_rate_per_day"):
+            raise PlanError(
+                f"{path}: status has no ns/day rate (sim_rate_unit={status.get('sim_rate_unit')!r}); "
+                "only runs in real units (not lj) give ns/day"
+            )
+        return float(status["sim_rate_per_day"])
+    rate = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("NsPerDay"):
+            rate = float(rec["NsPerDay"])
+    if rate is None:
+        raise PlanError(f"{path}: neither a status.json nor EMF lines with NsPerDay")
+    return rate
+
+
+def throughput_table(settings: dict) -> dict[str, dict[str, Any]]:
+    """ns/day per job on each GPU model at ``settings['atoms']``, with where it came from.
+
+    Configured values (``ns_per_day``: {model: ns/day at ``ns_per_day_atoms`` atoms})
+    and a measured run (``measured``: {gpu_model, atoms, ns_per_day | status_file}) are
+    scaled to the planned size assuming time per step grows linearly with atoms.
+    """
+    atoms = _positive(settings, "atoms")
+    out: dict[str, dict[str, Any]] = {}
+    configured = settings.get("ns_per_day") or {}
+    if not isinstance(configured, dict):
+        raise PlanError("plan_ns_per_day must map GPU models (A100, H100, A10G, L4, L40S, ...) to ns/day")
+    ref_atoms = float(settings.get("ns_per_day_atoms") or atoms)
+    if ref_atoms <= 0:
+        raise PlanError("plan_ns_per_day_atoms must be > 0")
+    for model, rate in configured.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            raise PlanError(f"plan_ns_per_day[{model!r}] must be a positive number of ns/day, got {rate!r}")
+        out[str(model)] = {
+            "ns_per_day": float(rate) * ref_atoms / atoms,
+            "source": f"configured (plan_ns_per_day, {ref_atoms:g} atoms)",
+        }
+    measured = settings.get("measured") or {}
+    if measured:
+        if not isinstance(measured, dict) or not measured.get("gpu_model"):
+            raise PlanError("plan_measured needs gpu_model and ns_per_day or status_file")
+        if measured.get("status_file"):
+            rate = measured_ns_per_day(measured["status_file"])
+            src = f"measured ({measured['status_file']})"
+        else:
+            rate = measured.get("ns_per_day")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+                raise PlanError("plan_measured.ns_per_day must be a positive number (or give status_file)")
+            src = "measured (plan_measured.ns_per_day)"
+        m_atoms = float(measured.get("atoms") or atoms)
+        out[str(measured["gpu_model"])] = {"ns_per_day": float(rate) * m_atoms / atoms, "source": src}
+    return out
+
+
+def normalise(settings: dict) -> dict[str, Any]:
+    """Validated planner settings with defaults filled in."""
+    s = dict(settings)
+    s.setdefault("jobs", 1)
+    s.setdefault("gpus_per_job", 1)
+    s.setdefault("interruptions_per_hour", 0.0)
+    s.setdefault("checkpoint_interval_s", 600)
+    s.setdefault("restart_s", 300)
+    s.setdefault("on_demand_share", 0.0)
+    for key in ("atoms", "ns"):
+        _positive(s, key)
+    for key in ("interruptions_per_hour", "checkpoint_interval_s", "restart_s", "on_demand_share"):
+        _positive(s, key, allow_zero=True)
+    if not 0 <= s["on_demand_share"] <= 1:
+        raise PlanError(f"plan_on_demand_share must be between 0 and 1, got {s['on_demand_share']!r}")
+    for key in ("jobs", "gpus_per_job"):
+        if isinstance(s[key], bool) or not isinstance(s[key], int) or s[key] < 1:
+            raise PlanError(f"plan_{key} must be a positive integer, got {s[key]!r}")
+    types = s.get("instance_types")
+    regions = s.get("regions")
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise PlanError("plan_instance_types must be a non-empty list of instance type names")
+    if not isinstance(regions, list) or not regions or not all(isinstance(r, str) for r in regions):
+        raise PlanError("plan_regions must be a non-empty list of region codes")
+    overhead_h = (s["checkpoint_interval_s"] / 2 + s["restart_s"]) / 3600
+    if s["interruptions_per_hour"] * overhead_h >= 1:
+        raise PlanError(
+            f"plan_interruptions_per_hour={s['interruptions_per_hour']} x overhead {overhead_h:.3f} h >= 1: "
+            "the job would never finish; shorten plan_checkpoint_interval_s or plan_restart_s"
+        )
+    s["overhead_h"] = overhead_h
+    s["throughput"] = throughput_table(s)
+    if not s["throughput"]:
+        raise PlanError(
+            "no throughput: set plan_ns_per_day (ns/day per GPU model for this system) or plan_measured "
+            "(a run's status.json / EMF file and its GPU model)"
+        )
+    return s
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def job_hours(compute_h: float, rate: float, overhead_h: float, on_demand_share: float) -> dict[str, float]:
+    """Wall hours of one job: all spot, all on-demand, and the expected mix."""
+    spot = compute_h / (1 - rate * overhead_h)
+    return {
+        "compute": compute_h,
+        "spot": spot,
+        "on_demand": compute_h,
+        "expected": (1 - on_demand_share) * spot + on_demand_share * compute_h,
+        "expected_interruptions": rate * spot * (1 - on_demand_share),
+    }
+
+
+def option(
+    shape: dict[str, Any],
+    instance_type: str,
+    region: str,
+    settings: dict[str, Any],
+    spot: Price,
+    on_demand: Price,
+    *,
+    packed: bool = True,
+) -> dict[str, Any]:
+    """One row of the plan: wall time, instance-hours and cost per job for one layout."""
+    gpus, per_job = shape["gpus"], settings["gpus_per_job"]
+    row: dict[str, Any] = {
+        "instance_type": instance_type,
+        "region": region,
+        "gpu_model": shape["gpu_model"],
+        "gpus": gpus,
+        "layout": "packed" if packed else "seed: one job alone",
+        "seed": not packed,
+        "notes": [],
+    }
+    if gpus < per_job:
+        row["notes"].append(f"{gpus} GPU(s) < plan_gpus_per_job={per_job}")
+        row["usable"] = False
+        return row
+    slots = gpus // per_job if packed else 1
+    jobs = settings["jobs"]
+    instances = math.ceil(jobs / slots)
+    row.update(
+        jobs_per_instance=slots,
+        idle_gpus=gpus - slots * per_job,
+        instances=instances,
+        spot_price=spot.as_dict(),
+        on_demand_price=on_demand.as_dict(),
+        synthetic=spot.synthetic or on_demand.synthetic,
+    )
+    tp = settings["throughput"].get(shape["gpu_model"])
+    if tp is None:
+        row["notes"].append(f"no ns/day for {shape['gpu_model']}: add it to plan_ns_per_day")
+        row["usable"] = False
+        return row
+    compute_h = settings["ns"] / tp["ns_per_day"] * 24
+    hours = job_hours(
+        compute_h, settings["interruptions_per_hour"], settings["overhead_h"], settings["on_demand_share"]
+    )
+    f = settings["on_demand_share"]
+    # Instance-hours charged to one job: the campaign's instance-hours over its jobs.
+    share = instances / jobs
+    ih = {
+        "spot": hours["spot"] * share,
+        "on_demand": hours["on_demand"] * share,
+        "expected_spot": (1 - f) * hours["spot"] * share,
+        "expected_on_demand": f * hours["on_demand"] * share,
+    }
+    cost: dict[str, float | None] = {"spot": None, "on_demand": None, "expected": None}
+    if spot.usd_per_hour is not None:
+        cost["spot"] = ih["spot"] * spot.usd_per_hour
+    if on_demand.usd_per_hour is not None:
+        cost["on_demand"] = ih["on_demand"] * on_demand.usd_per_hour
+    if f == 0 and cost["spot"] is not None:
+        cost["expected"] = cost["spot"]
+    elif f == 1 and cost["on_demand"] is not None:
+        cost["expected"] = cost["on_demand"]
+    elif cost["spot"] is not None and cost["on_demand"] is not None:
+        cost["expected"] = (
+            ih["expected_spot"] * spot.usd_per_hour + ih["expected_on_demand"] * on_demand.usd_per_hour
+        )
+    for cap, price in (("spot", spot), ("on-demand", on_demand)):
+        if price.usd_per_hour is None:
+            row["notes"].append(f"no {cap} price: {price.note or price.source}")
+    row.update(
+        usable=True,
+        ns_per_day=tp["ns_per_day"],
+        ns_per_day_source=tp["source"],
+        wall_hours=hours,
+        instance_hours_per_job=ih,
+        cost_per_job=cost,
+        campaign_cost_expected=None if cost["expected"] is None else cost["expected"] * jobs,
+    )
+    return row
+
+
+def _rank_key(row: dict[str, Any]) -> tuple:
+    cost = row.get("cost_per_job") or {}
+    for key in ("expected", "on_demand", "spot"):
+        if cost.get(key) is not None:
+            return (0 if key == "expected" else 1, cost[key], row["wall_hours"]["expected"])
+    return (2, 0.0, 0.0)
+
+
+PriceFn = Callable[[str, str, str], Price]
+
+
+def plan(
+    settings: dict[str, Any], price_fn: PriceFn | None = None, table: dict | None = None
+) -> dict[str, Any]:
+    """The ranked plan for ``settings`` (see :func:`normalise`), with the seed design."""
+    s = normalise(settings)
+    tbl = table or load_table()
+    mode = s.get("price_mode", "table")
+    if price_fn is None:
+
+        def price_fn(t: str, r: str, c: str) -> Price:
+            return price_per_hour(t, r, c, mode=mode, table=tbl)
+
+    shapes = {**tbl["shapes"], **(s.get("shapes") or {})}
+    overrides = {(o["instance_type"], o["region"], o["capacity"]): o for o in s.get("price_overrides") or []}
+    cache: dict[tuple[str, str, str], Price] = {}
+
+    def get_price(t: str, r: str, c: str) -> Price:
+        key = (t, r, c)
+        if key not in cache:
+            if key in overrides:
+                o = overrides[key]
+                cache[key] = Price(
+                    float(o["usd_per_hour"]),
+                    source=f"operator-supplied: {o.get('source') or 'plan_price_overrides'}",
+                    as_of=str(o.get("as_of") or ""),
+                    instance_type=t,
+                    region=r,
+                    capacity=c,
+                )
+            else:
+                cache[key] = price_fn(t, r, c)
+        return cache[key]
+
+    rows, skipped = [], []
+    for region in s["regions"]:
+        for itype in s["instance_types"]:
+            if itype not in shapes:
+                skipped.append(
+                    {"instance_type": itype, "region": region, "reason": "no shape in the price table"}
+                )
+                continue
+            rows.append(
+                option(
+                    shapes[itype],
+                    itype,
+                    region,
+                    s,
+                    get_price(itype, region, "spot"),
+                    get_price(itype, region, "on-demand"),
+                )
+            )
+    seed_rows = []
+    seed_type = s.get("seed_instance_type", SEED_INSTANCE_TYPE)
+    if seed_type in shapes:
+        for region in s["regions"]:
+            seed_rows.append(
+                option(
+                    shapes[seed_type],
+                    seed_type,
+                    region,
+                    s,
+                    get_price(seed_type, region, "spot"),
+                    get_price(seed_type, region, "on-demand"),
+                    packed=False,
+                )
+            )
+    usable = sorted((r for r in rows + seed_rows if r.get("usable")), key=_rank_key)
+    for i, row in enumerate(usable, 1):
+        group = _rank_key(row)[0]
+        row["rank"] = i if group < 2 else None
+        row["rank_basis"] = ("expected cost", "on-demand cost (no spot price)", "no price")[group]
+    unusable = [r for r in rows + seed_rows if not r.get("usable")]
+    comparison = []
+    for seed in seed_rows:
+        packed = next(
+            (
+                r
+                for r in rows
+                if r["instance_type"] == seed_type and r["region"] == seed["region"] and r.get("usable")
+            ),
+            None,
+        )
+        if seed.get("usable") and packed:
+            comparison.append(_compare(seed, packed))
+    inputs = {k: v for k, v in s.items() if k not in ("throughput", "shapes")}
+    return {
+        "inputs": inputs,
+        "throughput": s["throughput"],
+        "price_mode": mode,
+        "synthetic": any(r.get("synthetic") for r in rows + seed_rows),
+        "options": usable,
+        "unusable": unusable,
+        "skipped": skipped,
+        "seed_vs_packed": comparison,
+        "price_table": {"as_of": tbl.get("as_of"), "sources": tbl.get("sources")},
+    }
+
+
+def _compare(seed: dict, packed: dict) -> dict[str, Any]:
+    out = {
+        "region": seed["region"],
+        "instance_type": seed["instance_type"],
+        "seed_jobs_per_instance": seed["jobs_per_instance"],
+        "seed_idle_gpus": seed["idle_gpus"],
+        "packed_jobs_per_instance": packed["jobs_per_instance"],
+        "packed_idle_gpus": packed["idle_gpus"],
+        "wall_hours_expected": packed["wall_hours"]["expected"],
+    }
+    for key in ("spot", "on_demand", "expected"):
+        a, b = seed["cost_per_job"][key], packed["cost_per_job"][key]
+        out[f"seed_cost_{key}"] = a
+        out[f"packed_cost_{key}"] = b
+        out[f"ratio_{key}"] = None if a is None or not b else a / b
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _usd(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:,.2f}"
+
+
+def _price_cell(p: dict) -> str:
+    if p.get("usd_per_hour") is None:
+        return "n/a"
+    return f"{p['usd_per_hour']:.4g}" + (" SYNTHETIC" if p.get("synthetic") else "")
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The plan as Markdown: the ranked table, the seed comparison and every price's source."""
+    inp = result["inputs"]
+    lines = [
+        "# lmpspot cost plan",
+        "",
+    ]
+    if result["synthetic"]:
+        lines += [
+            f"**{SYNTHETIC_LABEL}: some prices below were read from the local AWS; they are not real.**",
+            "",
+        ]
+    lines += [
+        f"{inp['jobs']} job(s) of {inp['atoms']:g} atoms, {inp['ns']:g} ns each, "
+        f"{inp['gpus_per_job']} GPU(s) per job; {inp['interruptions_per_hour']:g} interruptions/h, "
+        f"{inp['overhead_h'] * 60:.1f} min lost per interruption "
+        f"(checkpoint every {inp['checkpoint_interval_s']:g} s / 2 + {inp['restart_s']:g} s restart); "
+        f"on-demand share {inp['on_demand_share']:g}; prices: {result['price_mode']}.",
+        "",
+        "Ranked by expected cost per job; options without a spot price follow, ranked by on-demand cost.",
+        "",
+        "| rank | instance type | region | layout | jobs/inst | idle GPUs | ns/day | wall h | spot $/h | "
+        "OD $/h | $/job spot | $/job OD | $/job expected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["options"]:
+        c = r["cost_per_job"]
+        lines.append(
+            f"| {r['rank'] or '-'} | {r['instance_type']} | {r['region']} | {r['layout']} | "
+            f"{r['jobs_per_instance']} | {r['idle_gpus']} | {r['ns_per_day']:.3g} | "
+            f"{r['wall_hours']['expected']:.1f} | "
+            f"{_price_cell(r['spot_price'])} | {_price_cell(r['on_demand_price'])} | {_usd(c['spot'])} | "
+            f"{_usd(c['on_demand'])} | {_usd(c['expected'])} |"
+        )
+    if result["seed_vs_packed"]:
+        lines += ["", "## Seed design (one job alone) vs packed", ""]
+        lines += [
+            "| region | type | seed jobs/inst (idle GPUs) | packed jobs/inst | $/job seed | $/job packed "
+            "| x |"
+        ]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for c in result["seed_vs_packed"]:
+            key = "expected" if c["seed_cost_expected"] is not None else "on_demand"
+            ratio = c[f"ratio_{key}"]
+            lines.append(
+                f"| {c['region']} | {c['instance_type']} | {c['seed_jobs_per_instance']} "
+                f"({c['seed_idle_gpus']}) | {c['packed_jobs_per_instance']} | "
+                f"{_usd(c[f'seed_cost_{key}'])} ({key}) | "
+                f"{_usd(c[f'packed_cost_{key}'])} | {'n/a' if ratio is None else f'{ratio:.1f}'} |"
+            )
+    if result["unusable"] or result["skipped"]:
+        lines += ["", "## Not ranked", ""]
+        for r in result["unusable"]:
+            lines.append(f"- {r['instance_type']} {r['region']} ({r['layout']}): {'; '.join(r['notes'])}")
+        for r in result["skipped"]:
+            lines.append(f"- {r['instance_type']} {r['region']}: {r['reason']}")
+    lines += ["", "## Price sources", ""]
+    seen = set()
+    for r in result["options"]:
+        for p in (r["spot_price"], r["on_demand_price"]):
+            key = (p["instance_type"], p["region"], p["capacity"])
+            if key in seen:
+                continue
+            seen.add(key)
+            value = "n/a" if p["usd_per_hour"] is None else f"{p['usd_per_hour']:g} USD/h"
+            why = f" -- {p['note']}" if p.get("note") else ""
+            lines.append(f"- {key[0]} {key[1]} {key[2]}: {value}; {p['label']}{why}")
+    lines += [
+        "",
+        "Throughput: "
+        + "; ".join(
+            f"{m}: {t['ns_per_day']:.3g} ns/day ({t['source']})" for m, t in result["throughput"].items()
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_text(result: dict[str, Any], limit: int | None = None) -> list[str]:
+    """Short ranked lines for a terminal (the play prints these)."""
+    out = []
+    if result["synthetic"]:
+        out.append(f"*** {SYNTHETIC_LABEL} ***")
+    for r in result["options"][:limit]:
+        c = r["cost_per_job"]
+        flag = " SYNTHETIC" if r.get("synthetic") else ""
+        out.append(
+            f"#{r['rank'] or '-'} {r['instance_type']} {r['region']} "
+            f"[{r['layout']}, {r['jobs_per_instance']}/inst]: "
+            f"wall {r['wall_hours']['expected']:.1f} h, $/job expected {_usd(c['expected'])} "
+            f"(spot {_usd(c['spot'])}, on-demand {_usd(c['on_demand'])}){flag}"
+        )
+    for c in result["seed_vs_packed"]:
+        key = "expected" if c["seed_cost_expected"] is not None else "on_demand"
+        ratio = c[f"ratio_{key}"]
+        out.append(
+            f"seed vs packed {c['instance_type']} {c['region']}: {_usd(c[f'seed_cost_{key}'])} vs "
+            f"{_usd(c[f'packed_cost_{key}'])} USD/job ({key}), x{'n/a' if ratio is None else f'{ratio:.1f}'}"
+        )
+    return out
+
+
+def iter_prices(result: dict[str, Any]) -> Iterable[dict]:
+    for r in result["options"] + result["unusable"]:
+        for key in ("spot_price", "on_demand_price"):
+            if key in r:
+                yield r[key]
