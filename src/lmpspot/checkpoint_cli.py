@@ -7,6 +7,9 @@ Also runnable alone: ``python -m lmpspot.checkpoint_cli checkpoints list --local
 Sources: ``--local DIR`` (a LocalStore root) and/or ``--bucket B --job J``
 (``--prefix``, ``--endpoint-url``, ``--region``) for S3.
 
+``prune-finished`` (``--bucket B --retention N``, :mod:`lmpspot.prune`) prunes every
+finished simulation in the bucket with the same keep-last-N rule; ``--dry-run`` reports.
+
 ``sync`` (``--local DIR --bucket B --job J --retention N``) is the one-shot form of the
 runner's background syncer, for host services (the checkpoint_sync timer): verified
 local checkpoints not yet verified in S3 are uploaded (and verified), ``latest.json``
@@ -69,6 +72,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after N s (%(default)s)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_sync)
+
+    from lmpspot import prune  # noqa: PLC0415 (prune-finished lives with its retention rules)
+
+    prune.register(sub)
     return cp
 
 
