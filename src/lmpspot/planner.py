@@ -99,7 +99,8 @@ def throughput_table(settings: dict) -> dict[str, dict[str, Any]]:
             raise PlanError(f"plan_ns_per_day[{model!r}] must be a positive number of ns/day, got {rate!r}")
         out[str(model)] = {
             "ns_per_day": float(rate) * ref_atoms / atoms,
-            "source": f"configured (plan_ns_per_day, {ref_atoms:g} atoms)",
+            "source": f"{settings.get('ns_per_day_source') or 'configured'} "
+            f"(plan_ns_per_day at {ref_atoms:g} atoms)",
         }
     measured = settings.get("measured") or {}
     if measured:
@@ -477,6 +478,12 @@ def to_text(result: dict[str, Any], limit: int | None = None) -> list[str]:
     out = []
     if result["synthetic"]:
         out.append(f"*** {SYNTHETIC_LABEL} ***")
+    out.append(
+        "throughput: "
+        + "; ".join(
+            f"{m} {t['ns_per_day']:.3g} ns/day ({t['source']})" for m, t in result["throughput"].items()
+        )
+    )
     for r in result["options"][:limit]:
         c = r["cost_per_job"]
         flag = " SYNTHETIC" if r.get("synthetic") else ""
