@@ -1,0 +1,548 @@
+"""Job status: one row per simulation, from AWS Batch, S3 and the local executor's ledger.
+
+``lmpspot status --bucket B [--queue Q ...] [--sim-id S ...] [--json]`` (and
+``playbooks/status.yml``) print, per job:
+
+======================  ==============================================================
+state                   Batch's job status; in local mode the local executor's ledger
+                        status (moto marks every job SUCCEEDED at once and runs nothing)
+attempt                 the attempt running now, or the number of attempts made
+interruptions           attempts ended by a spot reclaim (``Host EC2 ... terminated``) or
+                        checkpointed and exited 75 on a notice
+step / %                the runner's status JSON (``results/<sim>/status.json``, synced
+                        at every checkpoint): done MD steps of the script's total
+rate, ETA               the same file: ns/day (tau/day in LJ units), seconds left
+checkpoint age          ``checkpoints/<sim>/latest.json``: now - the newest manifest's time
+capacity, instance      per attempt: Batch attempt -> ECS container instance -> EC2 instance
+                        (``InstanceType``, ``InstanceLifecycle``); when EC2 no longer
+                        describes it, the compute environment's type (SPOT/EC2) and
+                        instance type unknown.  Local mode: ``local`` / ``local``
+cost                    :func:`lmpspot.ledger.cost_ledger`: hours x price per attempt
+======================  ==============================================================
+
+Where jobs come from: ``ListJobs`` of each queue (every status) -> ``DescribeJobs``; the
+sim id is the job's ``sim_id`` parameter (``SimId`` tag, else the job name).  Simulations
+that have a ledger in S3 but no job in the queues (Batch forgets finished jobs after
+about a week; the local AWS forgets everything when it restarts) are listed from S3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lmpspot.ledger import LOCAL, cost_ledger, is_interruption, iso, parse_time
+from lmpspot.progress import format_duration
+
+LogFn = Callable[[str], None]
+
+JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+ATTEMPTS_NAME = "attempts.json"
+STATUS_NAME = "status.json"
+
+
+@dataclass
+class JobStatus:
+    sim_id: str
+    job_id: str | None = None
+    job_name: str | None = None
+    queue: str | None = None
+    source: str = "batch"  # batch | local (the local executor's ledger) | s3 (no Batch job)
+    state: str = "UNKNOWN"
+    status_reason: str | None = None
+    attempt: int = 0
+    interruptions: int = 0
+    step: int | None = None
+    total_steps: int | None = None
+    percent: float | None = None
+    rate: float | None = None
+    rate_unit: str | None = None
+    eta_seconds: float | None = None
+    status_updated_at: str | None = None
+    checkpoint_seq: int | None = None
+    checkpoint_step: int | None = None
+    checkpoint_at: str | None = None
+    checkpoint_age_seconds: float | None = None
+    capacity: str | None = None
+    instance_type: str | None = None
+    cost_usd: float | None = None
+    cost_label: str = "-"
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    ledger: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# S3
+# --------------------------------------------------------------------------------------
+def _prefix(p: str) -> str:
+    return p if p.endswith("/") else p + "/"
+
+
+def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """An object's JSON, or None when it does not exist (or is not JSON)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # noqa: BLE001 (NoSuchKey, or a bare 404)
+        if "NoSuchKey" in str(exc) or "404" in str(exc) or "Not Found" in str(exc):
+            return None
+        raise
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def sims_in_s3(s3: Any, bucket: str, results_prefix: str) -> list[str]:
+    """Sim ids that have something under ``<results_prefix>``."""
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=_prefix(results_prefix), Delimiter="/"
+    ):
+        for cp in page.get("CommonPrefixes", []):
+            out.append(cp["Prefix"][len(_prefix(results_prefix)) :].rstrip("/"))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Batch
+# --------------------------------------------------------------------------------------
+def list_queue_jobs(batch: Any, queue: str) -> list[str]:
+    """Every job id of ``queue``, whatever its status."""
+    ids: list[str] = []
+    for status in JOB_STATUSES:
+        kw: dict[str, Any] = {"jobQueue": queue, "jobStatus": status}
+        while True:
+            page = batch.list_jobs(**kw)
+            ids += [j["jobId"] for j in page.get("jobSummaryList", [])]
+            if not page.get("nextToken"):
+                break
+            kw["nextToken"] = page["nextToken"]
+    return list(dict.fromkeys(ids))
+
+
+def describe_jobs(batch: Any, ids: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(0, len(ids), 100):
+        out += batch.describe_jobs(jobs=ids[i : i + 100]).get("jobs", [])
+    return out
+
+
+def sim_id_of(job: Mapping[str, Any], project: str | None = None) -> str:
+    params = job.get("parameters") or {}
+    if params.get("sim_id"):
+        return str(params["sim_id"])
+    tags = job.get("tags") or {}
+    if tags.get("SimId"):
+        return str(tags["SimId"])
+    name = str(job.get("jobName", job.get("jobId", "?")))
+    if project and name.startswith(project + "-"):
+        return name[len(project) + 1 :]
+    return name
+
+
+def batch_attempts(job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Batch's attempt records (finished ones) plus the running attempt, ledger-shaped."""
+    out = []
+    for n, a in enumerate(job.get("attempts") or [], start=1):
+        c = a.get("container") or {}
+        out.append(
+            {
+                "attempt": n,
+                "started_at": iso(parse_time(a.get("startedAt"))),
+                "stopped_at": iso(parse_time(a.get("stoppedAt"))),
+                "exit_code": c.get("exitCode"),
+                "status_reason": a.get("statusReason") or c.get("reason"),
+                "container_instance_arn": c.get("containerInstanceArn"),
+                "log_stream": c.get("logStreamName"),
+            }
+        )
+    if job.get("status") in ("STARTING", "RUNNING") and job.get("startedAt"):
+        c = job.get("container") or {}
+        started = iso(parse_time(job.get("startedAt")))
+        if not out or out[-1]["started_at"] != started:
+            out.append(
+                {
+                    "attempt": len(out) + 1,
+                    "started_at": started,
+                    "stopped_at": None,
+                    "exit_code": None,
+                    "status_reason": None,
+                    "container_instance_arn": c.get("containerInstanceArn"),
+                    "log_stream": c.get("logStreamName"),
+                }
+            )
+    return out
+
+
+class InstanceResolver:
+    """Batch attempt -> (instance type, capacity, instance id), with caches.
+
+    ``containerInstanceArn`` -> ``ecs:DescribeContainerInstances`` (in the cluster of each
+    compute environment of the job's queue) -> ``ec2InstanceId`` ->
+    ``ec2:DescribeInstances`` (``InstanceType``; ``InstanceLifecycle`` ``spot``, absent for
+    on-demand).  Fallback: the compute environment's type (``SPOT``/``EC2``), type unknown.
+    """
+
+    def __init__(self, batch: Any, ecs: Any = None, ec2: Any = None, log: LogFn | None = None) -> None:
+        self.batch, self.ecs, self.ec2 = batch, ecs, ec2
+        self.log = log or (lambda _m: None)
+        self._queues: dict[str, list[dict[str, Any]]] = {}
+
+    def _environments(self, queue: str) -> list[dict[str, Any]]:
+        if queue not in self._queues:
+            envs: list[dict[str, Any]] = []
+            try:
+                qs = self.batch.describe_job_queues(jobQueues=[queue]).get("jobQueues", [])
+                arns = [o["computeEnvironment"] for q in qs for o in q.get("computeEnvironmentOrder", [])]
+                if arns:
+                    envs = self.batch.describe_compute_environments(computeEnvironments=arns).get(
+                        "computeEnvironments", []
+                    )
+            except Exception as exc:  # noqa: BLE001 (status is best effort per job)
+                self.log(f"queue {queue}: {exc}")
+            self._queues[queue] = envs
+        return self._queues[queue]
+
+    def capacity_of_queue(self, queue: str | None) -> str | None:
+        if not queue:
+            return None
+        kinds = {(e.get("computeResources") or {}).get("type") for e in self._environments(queue)}
+        kinds.discard(None)
+        if kinds and kinds <= {"SPOT", "FARGATE_SPOT"}:
+            return "spot"
+        if kinds and kinds <= {"EC2", "FARGATE"}:
+            return "on-demand"
+        return None
+
+    def resolve(self, queue: str | None, container_instance_arn: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "instance_type": None,
+            "capacity": self.capacity_of_queue(queue),
+            "instance_id": None,
+        }
+        if not container_instance_arn or self.ecs is None:
+            return out
+        for env in self._environments(queue) if queue else []:
+            cluster = env.get("ecsClusterArn")
+            if not cluster:
+                continue
+            try:
+                ci = self.ecs.describe_container_instances(
+                    cluster=cluster, containerInstances=[container_instance_arn]
+                ).get("containerInstances", [])
+            except Exception:  # noqa: BLE001,S112 (not this cluster's)
+                continue
+            if not ci:
+                continue
+            out["instance_id"] = ci[0].get("ec2InstanceId")
+            ctype = (env.get("computeResources") or {}).get("type")
+            out["capacity"] = (
+                "spot" if ctype in ("SPOT", "FARGATE_SPOT") else "on-demand" if ctype else out["capacity"]
+            )
+            break
+        if out["instance_id"] and self.ec2 is not None:
+            with contextlib.suppress(Exception):  # terminated long ago: EC2 forgets it
+                res = self.ec2.describe_instances(InstanceIds=[out["instance_id"]])
+                for r in res.get("Reservations", []):
+                    for inst in r.get("Instances", []):
+                        out["instance_type"] = inst.get("InstanceType")
+                        out["capacity"] = "spot" if inst.get("InstanceLifecycle") == "spot" else "on-demand"
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# Gathering
+# --------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    bucket: str
+    region: str
+    queues: list[str] = field(default_factory=list)
+    sim_ids: list[str] = field(default_factory=list)
+    results_prefix: str = "results/"
+    checkpoint_prefix: str = "checkpoints/"
+    project: str | None = None
+    include_s3_only: bool = True
+
+
+def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The local executor's attempts, with what local mode can say about the machine."""
+    out = []
+    for a in doc.get("attempts") or []:
+        out.append(
+            {
+                **a,
+                # The executor records where it ran ("local"): podman on this machine.
+                "instance_type": LOCAL if a.get("instance", LOCAL) == LOCAL else a.get("instance"),
+                "capacity": LOCAL,
+                "instance_id": None,
+            }
+        )
+    return out
+
+
+def _apply_s3(js: JobStatus, s3: Any, cfg: Settings, now: float) -> None:
+    st = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{js.sim_id}/{STATUS_NAME}")
+    if st:
+        js.step = st.get("step")
+        js.total_steps = st.get("total_steps")
+        js.percent = st.get("progress_percent")
+        js.rate = st.get("sim_rate_per_day")
+        js.rate_unit = st.get("sim_rate_unit")
+        js.eta_seconds = st.get("eta_seconds")
+        js.status_updated_at = st.get("updated_at")
+    ptr = get_json(s3, cfg.bucket, f"{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/latest.json")
+    if ptr and isinstance(ptr.get("seq"), int) and ptr["seq"] >= 0:
+        man = ptr.get("manifest") or {}
+        js.checkpoint_seq = ptr["seq"]
+        js.checkpoint_step = man.get("step")
+        js.checkpoint_at = man.get("created_at") or ptr.get("updated_at")
+        t = parse_time(js.checkpoint_at)
+        js.checkpoint_age_seconds = None if t is None else max(0.0, now - t)
+    if js.state in ("SUCCEEDED", "FAILED"):
+        js.eta_seconds = None
+
+
+def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
+    atts = js.attempts
+    js.interruptions = sum(1 for a in atts if a.get("stopped_at") and is_interruption(a))
+    if not js.attempt:
+        js.attempt = len(atts)
+    last = atts[-1] if atts else {}
+    js.capacity = last.get("capacity") or js.capacity
+    js.instance_type = last.get("instance_type") or js.instance_type
+    js.ledger = cost_ledger(atts, cfg.region, price_fn=price_fn, now=now)
+    js.cost_usd = js.ledger["total_usd"]
+    js.cost_label = js.ledger["total_label"] if atts else "-"
+
+
+def gather(
+    cfg: Settings,
+    *,
+    s3: Any,
+    batch: Any = None,
+    ecs: Any = None,
+    ec2: Any = None,
+    price_fn: Any = None,
+    now: float | None = None,
+    log: LogFn | None = None,
+) -> list[JobStatus]:
+    """One :class:`JobStatus` per simulation (newest Batch job per sim id)."""
+    now = time.time() if now is None else now
+    log = log or (lambda _m: None)
+    resolver = InstanceResolver(batch, ecs, ec2, log) if batch is not None else None
+    jobs: dict[str, tuple[dict[str, Any], str]] = {}
+    for q in cfg.queues if batch is not None else []:
+        try:
+            described = describe_jobs(batch, list_queue_jobs(batch, q))
+        except Exception as exc:  # noqa: BLE001 (a queue that does not exist: say so, go on)
+            log(f"queue {q}: {exc}")
+            continue
+        for job in described:
+            if job.get("arrayProperties", {}).get("index") is not None:
+                continue  # array children: the parent job carries the sim id
+            sid = sim_id_of(job, cfg.project)
+            if cfg.sim_ids and sid not in cfg.sim_ids:
+                continue
+            prev = jobs.get(sid)
+            if prev is None or (job.get("createdAt") or 0) >= (prev[0].get("createdAt") or 0):
+                jobs[sid] = (job, q)
+    sims = list(jobs)
+    if cfg.include_s3_only:
+        wanted = cfg.sim_ids or sims_in_s3(s3, cfg.bucket, cfg.results_prefix)
+        sims += [s for s in wanted if s not in jobs]
+    out = []
+    for sid in sims:
+        job, queue = jobs.get(sid, ({}, None))
+        js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
+        doc = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
+        if doc is not None and doc.get("executor") == "local":
+            js.source = "local"
+            js.state = str(doc.get("status", "UNKNOWN"))
+            js.attempts = local_attempts(doc)
+            if js.state in ("RUNNING", "RUNNABLE"):
+                js.state = "RUNNING"
+                js.attempt = len(js.attempts) + 1  # the executor records an attempt when it ends
+            js.notes.append(
+                "local mode: the local executor's ledger is the record (moto's job status is not)"
+            )
+        elif job:
+            js.state = job.get("status", "UNKNOWN")
+            js.status_reason = job.get("statusReason")
+            js.attempts = batch_attempts(job)
+            for a in js.attempts:
+                assert resolver is not None
+                a.update(resolver.resolve(queue, a.pop("container_instance_arn", None)))
+        else:
+            js.source = "s3"
+            js.state = "NO-JOB"
+            js.notes.append("no Batch job in the listed queues; numbers from S3 only")
+        if not job and doc is None and js.source != "s3":
+            continue
+        _apply_s3(js, s3, cfg, now)
+        _finish(js, cfg, now, price_fn)
+        out.append(js)
+    return sorted(out, key=lambda j: (j.state not in ACTIVE, j.sim_id))
+
+
+# --------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------
+COLUMNS = [
+    ("SIM ID", "sim_id"),
+    ("STATE", "state"),
+    ("ATT", "attempt"),
+    ("INTR", "interruptions"),
+    ("STEP", "step"),
+    ("DONE", "percent"),
+    ("RATE", "rate"),
+    ("ETA", "eta"),
+    ("CKPT AGE", "ckpt"),
+    ("CAPACITY", "capacity"),
+    ("INSTANCE", "instance_type"),
+    ("COST", "cost_label"),
+]
+
+
+def _cells(j: JobStatus) -> dict[str, str]:
+    step = "-" if j.step is None else (f"{j.step}/{j.total_steps}" if j.total_steps else str(j.step))
+    rate = "-" if j.rate is None else f"{j.rate:.3g} {j.rate_unit or ''}".strip()
+    return {
+        "sim_id": j.sim_id,
+        "state": j.state,
+        "attempt": str(j.attempt),
+        "interruptions": str(j.interruptions),
+        "step": step,
+        "percent": "-" if j.percent is None else f"{j.percent:.1f}%",
+        "rate": rate,
+        "eta": "-" if j.eta_seconds is None else format_duration(j.eta_seconds),
+        "ckpt": "-" if j.checkpoint_age_seconds is None else format_duration(j.checkpoint_age_seconds),
+        "capacity": j.capacity or "?",
+        "instance_type": j.instance_type or "?",
+        "cost_label": j.cost_label,
+    }
+
+
+def render_table(jobs: Iterable[JobStatus]) -> str:
+    rows = [_cells(j) for j in jobs]
+    if not rows:
+        return "no jobs"
+    widths = {k: max(len(h), *(len(r[k]) for r in rows)) for h, k in COLUMNS}
+    lines = ["  ".join(h.ljust(widths[k]) for h, k in COLUMNS).rstrip()]
+    lines += ["  ".join(r[k].ljust(widths[k]) for _h, k in COLUMNS).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def to_json(jobs: Iterable[JobStatus]) -> list[dict[str, Any]]:
+    return [asdict(j) for j in jobs]
+
+
+# --------------------------------------------------------------------------------------
+# Command line (``lmpspot status``)
+# --------------------------------------------------------------------------------------
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``lmpspot status`` and ``lmpspot report``."""
+    p.add_argument("--bucket", required=True, help="the results bucket")
+    p.add_argument(
+        "--queue",
+        action="append",
+        default=[],
+        help="a job queue to list (repeat); default: every queue of the account/region",
+    )
+    p.add_argument("--results-prefix", default="results/")
+    p.add_argument("--checkpoint-prefix", default="checkpoints/")
+    p.add_argument("--project", help="job names are <project>-<sim id> (used when a job has no sim_id)")
+    p.add_argument("--region", help="default: the AWS configuration's")
+    p.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL or AWS's)")
+    p.add_argument(
+        "--prices",
+        choices=("table", "aws"),
+        default="table",
+        help="table: lmpspot's dated offline price table; aws: the Price List / spot price APIs",
+    )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_common_arguments(p)
+    p.add_argument("--sim-id", action="append", default=[], help="only this simulation (repeat)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+
+
+def clients(args: argparse.Namespace) -> dict[str, Any]:
+    import boto3  # noqa: PLC0415
+
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    kw = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+    return {n: session.client(n, **kw) for n in ("s3", "batch", "ecs", "ec2")} | {
+        "region": session.region_name
+    }
+
+
+def price_fn_for(mode: str, endpoint_url: str | None = None) -> Callable[[str, str, str], Any]:
+    """``lmpspot.prices.price_per_hour`` in ``mode`` (table | aws)."""
+
+    def fn(itype: str, region: str, capacity: str) -> Any:
+        from lmpspot.prices import price_per_hour  # noqa: PLC0415 (only when pricing)
+
+        return price_per_hour(itype, region, capacity, mode=mode, endpoint_url=endpoint_url)
+
+    return fn
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    c = clients(args)
+    queues = list(args.queue)
+    if not queues:
+        queues = [q["jobQueueName"] for q in c["batch"].describe_job_queues().get("jobQueues", [])]
+    cfg = Settings(
+        bucket=args.bucket,
+        region=c["region"] or "us-east-1",
+        queues=queues,
+        sim_ids=list(args.sim_id),
+        results_prefix=args.results_prefix,
+        checkpoint_prefix=args.checkpoint_prefix,
+        project=args.project,
+    )
+
+    def log(msg: str) -> None:
+        print(f"lmpspot status: {msg}", file=sys.stderr)
+
+    jobs = gather(
+        cfg,
+        s3=c["s3"],
+        batch=c["batch"],
+        ecs=c["ecs"],
+        ec2=c["ec2"],
+        price_fn=price_fn_for(args.prices, args.endpoint_url),
+        log=log,
+    )
+    if args.json:
+        print(json.dumps(to_json(jobs), indent=2, default=str))
+    else:
+        print(render_table(jobs))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="a table of jobs: state, attempts, progress, checkpoints, cost")
+    add_arguments(p)
+    p.set_defaults(func=cmd_status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lmpspot.status", description=__doc__.split("\n")[0])
+    add_arguments(p)
+    return cmd_status(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
