@@ -12,6 +12,7 @@ from ansible_collections.lmpspot.aws.plugins.filter.validate import (
     bucket_name_problems,
     config_problems,
     instance_type_problems,
+    schedule_problems,
 )
 
 # The shipped local configuration, rendered (what preflight hands to config_problems).
@@ -92,7 +93,7 @@ def test_shipped_configs_have_no_problems():
 
 
 def test_settings_files_cover_every_setting():
-    assert set(validate.SETTINGS_FILES) == set(GOOD)
+    assert set(validate.SETTINGS_FILES) == set(GOOD) | set(SCHEDULES)
 
 
 # (changes, setting the single problem must name, words the message must contain)
@@ -515,4 +516,65 @@ def test_filter_map():
         "bucket_name_problems",
         "instance_type_problems",
         "availability_zone_problems",
+        "schedule_problems",
     }
+
+
+# --------------------------------------------------------------------------- schedules
+
+SCHEDULES = {
+    "bastion_instance_schedule_enabled": False,
+    "bastion_instance_schedule_timezone": "UTC",
+    "bastion_instance_schedule_start_time": "07:00",
+    "bastion_instance_schedule_stop_time": "19:00",
+    "bastion_instance_schedule_weekdays": ["MON", "TUE", "WED", "THU", "FRI"],
+    "night_window_enabled": False,
+    "night_window_timezone": "Europe/Berlin",
+    "night_window_open_time": "20:00",
+    "night_window_close_time": "06:00",
+    "night_window_weekdays": ["MON", "TUE", "WED", "THU", "FRI", "SUN"],
+}
+
+
+def test_shipped_schedules_are_fine():
+    assert schedule_problems(SCHEDULES) == []
+    assert config_problems({**GOOD, **SCHEDULES}) == []
+    assert schedule_problems({}) == []  # nothing set: nothing to check
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "words"),
+    [
+        ("bastion_instance_schedule_enabled", "maybe", "true or false"),
+        ("bastion_instance_schedule_timezone", "Mars/Olympus", "IANA time zone"),
+        ("bastion_instance_schedule_timezone", "", "IANA time zone"),
+        ("bastion_instance_schedule_start_time", "7:00", "HH:MM"),
+        ("bastion_instance_schedule_stop_time", 1140, "quote it"),  # YAML 1.1 read 19:00 as 1140
+        ("bastion_instance_schedule_stop_time", "07:00", "different times"),
+        ("bastion_instance_schedule_weekdays", [], "non-empty list"),
+        ("bastion_instance_schedule_weekdays", "MON-FRI", "non-empty list"),
+        ("bastion_instance_schedule_weekdays", ["MON", "FUN"], "'FUN' is not a day"),
+        ("bastion_instance_schedule_weekdays", ["MON", "mon"], "twice"),
+        ("night_window_open_time", "25:00", "HH:MM"),
+        ("night_window_close_time", "20:00", "different times"),
+        ("night_window_timezone", "CEST", "IANA time zone"),
+        ("night_window_enabled", "sometimes", "true or false"),
+    ],
+)
+def test_schedule_problems(setting, value, words):
+    problems = schedule_problems({**SCHEDULES, setting: value})
+    assert len(problems) == 1, problems
+    assert words in problems[0]
+    assert problems[0].startswith(setting.rsplit("_", 2)[0] if "different" in words else setting)
+    # config_problems reports the same problem
+    assert problems[0] in config_problems({**GOOD, **SCHEDULES, setting: value})
+
+
+def test_schedule_settings_name_their_file():
+    assert validate._where("night_window_open_time").endswith("schedule.yml")
+    assert validate._where("bastion_instance_schedule_weekdays").endswith("schedule.yml")
+
+
+def test_schedule_problems_bad_input():
+    with pytest.raises(AnsibleFilterError, match="mapping"):
+        schedule_problems(["night_window_enabled"])

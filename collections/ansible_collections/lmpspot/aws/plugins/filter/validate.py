@@ -152,6 +152,16 @@ _KMS_KEY = re.compile(
 _TAG_TEXT = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 _S3_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]+/$")
 
+# The settings of a weekly window (bastion_instance_schedule_*, night_window_*); the bastion
+# calls its opening and closing times start_time and stop_time.
+_SCHEDULE_KEYS = ("enabled", "timezone", "open_time", "close_time", "weekdays")
+_SCHEDULE_PREFIXES = {
+    "bastion_instance_schedule_": ("enabled", "timezone", "start_time", "stop_time", "weekdays"),
+    "night_window_": _SCHEDULE_KEYS,
+}
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
 # Settings config_problems reads, with the inventory file that holds each.
 SETTINGS_FILES = {
     "lmpspot_project": "project.yml",
@@ -187,6 +197,8 @@ SETTINGS_FILES = {
     "lmpspot_checkpoint_prefix": "runner.yml",
     "lmpspot_results_prefix": "runner.yml",
     "lmpspot_inputs_prefix": "runner.yml",
+    # schedules (bastion stop schedule, night window): schedule.yml
+    **{f"{p}{k}": "schedule.yml" for p, keys in _SCHEDULE_PREFIXES.items() for k in keys},
 }
 
 _MISSING = object()
@@ -794,6 +806,7 @@ def config_problems(cfg) -> list:
     problems: list[str] = []
     for section in (_project, _region, _network, _compute, _storage, _runner, _endpoint):
         section(cfg, problems)
+    problems.extend(schedule_problems(cfg))
     return problems
 
 
@@ -881,6 +894,93 @@ def availability_zone_problems(azs, available) -> list:
     return problems
 
 
+# --------------------------------------------------------------------------- schedules
+
+DOCUMENTATION_SCHEDULE_PROBLEMS = r"""
+name: schedule_problems
+short_description: Problems of the weekly windows (bastion stop schedule, night window)
+description:
+  - Checks the C(bastion_instance_schedule_*) (C(enabled), C(timezone), C(start_time),
+    C(stop_time), C(weekdays)) and C(night_window_*) (C(enabled), C(timezone), C(open_time),
+    C(close_time), C(weekdays)) settings present in the input. A window that is
+    not enabled is still checked, so that a mistake shows before it is switched on.
+  - Needs no AWS access. Also part of P(lmpspot.aws.config_problems#filter).
+options:
+  _input:
+    description: Mapping of setting name to value.
+    type: dict
+    required: true
+"""
+
+
+def _timezone_ok(name) -> bool:
+    try:
+        from zoneinfo import ZoneInfo  # noqa: PLC0415 (Python 3.9+; only needed here)
+
+        ZoneInfo(name)
+    except (ImportError, ValueError, KeyError, OSError):
+        return False
+    return True
+
+
+def _window(prefix, cfg, problems):  # noqa: PLR0912 (one check per setting, in order)
+    names = dict(zip(_SCHEDULE_KEYS, _SCHEDULE_PREFIXES[prefix], strict=True))
+    keys = {k: cfg.get(f"{prefix}{names[k]}", _MISSING) for k in _SCHEDULE_KEYS}
+    if all(v is _MISSING for v in keys.values()):
+        return
+    enabled = keys["enabled"]
+    if enabled is not _MISSING and _as_bool(enabled) is None:
+        problems.append(f"{prefix}enabled: must be true or false, got {enabled!r}")
+    tz = keys["timezone"]
+    if tz is not _MISSING and (not isinstance(tz, str) or not tz or not _timezone_ok(tz)):
+        problems.append(
+            f"{prefix}timezone: {tz!r} is not an IANA time zone; write e.g. UTC, Europe/Berlin or "
+            "America/New_York"
+        )
+    times = {}
+    for key in ("open_time", "close_time"):
+        value = keys[key]
+        if value is _MISSING:
+            continue
+        if not isinstance(value, str) or not _HHMM.match(value):
+            problems.append(
+                f'{prefix}{names[key]}: {value!r} must be a 24-hour "HH:MM" string, e.g. "19:00" (quote it)'
+            )
+        else:
+            times[key] = value
+    if len(times) == 2 and times["open_time"] == times["close_time"]:
+        problems.append(
+            f"{prefix}{names['open_time']} and {prefix}{names['close_time']} are both "
+            f"{times['open_time']!r}: the window would open and close at once; give them different times"
+        )
+    days = keys["weekdays"]
+    if days is not _MISSING:
+        if not _is_str_list(days) or not days:
+            problems.append(
+                f"{prefix}weekdays: {days!r} must be a non-empty list of days, e.g. [MON, TUE, WED, THU, FRI]"
+            )
+        else:
+            bad = [d for d in days if d.upper() not in WEEKDAYS]
+            if bad:
+                problems.append(
+                    f"{prefix}weekdays: {', '.join(map(repr, bad))} is not a day; use {', '.join(WEEKDAYS)}"
+                )
+            elif len({d.upper() for d in days}) != len(days):
+                problems.append(f"{prefix}weekdays: {days!r} lists a day twice; list each day once")
+
+
+def schedule_problems(cfg) -> list:
+    """Problems of the weekly window settings in ``cfg`` (setting name -> value)."""
+    if not isinstance(cfg, Mapping):
+        raise AnsibleFilterError(
+            f"schedule_problems expects a mapping of setting name to value, got {type(cfg).__name__}"
+        )
+    problems: list[str] = []
+    for prefix in _SCHEDULE_PREFIXES:
+        _window(prefix, cfg, problems)
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -888,4 +988,5 @@ class FilterModule:
             "bucket_name_problems": bucket_name_problems,
             "instance_type_problems": instance_type_problems,
             "availability_zone_problems": availability_zone_problems,
+            "schedule_problems": schedule_problems,
         }
