@@ -934,3 +934,17 @@ def register(sub: Any) -> None:
     p.add_argument("--out", help="local directory (default .state/reports/<sim_id>)")
     p.add_argument("--no-upload", action="store_true", help="do not put the report in S3")
     p.set_defaults(func=cmd_report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lmpspot.report SIM_ID --bucket B ...`` (the same as ``lmpspot report``)."""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m lmpspot.report")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -474,7 +474,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
     p.add_argument("--sim-id", action="append", default=[], help="only this simulation (repeat)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "both"),
+        default="table",
+        help="table (text), json (a list of jobs), both ({'table': ..., 'jobs': [...]}, for the play)",
+    )
+    p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
 
 
 def clients(args: argparse.Namespace) -> dict[str, Any]:
@@ -525,8 +531,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         price_fn=price_fn_for(args.prices, args.endpoint_url),
         log=log,
     )
-    if args.json:
+    if args.format == "json":
         print(json.dumps(to_json(jobs), indent=2, default=str))
+    elif args.format == "both":
+        print(json.dumps({"table": render_table(jobs), "jobs": to_json(jobs)}, default=str))
     else:
         print(render_table(jobs))
     return 0

@@ -1,0 +1,260 @@
+"""lmpspot status / lmpspot report / playbooks/status.yml against a real two-attempt job.
+
+The job is a shortened copy of examples/polymer_melt (same thermo_style, so density is
+there; minimize + reset_timestep; four stages), run by the real runner (real LAMMPS)
+with its checkpoints and outputs in the local AWS (moto's S3), and submitted to moto's
+Batch the way the submit role does (``sim_id`` parameter, ``SimId`` tag), which marks it
+SUCCEEDED at once and runs nothing.  The two attempts are what the local executor would
+run in podman; here they run as plain processes (no image build, to keep this test short):
+
+* attempt 1 gets a spot interruption notice from a real IMDS stand-in once its second
+  checkpoint is in S3, checkpoints and exits 75;
+* attempt 2 starts in a fresh work directory (a new node), resumes from S3, finishes.
+
+Each attempt is recorded in ``results/<sim>/attempts.json`` with the executor's own
+record type, retry decision and writer (``lmpspot.executor``), with the attempt's real
+times, exit code and output -- what the executor writes after a podman attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, LocalAws, run_playbook
+
+from lmpspot.executor import EXITED_REASON, Attempt, _record, decide, ledger_key, utc_iso, write_ledger
+from lmpspot.testing.imds_stub import ImdsStub
+
+pytestmark = [pytest.mark.integration]
+
+BUCKET = "lmpspot-test-status"
+QUEUE = "lmpspot-test-status-spot"
+# The compute layer's retry strategy (roles/compute/vars/main.yml).
+RETRY = {
+    "attempts": 3,
+    "evaluateOnExit": [
+        {"onStatusReason": "Host EC2*", "action": "RETRY"},
+        {"onExitCode": "75", "action": "RETRY"},
+        {"onStatusReason": "*", "action": "EXIT"},
+    ],
+}
+PNG_SIZES = {"thermo.png": (1100, 850), "checkpoints.png": (1100, 450), "rate.png": (1100, 600)}
+
+
+def polymer_input(tmp: Path) -> Path:
+    """examples/polymer_melt with shorter stages (2000 + 2000 + 12000 steps), thermo every 200."""
+    src = REPO / "examples" / "polymer_melt"
+    text = (src / "in.polymer").read_text()
+    for old, new in (("run             10000", "run 2000"), ("run             40000", "run 2000"),
+                     ("run             50000", "run 12000"), ("thermo          1000", "thermo 200")):  # fmt: skip
+        assert old in text, old  # the example changed: adapt this test
+        text = text.replace(old, new)
+    d = tmp / "input"
+    d.mkdir()
+    (d / "in.polymer").write_text(text)
+    (d / "data.polymer").write_bytes((src / "data.polymer").read_bytes())
+    return d / "in.polymer"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def lmpspot(aws: LocalAws, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, **aws.env}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "lmpspot.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_attempt(aws: LocalAws, script: Path, sim: str, n: int, workdir: Path, imds: ImdsStub) -> Attempt:
+    """One attempt as a process; a notice once S3 holds two of its checkpoints (attempt 1)."""
+    s3 = aws.client("s3")
+    env = {**os.environ, **aws.env, "AWS_BATCH_JOB_ID": "local-test", "AWS_BATCH_JOB_ATTEMPT": str(n)}
+    argv = [sys.executable, "-m", "lmpspot.cli", "run", str(script), "--job-id", sim, "--workdir", str(workdir),
+            "--bucket", BUCKET, "--interval", "0.4", "--allow-short-interval", "--progress-every", "0.3",
+            "--imds", "on", "--imds-endpoint", imds.url, "--imds-poll", "0.2", "--notice-grace", "2"]  # fmt: skip
+    started = time.time()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
+    notice_at = None
+    if n == 1:
+        while proc.poll() is None and notice_at is None:
+            keys = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"checkpoints/{sim}/").get("Contents", [])
+            if sum(k["Key"].endswith("/manifest.json") for k in keys) >= 3:  # minimize + NVT + one more
+                imds.schedule_interruption(60)
+                notice_at = time.time()
+            time.sleep(0.1)
+    out, _ = proc.communicate(timeout=300)
+    d = decide(RETRY, n, proc.returncode, EXITED_REASON, None)
+    a = Attempt(
+        attempt=n,
+        started_at=utc_iso(started),
+        stopped_at=utc_iso(time.time()),
+        exit_code=proc.returncode,
+        status_reason=EXITED_REASON,
+        reason=None,
+        action=d.action,
+        why=d.why,
+        image="(test: the runner as a process)",
+        notice_injected_at=utc_iso(notice_at) if notice_at else None,
+        duration_s=round(time.time() - started, 3),
+    )
+    log_key = f"results/{sim}/logs/attempt-{n}.log"
+    s3.put_object(Bucket=BUCKET, Key=log_key, Body=out.encode())
+    a.log = f"s3://{BUCKET}/{log_key}"
+    a.output = out.splitlines()
+    return a
+
+
+def write_attempts(aws: LocalAws, sim: str, job_id: str, attempts: list[Attempt]) -> None:
+    status = attempts[-1].action if attempts[-1].action != "RETRY" else "RUNNABLE"
+    doc = {"format": 1, "executor": "local", "job_id": job_id, "sim_id": sim, "queue": QUEUE,
+           "status": status, "attempts": [_record(a) for a in attempts]}  # fmt: skip
+    write_ledger(aws.client("s3"), BUCKET, ledger_key("results/", sim), doc)
+
+
+@pytest.fixture
+def submitted(aws: LocalAws) -> tuple[str, str]:
+    """The bucket, a queue and a job for the sim in the (reset) local AWS."""
+    aws.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
+    )
+    iam = aws.client("iam")
+    role = iam.create_role(RoleName="lmpspot-test-status", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    batch = aws.client("batch")
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="lmpspot-test-status-ce", type="UNMANAGED", serviceRole=role
+    )["computeEnvironmentArn"]
+    batch.create_job_queue(
+        jobQueueName=QUEUE,
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )
+    batch.register_job_definition(
+        jobDefinitionName="lmpspot-test-status", type="container",
+        containerProperties={"image": "lammps", "command": ["lmpspot", "run", "Ref::input"],
+                             "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                      {"type": "MEMORY", "value": "1024"}]},
+    )  # fmt: skip
+    sim = "in-polymer-teststatus01"
+    job = batch.submit_job(
+        jobName=f"lmpspot-{sim}", jobQueue=QUEUE, jobDefinition="lmpspot-test-status",
+        parameters={"sim_id": sim, "input": "/work/input/in.polymer"}, tags={"SimId": sim},
+    )["jobId"]  # fmt: skip
+    return sim, job
+
+
+def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_path: Path):  # noqa: PLR0915 (one story)
+    sim, job_id = submitted
+    script = polymer_input(tmp_path)
+    t0 = time.monotonic()
+    imds = ImdsStub().start()
+    try:
+        a1 = run_attempt(aws, script, sim, 1, tmp_path / "node1", imds)
+        assert a1.exit_code == 75 and a1.action == "RETRY", "\n".join(a1.output[-30:])
+        write_attempts(aws, sim, job_id, [a1])
+
+        # Between the attempts: moto says SUCCEEDED; the ledger says the job goes on.
+        mid = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE, "--json")
+        assert mid.returncode == 0, mid.stderr
+        (row,) = json.loads(mid.stdout)
+        assert aws.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "SUCCEEDED"
+        assert (row["sim_id"], row["job_id"], row["source"], row["state"]) == (
+            sim,
+            job_id,
+            "local",
+            "RUNNING",
+        )
+        assert (row["attempt"], row["interruptions"]) == (2, 1)
+        assert 0 < row["percent"] < 100 and 0 < row["step"] < row["total_steps"] == 16000
+        assert row["checkpoint_age_seconds"] is not None and row["checkpoint_step"] > 2000
+
+        imds.reset()  # a retried attempt runs on a new instance
+        a2 = run_attempt(aws, script, sim, 2, tmp_path / "node2", imds)
+    finally:
+        imds.stop()
+    assert a2.exit_code == 0 and a2.action == "SUCCEEDED", "\n".join(a2.output[-30:])
+    resumed = int(re.search(r"attempt 2: resuming at step (\d+)", "\n".join(a2.output)).group(1))
+    stopped = int(re.search(r"checkpointed at step (\d+)", "\n".join(a1.output)).group(1))
+    assert resumed == stopped
+    write_attempts(aws, sim, job_id, [a1, a2])
+    run_s = time.monotonic() - t0
+
+    # -- lmpspot status: JSON and the table --------------------------------------------------
+    st = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE, "--json")
+    assert st.returncode == 0, st.stderr
+    (row,) = json.loads(st.stdout)
+    assert (row["state"], row["attempt"], row["interruptions"]) == ("SUCCEEDED", 2, 1)
+    assert row["step"] == row["total_steps"] == 16000 and row["percent"] == 100.0
+    assert row["rate"] > 0 and row["rate_unit"] == "tau/day" and row["eta_seconds"] is None
+    assert row["checkpoint_step"] == 16000 and row["checkpoint_age_seconds"] < 120
+    # Local mode says what ran: podman on this machine, not an EC2 type; no price.
+    assert (row["capacity"], row["instance_type"], row["cost_label"], row["cost_usd"]) == (
+        "local", "local", "n/a (local)", None)  # fmt: skip
+    led = row["ledger"]["attempts"]
+    assert [a["ended"] for a in led] == ["checkpointed on a notice/SIGTERM (exit 75)", "finished (exit 0)"]
+    assert all(a["hours"] > 0 for a in led)
+    table = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE)
+    assert table.returncode == 0, table.stderr
+    header, line = table.stdout.strip().splitlines()
+    for col in (
+        "SIM ID",
+        "STATE",
+        "ATT",
+        "INTR",
+        "STEP",
+        "DONE",
+        "RATE",
+        "ETA",
+        "CKPT AGE",
+        "CAPACITY",
+        "COST",
+    ):
+        assert col in header
+    assert line.split()[:6] == [sim, "SUCCEEDED", "2", "1", "16000/16000", "100.0%"], table.stdout
+
+    # -- lmpspot report ----------------------------------------------------------------------
+    out = tmp_path / "report"
+    rep = lmpspot(aws, "report", sim, "--bucket", BUCKET, "--queue", QUEUE, "--out", str(out))
+    assert rep.returncode == 0, rep.stderr
+    for name, size in PNG_SIZES.items():
+        assert png_size(out / name) == size, name
+    md = (out / "report.md").read_text()
+    for name in PNG_SIZES:
+        assert f"]({name})" in md
+    assert "Cost so far: **n/a (local)**" in md and "| 1 |" in md and "| 2 |" in md
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["attempts_in_log"] == 2 and summary["units"] == "lj" and summary["time_unit"] == "tau"
+    assert summary["steps"]["last"] == 16000
+    assert summary["simulated_time"]["last"] == pytest.approx(16000 * 0.01)
+    assert [r["step"] for r in summary["resumes"]] == [resumed]
+    assert 0.8 < summary["last_row"]["Density"] < 0.9  # the NPT stage compressed the melt
+    assert summary["rate"]["emf_records"] > 2 and summary["rate"]["points_from_log"] > 2
+    keys = {
+        o["Key"]
+        for o in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=f"results/{sim}/report/")["Contents"]
+    }
+    assert keys == {f"results/{sim}/report/{n}" for n in [*PNG_SIZES, "report.md", "report.json"]}
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=f"results/{sim}/report/thermo.png")["Body"].read()
+    assert body == (out / "thermo.png").read_bytes()
+
+    # -- playbooks/status.yml: prints the table, changes nothing, works in --check ------------
+    ev = {"storage_bucket_name": BUCKET, "status_queues": [QUEUE]}
+    for extra in ([], ["--check"]):
+        play = run_playbook("playbooks/status.yml", aws, *extra, extra_vars=ev)
+        assert play.rc == 0, play
+        assert play.changed == 0, play
+        assert sim in play.stdout and "SUCCEEDED" in play.stdout and "n/a (local)" in play.stdout, play
+    print(f"two attempts {run_s:.0f} s; status, report and play {time.monotonic() - t0 - run_s:.0f} s")
