@@ -508,3 +508,108 @@ def iter_prices(result: dict[str, Any]) -> Iterable[dict]:
         for key in ("spot_price", "on_demand_price"):
             if key in r:
                 yield r[key]
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _model_rates(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        model, sep, value = item.partition("=")
+        try:
+            out[model] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not model:
+            raise PlanError(f"--ns-per-day takes MODEL=NS_PER_DAY (e.g. A100=20), got {item!r}")
+    return out
+
+
+def add_arguments(p) -> None:
+    """The ``lmpspot plan`` options (argparse)."""
+    p.add_argument("--atoms", type=float, required=True, help="atoms in the system")
+    p.add_argument("--ns", type=float, required=True, help="nanoseconds to simulate per job")
+    p.add_argument("--jobs", type=int, default=1, help="jobs in the campaign (default %(default)s)")
+    p.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per job (default %(default)s)")
+    p.add_argument("--ns-per-day", nargs="*", default=[], metavar="MODEL=NS", help="e.g. A100=20 L4=6")
+    p.add_argument("--ns-per-day-atoms", type=float, help="system size of the --ns-per-day values")
+    p.add_argument("--measured-status", help="a run's status.json or EMF log (ns/day)")
+    p.add_argument("--measured-gpu", help="GPU model of the measured run (A100, H100, ...)")
+    p.add_argument("--measured-atoms", type=float, help="atoms of the measured run")
+    p.add_argument("--interruptions-per-hour", type=float, default=0.05)
+    p.add_argument("--checkpoint-interval", type=float, default=600.0, help="seconds (default %(default)s)")
+    p.add_argument("--restart", type=float, default=300.0, help="seconds to restart (default %(default)s)")
+    p.add_argument("--on-demand-share", type=float, default=0.0)
+    p.add_argument(
+        "--types", nargs="+", default=["p4d.24xlarge", "p5.48xlarge", "g5.xlarge", "g6.xlarge", "g6e.xlarge"]
+    )
+    p.add_argument("--regions", nargs="+", default=["us-east-1", "us-west-2"])
+    p.add_argument(
+        "--prices", choices=["table", "aws"], default="table", help="price source (default %(default)s)"
+    )
+    p.add_argument("--json", dest="json_out", help="write the plan as JSON here")
+    p.add_argument("--markdown", dest="md_out", help="write the plan as Markdown here")
+    p.add_argument("--limit", type=int, default=12, help="options to print (default %(default)s)")
+
+
+def run_cli(args) -> int:
+    """``lmpspot plan``: print the ranking; 2 with the reason on bad input."""
+    import sys  # noqa: PLC0415
+
+    settings: dict[str, Any] = {
+        "atoms": args.atoms,
+        "ns": args.ns,
+        "jobs": args.jobs,
+        "gpus_per_job": args.gpus_per_job,
+        "interruptions_per_hour": args.interruptions_per_hour,
+        "checkpoint_interval_s": args.checkpoint_interval,
+        "restart_s": args.restart,
+        "on_demand_share": args.on_demand_share,
+        "instance_types": args.types,
+        "regions": args.regions,
+        "price_mode": args.prices,
+    }
+    try:
+        settings["ns_per_day"] = _model_rates(args.ns_per_day)
+        if args.ns_per_day_atoms:
+            settings["ns_per_day_atoms"] = args.ns_per_day_atoms
+        if args.measured_status:
+            settings["measured"] = {
+                "gpu_model": args.measured_gpu,
+                "atoms": args.measured_atoms,
+                "status_file": args.measured_status,
+            }
+        result = plan(settings)
+    except (PlanError, OSError) as e:
+        print(f"lmpspot plan: {e}", file=sys.stderr)
+        return 2
+    for line in to_text(result, args.limit):
+        print(line)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if args.md_out:
+        Path(args.md_out).write_text(to_markdown(result), encoding="utf-8")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``lmpspot plan`` to the lmpspot command line's subparsers."""
+    p = sub.add_parser("plan", help="rank instance types and regions by cost per simulation job")
+    add_arguments(p)
+    p.set_defaults(func=run_cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lmpspot.planner ...``: the same as ``lmpspot plan ...``."""
+    import argparse  # noqa: PLC0415
+
+    p = argparse.ArgumentParser(
+        prog="lmpspot plan", description="rank instance types and regions by cost per job"
+    )
+    add_arguments(p)
+    return run_cli(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

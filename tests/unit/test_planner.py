@@ -240,3 +240,30 @@ def test_filters_use_the_price_module_output():
 def test_filter_bad_inputs(call, message):
     with pytest.raises(AnsibleFilterError, match=message):
         call()
+
+
+def test_command_line(tmp_path, capsys):
+    md = tmp_path / "plan.md"
+    js = tmp_path / "plan.json"
+    argv = [
+        "--atoms",
+        "256000",
+        "--ns",
+        "100",
+        "--jobs",
+        "8",
+        "--ns-per-day",
+        "A100=20",
+        "--regions",
+        "us-east-1",
+    ]
+    argv += ["--types", "p4d.24xlarge", "--markdown", str(md), "--json", str(js)]
+    assert planner.main(argv) == 0
+    out = capsys.readouterr().out
+    # Case A without interruptions' price: on-demand 120 h / 8 x 21.957642 = 329.36 USD/job.
+    assert "#1 p4d.24xlarge us-east-1 [packed, 8/inst]" in out and "on-demand 329.36" in out
+    assert "seed vs packed p4d.24xlarge us-east-1: 2,634.92 vs 329.36 USD/job (on_demand), x8.0" in out
+    assert json.loads(js.read_text())["options"][0]["cost_per_job"]["on_demand"] == pytest.approx(329.36463)
+    assert md.read_text().startswith("# lmpspot cost plan")
+    assert planner.main(["--atoms", "1", "--ns", "1", "--ns-per-day", "A100"]) == 2
+    assert "MODEL=NS_PER_DAY" in capsys.readouterr().err
