@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup up test lint pytest unit integration e2e molecule bench local-aws-start local-aws-stop clean
 
 help:
-	@echo "make up     - set up, start the local AWS and stand the whole system up (site.yml)"
+	@echo "make up     - set up, start the local AWS, stand the whole system up (site.yml) and run the main job"
 	@echo "make test   - set up, lint, and run the whole test suite"
 	@echo "make bench  - run the benchmarks and write docs/PERFORMANCE.md"
 	@echo "make local-aws-stop - stop the local AWS started by make up"
@@ -21,7 +21,7 @@ setup:
 	@LMPSPOT_VENV=$(VENV_ABS) scripts/bootstrap.sh
 
 up: setup
-	$(BIN)/ansible-playbook site.yml $(ARGS)
+	LMPSPOT_BIN=$(BIN) scripts/up.sh $(ARGS)
 
 test: setup lint pytest
 

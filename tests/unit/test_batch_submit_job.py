@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.lmpspot.aws.plugins.modules.batch_submit_job import (
     ACTIVE_STATUSES,
     find_active,
+    find_succeeded,
     submit_request,
 )
 
@@ -34,6 +35,22 @@ def _job(job_id, status, name="lmpspot-sim1", created=0):
 )
 def test_find_active(summaries, expected):
     found = find_active(summaries, "lmpspot-sim1")
+    assert (found or {}).get("jobId") == expected
+
+
+@pytest.mark.parametrize(
+    ("summaries", "expected"),
+    [
+        ([], None),
+        ([_job("a", "SUCCEEDED")], "a"),
+        ([_job("a", "SUCCEEDED", created=1), _job("b", "FAILED", created=2)], None),  # newest failed
+        ([_job("a", "FAILED", created=1), _job("b", "SUCCEEDED", created=2)], "b"),
+        ([_job("a", "SUCCEEDED", name="lmpspot-sim2")], None),
+        ([_job("a:1", "SUCCEEDED")], None),
+    ],
+)
+def test_find_succeeded(summaries, expected):
+    found = find_succeeded(summaries, "lmpspot-sim1")
     assert (found or {}).get("jobId") == expected
 
 

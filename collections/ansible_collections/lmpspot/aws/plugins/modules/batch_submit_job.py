@@ -18,6 +18,9 @@ description:
     submits a new one - with the same parameters, which (with lmpspot's stable sim_id)
     resumes from the last checkpoint. O(resubmit=true) submits even when an active job
     exists.
+  - O(skip_succeeded=true) also returns, without submitting, the newest job of that name
+    when it C(SUCCEEDED) (and no job of the name is active), with RV(finished=true): a
+    finished simulation is not run again.
   - The local AWS (moto, without Docker) marks every job C(SUCCEEDED) the moment it is
     submitted, so there a job is never found active and every run submits; the local
     executor (C(python -m lmpspot.executor)) is what runs the job there.
@@ -65,6 +68,13 @@ options:
     type: bool
   resubmit:
     description: Submit even when an active job with the same name is in the queue.
+    type: bool
+    default: false
+  skip_succeeded:
+    description:
+      - Do not submit when the newest job of this name in the queue C(SUCCEEDED); return it.
+      - Not meaningful against the local AWS (its jobs succeed at once without running); lmpspot's
+        submit role asks the local executor's ledger there instead.
     type: bool
     default: false
   wait:
@@ -133,6 +143,11 @@ status:
   description: Status of the found job, or C(SUBMITTED) for a new one (the final status with O(wait=true)).
   returned: when a job was submitted or found
   type: str
+finished:
+  description: True when O(skip_succeeded=true) found a job of this name that already succeeded.
+  returned: always
+  type: bool
+  sample: false
 status_reason:
   description: The job's status reason, with O(wait=true).
   returned: when O(wait=true) and the job finished
@@ -163,6 +178,13 @@ def find_active(summaries, name):
     return max(found, key=lambda s: s.get("createdAt", 0)) if found else None
 
 
+def find_succeeded(summaries, name):
+    """The newest job summary named ``name`` if it SUCCEEDED (array children excluded), else None."""
+    found = [s for s in summaries if s.get("jobName") == name and ":" not in s.get("jobId", "")]
+    newest = max(found, key=lambda s: s.get("createdAt", 0)) if found else None
+    return newest if newest is not None and newest.get("status") == "SUCCEEDED" else None
+
+
 def submit_request(params):
     """The SubmitJob keyword arguments for the module's parameters."""
     req = {
@@ -189,9 +211,9 @@ def submit_request(params):
     return req
 
 
-def list_active(client, queue):
+def list_active(client, queue, statuses=ACTIVE_STATUSES):
     summaries = []
-    for status in ACTIVE_STATUSES:
+    for status in statuses:
         kwargs = {"jobQueue": queue, "jobStatus": status}
         while True:
             page = client.list_jobs(aws_retry=True, **kwargs)
@@ -248,6 +270,7 @@ def main():
             "tags": {"type": "dict", "aliases": ["resource_tags"]},
             "propagate_tags": {"type": "bool"},
             "resubmit": {"type": "bool", "default": False},
+            "skip_succeeded": {"type": "bool", "default": False},
             "wait": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 604800},
             "wait_delay": {"type": "int", "default": 60},
@@ -258,7 +281,7 @@ def main():
     p = module.params
     client = module.client("batch", retry_decorator=AWSRetry.jittered_backoff())
     request = submit_request(p)
-    result = {"changed": False, "job_name": p["name"], "submitted": False, "job_id": ""}
+    result = {"changed": False, "job_name": p["name"], "submitted": False, "job_id": "", "finished": False}
     try:
         active = None if p["resubmit"] else find_active(list_active(client, p["job_queue"]), p["name"])
         if active is not None:
@@ -266,6 +289,13 @@ def main():
             if p["wait"] and not module.check_mode:
                 wait_for(module, client, active["jobId"], result)
             module.exit_json(**result)
+        if p["skip_succeeded"] and not p["resubmit"]:
+            done = find_succeeded(list_active(client, p["job_queue"], ("SUCCEEDED", "FAILED")), p["name"])
+            if done is not None:
+                result.update(
+                    job_id=done["jobId"], job_arn=done.get("jobArn", ""), status="SUCCEEDED", finished=True
+                )
+                module.exit_json(**result)
         result["changed"] = True
         if module._diff:
             result["diff"] = {"before": {}, "after": request}
