@@ -19,7 +19,7 @@ description:
     resumes from the last checkpoint. O(resubmit=true) submits even when an active job
     exists.
   - O(skip_succeeded=true) also returns, without submitting, the newest job of that name
-    when it C(SUCCEEDED) (and no job of the name is active), with RV(finished=true): a
+    when it C(SUCCEEDED) (and no job of the name is active), with RV(finished=true) - a
     finished simulation is not run again.
   - The local AWS (moto, without Docker) marks every job C(SUCCEEDED) the moment it is
     submitted, so there a job is never found active and every run submits; the local
