@@ -161,7 +161,7 @@ def test_launch_templates_imds(data, want):
         "LaunchTemplateData": data,
     }
     # $Default and $Latest are the same version here: reported once.
-    assert ids(audit.check_launch_templates_imds([v, v])) == want
+    assert ids(audit.check_launch_templates([v, v])) == want
 
 
 def test_volumes():
@@ -452,3 +452,38 @@ def test_unknown_severity_and_check():
         audit.finding("x", "severe", "r", "m", "f")
     with pytest.raises(ValueError, match="unknown audit checks"):
         audit.Audit(lambda s: None, {"project_tags": REQUIRED}).run(["nope"])
+
+
+@pytest.mark.parametrize(
+    ("ebs", "flagged"),
+    [
+        ({"Encrypted": True, "VolumeSize": 200}, False),
+        ({"Encrypted": False}, True),
+        ({"VolumeSize": 8}, True),
+    ],
+)
+def test_launch_template_volumes(ebs, flagged):
+    v = {
+        "LaunchTemplateId": "lt-1",
+        "LaunchTemplateName": "t",
+        "VersionNumber": 2,
+        "LaunchTemplateData": {
+            "MetadataOptions": {"HttpTokens": "required"},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": ebs}],
+        },
+    }
+    got = audit.check_launch_templates([v])
+    assert ids(got) == ([("ebs.unencrypted_launch_template", "high")] if flagged else [])
+    assert all(f["name"] == "t" and f["resource"] == "lt-1:2" for f in got)
+
+
+def test_waiver_by_name():
+    findings = [
+        audit.finding("ec2.imdsv1_instance", "high", "i-1", "m", "x", "lmpspot-local-bastion"),
+        audit.finding("ec2.imdsv1_instance", "high", "i-2", "m", "x", "someone-else"),
+        audit.finding("ec2.imdsv1_instance", "high", "i-3", "m", "x"),  # no Name tag
+    ]
+    waiver = {"id": "ec2.imdsv1_instance", "name": "lmpspot-local-bastion", "reason": "r"}
+    counted, waived = audit.apply_waivers(findings, [waiver])
+    assert [f["resource"] for f in waived] == ["i-1"]
+    assert [f["resource"] for f in counted] == ["i-2", "i-3"]

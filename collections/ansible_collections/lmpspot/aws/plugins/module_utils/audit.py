@@ -45,9 +45,15 @@ def rank(severity: str) -> int:
         raise ValueError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}") from None
 
 
-def finding(check_id: str, severity: str, resource: str, message: str, fix: str) -> dict[str, str]:
+def finding(
+    check_id: str, severity: str, resource: str, message: str, fix: str, name: str | None = None
+) -> dict[str, str]:
+    """One finding; ``name`` (a Name tag or resource name, when known) lets a waiver match it."""
     rank(severity)
-    return {"id": check_id, "severity": severity, "resource": str(resource), "message": message, "fix": fix}
+    out = {"id": check_id, "severity": severity, "resource": str(resource), "message": message, "fix": fix}
+    if name:
+        out["name"] = str(name)
+    return out
 
 
 def _as_dt(value: Any) -> datetime | None:
@@ -124,6 +130,7 @@ def check_security_groups(
                         f"from {', '.join(opens)}",
                         "Allow SSH only from known ranges (network_ssh_allowed_cidrs) and revoke the "
                         "rule: aws ec2 revoke-security-group-ingress",
+                        sg.get("GroupName"),
                     )
                 )
             else:
@@ -134,6 +141,7 @@ def check_security_groups(
                         gid,
                         f"security group {label} allows {what} from {', '.join(opens)}",
                         "Restrict the rule's source to the ranges that need it, or revoke it",
+                        sg.get("GroupName"),
                     )
                 )
     return out
@@ -210,7 +218,7 @@ def check_bucket(bucket: Mapping[str, Any], project: bool) -> list:
             )
         )
     if not project:
-        return out
+        return [{**f, "name": name} for f in out]
     if not bucket.get("encryption"):
         out.append(
             finding(
@@ -253,7 +261,7 @@ def check_bucket(bucket: Mapping[str, Any], project: bool) -> list:
                 "Run playbooks/storage.yml (versioning on)",
             )
         )
-    return out
+    return [{**f, "name": name} for f in out]
 
 
 # --------------------------------------------------------------------------- EC2
@@ -275,32 +283,50 @@ def check_instances_imds(instances: Iterable[Mapping[str, Any]]) -> list:
                     f"(HttpTokens={md.get('HttpTokens', 'unset')})",
                     "aws ec2 modify-instance-metadata-options --http-tokens required (and fix its "
                     "launch template or playbook)",
+                    _tags(inst.get("Tags")).get("Name"),
                 )
             )
     return out
 
 
-def check_launch_templates_imds(versions: Iterable[Mapping[str, Any]]) -> list:
-    """Launch template versions (the default and the latest of each template)."""
+def check_launch_templates(versions: Iterable[Mapping[str, Any]]) -> list:
+    """Launch template versions (the default and the latest of each template): IMDSv1, and
+    EBS block devices not marked encrypted."""
     out, seen = [], set()
     for v in versions:
         key = (v["LaunchTemplateId"], v.get("VersionNumber"))
         if key in seen:
             continue
         seen.add(key)
-        md = (v.get("LaunchTemplateData") or {}).get("MetadataOptions") or {}
+        data = v.get("LaunchTemplateData") or {}
+        md = data.get("MetadataOptions") or {}
+        res, lt = f"{v['LaunchTemplateId']}:{v.get('VersionNumber')}", v.get("LaunchTemplateName")
         if md.get("HttpEndpoint", "enabled") == "enabled" and md.get("HttpTokens") != "required":
             out.append(
                 finding(
                     "ec2.imdsv1_launch_template",
                     "high",
-                    f"{v['LaunchTemplateId']}:{v.get('VersionNumber')}",
-                    f"launch template {v.get('LaunchTemplateName')} version {v.get('VersionNumber')} allows "
+                    res,
+                    f"launch template {lt} version {v.get('VersionNumber')} allows "
                     f"IMDSv1 (HttpTokens={md.get('HttpTokens', 'unset')})",
                     "Create a version with MetadataOptions.HttpTokens=required and make it the default "
                     "(playbooks/compute.yml does for lmpspot's template)",
+                    lt,
                 )
             )
+        for bdm in data.get("BlockDeviceMappings", []):
+            if "Ebs" in bdm and not bdm["Ebs"].get("Encrypted"):
+                out.append(
+                    finding(
+                        "ebs.unencrypted_launch_template",
+                        "high",
+                        res,
+                        f"launch template {lt} version {v.get('VersionNumber')} creates EBS volume "
+                        f"{bdm.get('DeviceName')} without Encrypted=true",
+                        "Create a version whose block device mappings set Encrypted=true",
+                        lt,
+                    )
+                )
     return out
 
 
@@ -319,6 +345,7 @@ def check_volumes(volumes: Iterable[Mapping[str, Any]]) -> list:
                     f"EBS volume {vol['VolumeId']} ({vol.get('Size')} GiB, {attached}) is not encrypted",
                     "Snapshot it, copy the snapshot with encryption, replace the volume; turn on EBS "
                     "encryption by default (aws ec2 enable-ebs-encryption-by-default)",
+                    _tags(vol.get("Tags")).get("Name"),
                 )
             )
     return out
@@ -353,6 +380,7 @@ def check_policy_documents(docs: Iterable[tuple[str, str, Any]]) -> list:
     """``(resource, description, document)`` triples -> iam.star_policy findings."""
     out = []
     for resource, what, doc in docs:
+        name = resource.rsplit("/", 1)[-1]
         if star_statements(doc):
             out.append(
                 finding(
@@ -362,6 +390,7 @@ def check_policy_documents(docs: Iterable[tuple[str, str, Any]]) -> list:
                     f"{what} allows every action (*) on every resource (*)",
                     "Replace it with the actions and resources the principal needs "
                     "(identity_job_role_extra_statements refuses * on *)",
+                    name,
                 )
             )
     return out
@@ -385,6 +414,7 @@ def check_unused_roles(roles: Iterable[Mapping[str, Any]], now: datetime, max_da
                     role["Arn"],
                     f"role {role['RoleName']} is {used} ({idle} days >= audit_unused_role_days {max_days})",
                     "Delete the role if nothing needs it (teardown does for lmpspot's roles)",
+                    role["RoleName"],
                 )
             )
     return out
@@ -430,16 +460,16 @@ def check_ecr_repository(repo: Mapping[str, Any], image_findings: Iterable[tuple
                     "Rebuild the image on patched packages (playbooks/image.yml) and delete the old one",
                 )
             )
-    return out
+    return [{**f, "name": name} for f in out]
 
 
 # --------------------------------------------------------------------------- tags
 
 
-def check_tags(resources: Iterable[tuple[str, str, Any]], required: Mapping[str, str]) -> list:
-    """``(kind, resource, tags)``: each project resource must carry every required tag."""
+def check_tags(resources: Iterable[tuple], required: Mapping[str, str]) -> list:
+    """``(kind, resource, tags[, name])``: each project resource must carry every required tag."""
     out = []
-    for kind, resource, tags in resources:
+    for kind, resource, tags, *name in resources:
         have = _tags(tags)
         wrong = sorted(k for k, v in required.items() if have.get(k) != str(v))
         if wrong:
@@ -452,6 +482,7 @@ def check_tags(resources: Iterable[tuple[str, str, Any]], required: Mapping[str,
                     f"(want {', '.join(f'{k}={required[k]}' for k in wrong)})",
                     "Re-run the play that owns it, or tag it (audit, status and teardown find "
                     "lmpspot's resources by these tags)",
+                    (name[0] if name else None) or have.get("Name"),
                 )
             )
     return out
@@ -490,6 +521,7 @@ def check_runnable_jobs(jobs: Iterable[Mapping[str, Any]], now: datetime, max_ag
                     f"(> audit_runnable_max_age_s {max_age_s} s): no capacity, or no environment fits it",
                     "Check the queue's compute environments (instance types, max vCPUs, Spot capacity); "
                     "the Spot queue's time limit resubmits starved jobs On-Demand",
+                    job.get("jobName"),
                 )
             )
     return out
@@ -543,6 +575,7 @@ def check_checkpoint_age(
                     f"{ctx['interval']} s): a spot reclaim now would lose that work",
                     "Look at the job's log (lmpspot progress lines, S3 upload errors, a hung LAMMPS); "
                     "lmpspot checkpoints verify --bucket B --job SIM_ID",
+                    job.get("jobName"),
                 )
             )
     return out
@@ -740,7 +773,8 @@ def _rule_days(rule: Mapping[str, Any], field: str) -> int | None:
 
 
 def apply_waivers(findings: Iterable[Mapping], waivers: Iterable[Mapping]) -> tuple[list, list]:
-    """Split findings into (counted, waived); a waiver matches ``id`` and ``resource`` (globs).
+    """Split findings into (counted, waived); a waiver matches ``id``, ``resource`` and ``name`` (globs,
+    the last two ``*`` when not given; a finding without a name matches only ``name: *``).
 
     Each waiver needs a ``reason``: a waived finding is listed in the report with it.
     """
@@ -755,7 +789,8 @@ def apply_waivers(findings: Iterable[Mapping], waivers: Iterable[Mapping]) -> tu
                 w
                 for w in waivers
                 if fnmatch.fnmatchcase(f["id"], w["id"])
-                and fnmatch.fnmatchcase(f["resource"], w.get("resource", "*"))
+                and fnmatch.fnmatchcase(f["resource"], w.get("resource") or "*")
+                and fnmatch.fnmatchcase(f.get("name", ""), w.get("name") or "*")
             ),
             None,
         )
@@ -794,6 +829,14 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _where(f: Mapping[str, Any]) -> str:
+    return _md(
+        f"{f['resource']} ({f['name']})"
+        if f.get("name") and f["name"] not in f["resource"]
+        else f["resource"]
+    )
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     s = report["summary"]
     lines = [
@@ -813,7 +856,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if report["findings"]:
         lines += ["| severity | id | resource | message | fix |", "|---|---|---|---|---|"]
         lines += [
-            f"| {f['severity']} | {f['id']} | {_md(f['resource'])} | {_md(f['message'])} | {_md(f['fix'])} |"
+            f"| {f['severity']} | {f['id']} | {_where(f)} | {_md(f['message'])} | {_md(f['fix'])} |"
             for f in report["findings"]
         ]
     else:
@@ -822,8 +865,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if report["waived"]:
         lines += ["| severity | id | resource | message | reason |", "|---|---|---|---|---|"]
         lines += [
-            f"| {f['severity']} | {f['id']} | {_md(f['resource'])} | {_md(f['message'])} "
-            f"| {_md(f['waiver_reason'])} |"
+            f"| {f['severity']} | {f['id']} | {_where(f)} | {_md(f['message'])} | {_md(f['waiver_reason'])} |"
             for f in report["waived"]
         ]
     else:
@@ -931,7 +973,7 @@ class Audit:
         self.findings += check_security_groups(groups, self.cfg.get("admin_ports", (22, 3389)))
         for g in groups:
             if g.get("VpcId") in ours and g.get("GroupName") != "default":
-                self.tagged.append(("security group", g["GroupId"], g.get("Tags")))
+                self.tagged.append(("security group", g["GroupId"], g.get("Tags"), g.get("GroupName")))
 
     def buckets(self) -> None:
         s3 = self.client("s3")
@@ -963,7 +1005,7 @@ class Audit:
             )
             data["encryption"] = ((enc or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules")
             data["versioning"] = s3.get_bucket_versioning(Bucket=name).get("Status")
-            self.tagged.append(("bucket", f"arn:aws:s3:::{name}", tags))
+            self.tagged.append(("bucket", f"arn:aws:s3:::{name}", tags, name))
         self.findings += check_bucket(data, project)
 
     def imds(self) -> None:
@@ -980,6 +1022,14 @@ class Audit:
             ):
                 self.tagged.append(("instance", i["InstanceId"], i.get("Tags")))
         templates = _pages(ec2, "describe_launch_templates", "LaunchTemplates")
+        # DescribeTags: the local AWS leaves a template's tags out of DescribeLaunchTemplates.
+        lt_tags: dict[str, list] = {}
+        for t in _pages(
+            ec2, "describe_tags", "Tags", Filters=[{"Name": "resource-type", "Values": ["launch-template"]}]
+        ):
+            lt_tags.setdefault(t["ResourceId"], []).append(t)
+        for t in templates:
+            t["Tags"] = t.get("Tags") or lt_tags.get(t["LaunchTemplateId"], [])
         if not self.cfg.get("account_wide", True):
             templates = [t for t in templates if self.scope.ours(t["LaunchTemplateName"], t.get("Tags"))]
         versions = []
@@ -988,8 +1038,10 @@ class Audit:
                 LaunchTemplateId=t["LaunchTemplateId"], Versions=["$Default", "$Latest"]
             ).get("LaunchTemplateVersions", [])
             if self.scope.ours(t["LaunchTemplateName"], t.get("Tags")):
-                self.tagged.append(("launch template", t["LaunchTemplateId"], t.get("Tags")))
-        self.findings += check_launch_templates_imds(versions)
+                self.tagged.append(
+                    ("launch template", t["LaunchTemplateId"], t["Tags"], t["LaunchTemplateName"])
+                )
+        self.findings += check_launch_templates(versions)
 
     def ebs(self) -> None:
         volumes = _pages(self.client("ec2"), "describe_volumes", "Volumes")
@@ -1032,7 +1084,7 @@ class Audit:
             in_path = bool(self.scope.iam_path) and role.get("Path") == self.scope.iam_path
             if in_path or self.scope.ours(name, full.get("Tags")):
                 unused_candidates.append(full)
-                self.tagged.append(("IAM role", full["Arn"], full.get("Tags")))
+                self.tagged.append(("IAM role", full["Arn"], full.get("Tags"), name))
         for user in _pages(iam, "list_users", "Users"):
             for pname in _pages(iam, "list_user_policies", "PolicyNames", UserName=user["UserName"]):
                 doc = iam.get_user_policy(UserName=user["UserName"], PolicyName=pname)["PolicyDocument"]
@@ -1049,7 +1101,7 @@ class Audit:
             tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
             if not (repo["repositoryName"] in names or self.scope.ours(repo["repositoryName"], tags)):
                 continue
-            self.tagged.append(("ECR repository", repo["repositoryArn"], tags))
+            self.tagged.append(("ECR repository", repo["repositoryArn"], tags, repo["repositoryName"]))
             images = _pages(ecr, "describe_images", "imageDetails", repositoryName=repo["repositoryName"])
             images.sort(key=lambda i: _as_dt(i.get("imagePushedAt")) or self.now, reverse=True)
             scanned = []
@@ -1079,9 +1131,15 @@ class Audit:
                 if cur is None or jd["revision"] > cur["revision"]:
                     newest[jd["jobDefinitionName"]] = jd
         self.actual.update(compute_environments=ces, job_queues=queues, job_definitions=newest)
-        self.tagged += [("compute environment", c["computeEnvironmentArn"], c.get("tags")) for c in ces]
-        self.tagged += [("job queue", q["jobQueueArn"], q.get("tags")) for q in queues]
-        self.tagged += [("job definition", j["jobDefinitionArn"], j.get("tags")) for j in newest.values()]
+        self.tagged += [
+            ("compute environment", c["computeEnvironmentArn"], c.get("tags"), c["computeEnvironmentName"])
+            for c in ces
+        ]
+        self.tagged += [("job queue", q["jobQueueArn"], q.get("tags"), q["jobQueueName"]) for q in queues]
+        self.tagged += [
+            ("job definition", j["jobDefinitionArn"], j.get("tags"), j["jobDefinitionName"])
+            for j in newest.values()
+        ]
         jobs = []
         for q in queues:
             for status in ("RUNNABLE", "RUNNING"):
