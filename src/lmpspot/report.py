@@ -247,6 +247,7 @@ def thermo_series(data: LogData) -> Series:
     unit, factor = time_unit(data.units)
     columns: list[str] = []
     latest: dict[int, tuple[int, int, dict[str, float], float | None]] = {}
+    run_dt: dict[int, float] = {}
     order = 0
     for b in data.blocks:
         if b.kind != "run" or not b.columns or b.columns[0] != "Step":
@@ -254,9 +255,13 @@ def thermo_series(data: LogData) -> Series:
         for c in b.columns:
             if c not in columns:
                 columns.append(c)
-        for row in b.rows:
+        for i, row in enumerate(b.rows):
             order += 1
             step = int(row[0])
+            if i > 0 and b.timestep is not None:
+                # The block ran the steps up to this row with its timestep (a block's first
+                # row is the state it started from, run by the block before).
+                run_dt[step] = b.timestep
             key_prev = latest.get(step)
             # A later attempt wins; within an attempt, later lines win (same values).
             if key_prev is None or (b.attempt, order) >= (key_prev[0], key_prev[1]):
@@ -279,7 +284,7 @@ def thermo_series(data: LogData) -> Series:
         if has_time and "Time" in vals:
             t = vals["Time"]
         else:
-            dt = dt if dt is not None else 1.0
+            dt = run_dt.get(s, dt if dt is not None else 1.0)
             t = s * dt if prev is None else t + (s - prev) * dt
         times.append(t * factor)
         prev = s
