@@ -42,6 +42,8 @@ _PRICING_FILTERS = {
     "preInstalledSw": "NA",
     "capacitystatus": "Used",
     "licenseModel": "No License required",
+    # p4d/p5 also have Capacity Block products; those are not on-demand prices.
+    "marketoption": "OnDemand",
 }
 
 
