@@ -10,6 +10,8 @@ at most every ``interval`` seconds.  Each report:
   dimension ``JobId``; metrics Progress, NsPerDay (or TauPerDay), StepsPerSecond,
   CheckpointAge, CheckpointSeconds, GpuUtilization, Interruptions.  No AWS API is
   called: the CloudWatch agent / awslogs pick the lines up from the log stream.
+  A metric without a value is omitted, not zero: GpuUtilization is there only where
+  ``nvidia-smi`` answers.  Names, units and meanings: docs/MONITORING_METRICS.md.
 """
 
 from __future__ import annotations

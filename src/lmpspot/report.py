@@ -512,28 +512,37 @@ def plot_rate(
     if has_emf:
         ax2 = axes[1][0]
         key = "NsPerDay" if any(r.get("NsPerDay") is not None for r in emf) else "TauPerDay"
-        t0 = min(r["timestamp"] for r in emf if r.get("timestamp") is not None)
+        starts = [_epoch(a.get("started_at")) for a in attempts]
+        t0 = min([r["timestamp"] for r in emf if r.get("timestamp") is not None] + [t for t in starts if t])
+        t_end = max(
+            [r["timestamp"] for r in emf if r.get("timestamp")]
+            + [_epoch(a.get("stopped_at")) or t0 for a in attempts]
+        )
+        span = t_end - t0
+        scale, wall_unit = (
+            (1.0, "seconds") if span < 300 else (60.0, "minutes") if span < 3 * 3600 else (3600.0, "hours")
+        )
         for a in sorted({r.get("attempt", 1) for r in emf}):
             pts = [
                 r for r in emf if r.get("attempt", 1) == a and r.get(key) is not None and r.get("timestamp")
             ]
             ax2.plot(
-                [(p["timestamp"] - t0) / 3600 for p in pts], [p[key] for p in pts], marker="o", ms=3, lw=1,
+                [(p["timestamp"] - t0) / scale for p in pts], [p[key] for p in pts], marker="o", ms=3, lw=1,
                 color=ATTEMPT_COLORS[(a - 1) % len(ATTEMPT_COLORS)], label=f"attempt {a}",
             )  # fmt: skip
         for a in attempts:
             start, stop = _epoch(a.get("started_at")), _epoch(a.get("stopped_at"))
             if start and stop:
-                ax2.axvspan((start - t0) / 3600, (stop - t0) / 3600, alpha=0.08, lw=0,
+                ax2.axvspan((start - t0) / scale, (stop - t0) / scale, alpha=0.08, lw=0,
                             color=ATTEMPT_COLORS[(int(a["attempt"]) - 1) % len(ATTEMPT_COLORS)])  # fmt: skip
         gpu = [r for r in emf if r.get("GpuUtilization") is not None and r.get("timestamp")]
         if gpu:
             ax3 = ax2.twinx()
-            ax3.plot([(r["timestamp"] - t0) / 3600 for r in gpu], [r["GpuUtilization"] for r in gpu],
+            ax3.plot([(r["timestamp"] - t0) / scale for r in gpu], [r["GpuUtilization"] for r in gpu],
                      color="#999999", lw=0.8, ls=":", label="GPU utilization %")  # fmt: skip
             ax3.set_ylabel("GPU %")
             ax3.set_ylim(0, 105)
-        ax2.set_xlabel("wall-clock hours since the first progress record (runner EMF lines)")
+        ax2.set_xlabel(f"wall-clock {wall_unit} since the first progress record (runner EMF lines)")
         ax2.set_ylabel(unit)
         ax2.grid(alpha=0.3)
         ax2.legend(fontsize=8, loc="lower right")

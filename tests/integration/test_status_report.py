@@ -53,8 +53,12 @@ def polymer_input(tmp: Path) -> Path:
     """examples/polymer_melt with shorter stages (2000 + 2000 + 12000 steps), thermo every 200."""
     src = REPO / "examples" / "polymer_melt"
     text = (src / "in.polymer").read_text()
-    for old, new in (("run             10000", "run 2000"), ("run             40000", "run 2000"),
-                     ("run             50000", "run 12000"), ("thermo          1000", "thermo 200")):  # fmt: skip
+    for old, new in (
+        ("run             10000", "run 2000"),
+        ("run             40000", "run 2000"),
+        ("run             50000", "run 12000"),
+        ("thermo          1000", "thermo 200"),
+    ):
         assert old in text, old  # the example changed: adapt this test
         text = text.replace(old, new)
     d = tmp / "input"
@@ -74,7 +78,12 @@ def png_size(path: Path) -> tuple[int, int]:
 def lmpspot(aws: LocalAws, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **aws.env}
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "lmpspot.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "lmpspot.cli", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -82,9 +91,32 @@ def run_attempt(aws: LocalAws, script: Path, sim: str, n: int, workdir: Path, im
     """One attempt as a process; a notice once S3 holds two of its checkpoints (attempt 1)."""
     s3 = aws.client("s3")
     env = {**os.environ, **aws.env, "AWS_BATCH_JOB_ID": "local-test", "AWS_BATCH_JOB_ATTEMPT": str(n)}
-    argv = [sys.executable, "-m", "lmpspot.cli", "run", str(script), "--job-id", sim, "--workdir", str(workdir),
-            "--bucket", BUCKET, "--interval", "0.4", "--allow-short-interval", "--progress-every", "0.3",
-            "--imds", "on", "--imds-endpoint", imds.url, "--imds-poll", "0.2", "--notice-grace", "2"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "lmpspot.cli",
+        "run",
+        str(script),
+        "--job-id",
+        sim,
+        "--workdir",
+        str(workdir),
+        "--bucket",
+        BUCKET,
+        "--interval",
+        "0.4",
+        "--allow-short-interval",
+        "--progress-every",
+        "0.3",
+        "--imds",
+        "on",
+        "--imds-endpoint",
+        imds.url,
+        "--imds-poll",
+        "0.2",
+        "--notice-grace",
+        "2",
+    ]
     started = time.time()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
     notice_at = None
@@ -119,8 +151,15 @@ def run_attempt(aws: LocalAws, script: Path, sim: str, n: int, workdir: Path, im
 
 def write_attempts(aws: LocalAws, sim: str, job_id: str, attempts: list[Attempt]) -> None:
     status = attempts[-1].action if attempts[-1].action != "RETRY" else "RUNNABLE"
-    doc = {"format": 1, "executor": "local", "job_id": job_id, "sim_id": sim, "queue": QUEUE,
-           "status": status, "attempts": [_record(a) for a in attempts]}  # fmt: skip
+    doc = {
+        "format": 1,
+        "executor": "local",
+        "job_id": job_id,
+        "sim_id": sim,
+        "queue": QUEUE,
+        "status": status,
+        "attempts": [_record(a) for a in attempts],
+    }
     write_ledger(aws.client("s3"), BUCKET, ledger_key("results/", sim), doc)
 
 
@@ -143,16 +182,22 @@ def submitted(aws: LocalAws) -> tuple[str, str]:
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
     )
     batch.register_job_definition(
-        jobDefinitionName="lmpspot-test-status", type="container",
-        containerProperties={"image": "lammps", "command": ["lmpspot", "run", "Ref::input"],
-                             "resourceRequirements": [{"type": "VCPU", "value": "1"},
-                                                      {"type": "MEMORY", "value": "1024"}]},
-    )  # fmt: skip
+        jobDefinitionName="lmpspot-test-status",
+        type="container",
+        containerProperties={
+            "image": "lammps",
+            "command": ["lmpspot", "run", "Ref::input"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "1024"}],
+        },
+    )
     sim = "in-polymer-teststatus01"
     job = batch.submit_job(
-        jobName=f"lmpspot-{sim}", jobQueue=QUEUE, jobDefinition="lmpspot-test-status",
-        parameters={"sim_id": sim, "input": "/work/input/in.polymer"}, tags={"SimId": sim},
-    )["jobId"]  # fmt: skip
+        jobName=f"lmpspot-{sim}",
+        jobQueue=QUEUE,
+        jobDefinition="lmpspot-test-status",
+        parameters={"sim_id": sim, "input": "/work/input/in.polymer"},
+        tags={"SimId": sim},
+    )["jobId"]
     return sim, job
 
 
@@ -202,7 +247,11 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     assert row["checkpoint_step"] == 16000 and row["checkpoint_age_seconds"] < 120
     # Local mode says what ran: podman on this machine, not an EC2 type; no price.
     assert (row["capacity"], row["instance_type"], row["cost_label"], row["cost_usd"]) == (
-        "local", "local", "n/a (local)", None)  # fmt: skip
+        "local",
+        "local",
+        "n/a (local)",
+        None,
+    )
     led = row["ledger"]["attempts"]
     assert [a["ended"] for a in led] == ["checkpointed on a notice/SIGTERM (exit 75)", "finished (exit 0)"]
     assert all(a["hours"] > 0 for a in led)
@@ -258,3 +307,92 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
         assert play.changed == 0, play
         assert sim in play.stdout and "SUCCEEDED" in play.stdout and "n/a (local)" in play.stdout, play
     print(f"two attempts {run_s:.0f} s; status, report and play {time.monotonic() - t0 - run_s:.0f} s")
+
+
+def test_aws_path_resolves_instance_type_and_capacity(aws: LocalAws):
+    """Batch attempt -> ECS container instance -> EC2 instance, against the local AWS's
+    real Batch/ECS/EC2 APIs: a spot g5.xlarge and an on-demand one, priced from the
+    explicit table; an attempt whose container instance is gone falls back to the compute
+    environment's capacity type with the instance type unknown."""
+    from lmpspot.ledger import cost_ledger
+    from lmpspot.prices import Price
+    from lmpspot.status import InstanceResolver
+
+    ec2, ecs, batch, iam = (aws.client(s) for s in ("ec2", "ecs", "batch", "iam"))
+    role = iam.create_role(RoleName="lmpspot-test-ce", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName="lmpspot-test-ce")["InstanceProfile"]["Arn"]
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName="lmpspot-test-ce", Description="t", VpcId=vpc)["GroupId"]
+    queues = {}
+    for kind in ("SPOT", "EC2"):
+        ce = batch.create_compute_environment(
+            computeEnvironmentName=f"lmpspot-test-{kind.lower()}",
+            type="MANAGED",
+            state="ENABLED",
+            serviceRole=role,
+            computeResources={
+                "type": kind,
+                "minvCpus": 0,
+                "maxvCpus": 8,
+                "instanceTypes": ["g5.xlarge"],
+                "subnets": [subnet],
+                "securityGroupIds": [sg],
+                "instanceRole": profile,
+            },
+        )["computeEnvironmentArn"]
+        queues[kind] = f"lmpspot-test-q-{kind.lower()}"
+        batch.create_job_queue(
+            jobQueueName=queues[kind],
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+        )
+    clusters = {
+        e["computeResources"]["type"]: e["ecsClusterArn"]
+        for e in batch.describe_compute_environments()["computeEnvironments"]
+    }
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    arns = {}
+    for kind, market in (("SPOT", {"MarketType": "spot"}), ("EC2", None)):
+        kw = {"InstanceMarketOptions": market} if market else {}
+        inst = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="g5.xlarge", **kw)[
+            "Instances"
+        ][0]
+        doc = json.dumps(
+            {"instanceId": inst["InstanceId"], "instanceType": "g5.xlarge", "region": "us-east-2"}
+        )
+        arns[kind] = ecs.register_container_instance(cluster=clusters[kind], instanceIdentityDocument=doc)[
+            "containerInstance"
+        ]["containerInstanceArn"]
+
+    r = InstanceResolver(batch, ecs, ec2)
+    spot = r.resolve(queues["SPOT"], arns["SPOT"])
+    ondemand = r.resolve(queues["EC2"], arns["EC2"])
+    gone = r.resolve(queues["SPOT"], arns["SPOT"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000")
+    assert (spot["instance_type"], spot["capacity"]) == ("g5.xlarge", "spot") and spot["instance_id"]
+    assert (ondemand["instance_type"], ondemand["capacity"]) == ("g5.xlarge", "on-demand")
+    assert (gone["instance_type"], gone["capacity"]) == (None, "spot")
+
+    attempts = [
+        {"attempt": 1, "started_at": "2026-01-01T00:00:00Z", "stopped_at": "2026-01-01T01:30:00Z", **spot},
+        {
+            "attempt": 2,
+            "started_at": "2026-01-01T01:40:00Z",
+            "stopped_at": "2026-01-01T02:10:00Z",
+            **ondemand,
+        },
+    ]
+    # The offline table is still sparse for us-east-2: price with a small explicit table
+    # (lmpspot.prices.Price-shaped) so the arithmetic on the resolved attempts is checked.
+    table = {("g5.xlarge", "spot"): 0.40, ("g5.xlarge", "on-demand"): 1.006}
+    seen = []
+
+    def price(itype, region, capacity):
+        seen.append((itype, region, capacity))
+        return Price(table[(itype, capacity)], "test table", "2026-11-29")
+
+    led = cost_ledger(attempts, "us-east-2", price_fn=price)
+    assert seen == [("g5.xlarge", "us-east-2", "spot"), ("g5.xlarge", "us-east-2", "on-demand")]
+    assert [a["cost_usd"] for a in led["attempts"]] == [pytest.approx(1.5 * 0.40), pytest.approx(0.5 * 1.006)]
+    assert led["total_label"] == f"${1.5 * 0.40 + 0.5 * 1.006:.2f}"

@@ -80,8 +80,13 @@ def test_attempts_resumes_and_checkpoints():
     assert d.units == "lj"
     assert d.attempts == 2
     assert [(b.attempt, b.kind) for b in d.blocks] == [
-        (1, "minimize"), (1, "run"), (1, "run"), (1, "run"), (2, "run"), (2, "run"),
-    ]  # fmt: skip
+        (1, "minimize"),
+        (1, "run"),
+        (1, "run"),
+        (1, "run"),
+        (2, "run"),
+        (2, "run"),
+    ]
     assert [(r.attempt, r.seq, r.step) for r in d.resumes] == [(2, 1, 200)]
     assert [(c.attempt, c.seq, c.step) for c in d.checkpoints] == [(1, 0, 29), (1, 1, 200), (2, 3, 400)]
     assert len(d.blocks[2].rows) == 2  # the WARNING line did not end the block
@@ -164,3 +169,41 @@ def test_build_report_without_density_says_how_to_add_it(tmp_path: Path):
 def test_build_report_refuses_a_log_without_runs(tmp_path: Path):
     with pytest.raises(ValueError, match="no thermo rows"):
         build_report(ReportInputs("s", "units lj\nminimize 1 1 1 1\n"), tmp_path)
+
+
+@pytest.mark.parametrize("gpu", [None, 55.0])
+def test_runner_emf_round_trip_gpu_utilization_only_when_sampled(gpu):
+    """Progress' EMF lines, read back by the report: GpuUtilization is omitted (not 0)
+    when nvidia-smi gave nothing."""
+    import io
+
+    from lmpspot.progress import Progress
+
+    t = [0.0]
+    emf = io.StringIO()
+    p = Progress(
+        1000,
+        "sim",
+        stream=None,
+        emf=True,
+        emf_stream=emf,
+        timestep=0.01,
+        units="lj",
+        interval=1,
+        gpu_sampler=lambda: gpu,
+        clock=lambda: t[0],
+    )
+    p.update(0)
+    t[0] = 10.0
+    p.update(500)
+    recs = parse_emf(emf.getvalue(), attempt=1)
+    assert [r["step"] for r in recs] == [0, 500]
+    assert recs[-1]["TauPerDay"] == pytest.approx(50 * 0.01 * 86400)
+    names = {
+        m["Name"]
+        for m in json.loads(emf.getvalue().splitlines()[-1])["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    if gpu is None:
+        assert "GpuUtilization" not in recs[-1] and "GpuUtilization" not in names
+    else:
+        assert recs[-1]["GpuUtilization"] == gpu and "GpuUtilization" in names
