@@ -4,7 +4,8 @@
 [--interval 600] [--retention 3] [--force] [--var NAME VALUE ...]``
     Run (or resume) an input script with checkpoints.  Exit codes: 0 finished,
     1 unexpected error, 2 bad input, 75 checkpointed after a spot notice/SIGTERM
-    (see :mod:`lmpspot.runner`).
+    (see :mod:`lmpspot.runner`).  ``--mpi-ranks N`` runs N MPI ranks under
+    ``mpiexec``/``mpirun`` (see :mod:`lmpspot.mpi`).
 
 ``lmpspot check INPUT``
     Parse an input script and print its stages and how every command is replayed on
@@ -115,6 +116,27 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("LMPSPOT_INPUTS_PREFIX", "inputs/"),
         help="S3 key prefix of job inputs (default $LMPSPOT_INPUTS_PREFIX or %(default)s)",
     )
+    p.add_argument(
+        "--mpi-ranks",
+        type=int,
+        default=1,
+        help="MPI ranks (one per GPU); >1 starts them with the MPI launcher, rank 0 "
+        "checkpoints, syncs and decides for all (default %(default)s: no MPI launcher)",
+    )
+    p.add_argument(
+        "--mpi-launcher",
+        default=None,
+        help="MPI launcher command, e.g. 'mpirun --bind-to none' (default $LMPSPOT_MPI_LAUNCHER, "
+        "else the mpiexec next to python, else mpirun/mpiexec on PATH); -n N follows it",
+    )
+    p.add_argument(
+        "--mpi-gpu-bind",
+        choices=("none", "local-rank"),
+        default=os.environ.get("LMPSPOT_MPI_GPU_BIND", "none"),
+        help="local-rank: each rank sees only GPU <local rank> (CUDA_VISIBLE_DEVICES) -- pair it "
+        "with 1 GPU in the LAMMPS args; none (default): LAMMPS maps ranks to GPUs itself "
+        "(KOKKOS -k on g N uses the launcher's local rank)",
+    )
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run)
 
@@ -138,6 +160,10 @@ def _make_watcher(args: argparse.Namespace):
 
 def _log(msg: str) -> None:
     print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
+
+
+def _quiet(msg: str) -> None:
+    """The log of MPI ranks other than 0: rank 0 reports for the job."""
 
 
 def _array_job_id(job_id: str, variables: dict[str, list[str]]) -> str:
@@ -174,14 +200,105 @@ def _fetch_inputs(args: argparse.Namespace) -> int | None:
     return None
 
 
+def _launch_ranks(args: argparse.Namespace) -> int:
+    """``--mpi-ranks N`` outside MPI: fetch the inputs once, then start N ranks of this
+    same command under the MPI launcher (lmpspot.mpi.launch) and return rank 0's code."""
+    from lmpspot import mpi  # noqa: PLC0415
+
+    try:
+        launcher = mpi.launcher_command(args.mpi_launcher)
+    except mpi.MpiError as e:
+        _log(str(e))
+        return EXIT_FAILED
+    if args.fetch_inputs:
+        failed = _fetch_inputs(args)
+        if failed is not None:
+            return failed
+    rank_argv = mpi.strip_launch_options(args.raw_argv, drop_flags=("--fetch-inputs",))
+    return mpi.launch(args.mpi_ranks, rank_argv, launcher=launcher, log=_log, exit_failed=EXIT_FAILED)
+
+
+def _bind_gpu(mode: str) -> None:
+    """``--mpi-gpu-bind local-rank``: show this rank only GPU <local rank> (of the visible ones)."""
+    from lmpspot import mpi  # noqa: PLC0415
+
+    if mode != "local-rank":
+        return
+    lr = mpi.local_rank()
+    if lr is None:
+        _log("--mpi-gpu-bind local-rank: the MPI launcher set no local rank variable; GPUs left as they are")
+        return
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible[lr % len(visible)] if visible else str(lr)
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    """One rank of ``--mpi-ranks N``: the usual run, with rank 0 deciding for all.
+
+    Rank 0 alone has the S3 store, the spot watcher and the log; any exception in any
+    rank aborts the whole MPI job (the launcher then reports a failure, exit 1)."""
+    import traceback  # noqa: PLC0415
+
+    from lmpspot import mpi  # noqa: PLC0415
+
+    _bind_gpu(args.mpi_gpu_bind)
+    world = mpi.World.init()
+    root = world.rank == 0
+    if world.size != args.mpi_ranks:
+        if root:
+            _log(f"--mpi-ranks {args.mpi_ranks} but the MPI world has {world.size} ranks")
+        world.finalize()
+        return EXIT_BAD_INPUT
+    if not root:
+        world.ready()  # rank 0 publishes its pid once its signal handlers are in place
+    rc = EXIT_FAILED
+    runner = None
+    try:
+        if args.fetch_inputs:  # started by a user's mpiexec (our launcher fetches itself)
+            failed = world.bcast(_fetch_inputs(args) if root else None)
+            if failed is not None:
+                rc = failed
+                return rc
+        runners: list[Runner] = []
+        rc = _cmd_run_single(args, world=world, runners=runners)
+        runner = runners[0] if runners else None
+        return rc if root else EXIT_OK
+    except BaseException:
+        print(f"lmpspot[rank {world.rank}]: unexpected error, aborting the MPI job:", file=sys.stderr)
+        traceback.print_exc()
+        world.abort(EXIT_FAILED)
+        raise
+    finally:
+        if root:
+            mpi.write_result(rc)
+        world.barrier()  # polled: the others do not spin while rank 0 uploads
+        if runner is not None:
+            runner.finalize_accelerator()
+        world.finalize()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.mpi_ranks < 1:
+        _log(f"--mpi-ranks must be >= 1 (got {args.mpi_ranks})")
+        return EXIT_BAD_INPUT
+    if args.mpi_ranks > 1:
+        from lmpspot import mpi  # noqa: PLC0415
+
+        return _run_rank(args) if mpi.in_mpi_rank() else _launch_ranks(args)
+    return _cmd_run_single(args)
+
+
+def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] | None = None) -> int:
+    """The run itself (one process, or one MPI rank when ``world`` is given); the
+    Runner is appended to ``runners`` when given."""
+    root = world is None or world.rank == 0
     variables: dict[str, list[str]] = {}
     for v in args.var:
         if len(v) < 2:
             _log(f"--var {v[0]} needs a value")
             return EXIT_BAD_INPUT
         variables[v[0]] = v[1:]
-    if args.fetch_inputs:
+    if args.fetch_inputs and world is None:
         failed = _fetch_inputs(args)
         if failed is not None:
             return failed
@@ -206,23 +323,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         results_prefix=args.results_prefix,
     )
     s3 = None
-    if args.bucket:
+    if args.bucket and root:
         import boto3  # noqa: PLC0415
 
         from lmpspot.s3store import S3Store  # noqa: PLC0415
 
         client = boto3.client("s3", endpoint_url=args.endpoint_url)
         s3 = S3Store(client, args.bucket, args.prefix, job_id, log=_log)
+    watcher = None
     try:
-        watcher = _make_watcher(args)
+        watcher = _make_watcher(args) if root else None
     except ImportError as e:
         _log(f"spot notice watching unavailable: {e}")
-        watcher = None
+    log = _log if root else _quiet
     try:
-        runner = Runner(cfg, s3=s3, watcher=watcher, log=_log)
+        runner = Runner(cfg, s3=s3, watcher=watcher, log=log, world=world)
     except ValueError as e:
-        _log(f"bad arguments: {e}")
+        log(f"bad arguments: {e}")
         return EXIT_BAD_INPUT
+    if runners is not None:
+        runners.append(runner)
     try:
         return runner.run()
     finally:
@@ -283,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(hostagent.main(argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.raw_argv = list(argv)  # --mpi-ranks: the ranks rerun these arguments
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -28,6 +28,16 @@ How a job runs
    (or, past ``notice_grace`` seconds, at the next step), flushes the syncer and exits with
    :data:`EXIT_CHECKPOINTED`.
 
+Several MPI ranks (``--mpi-ranks N``)
+-------------------------------------
+The same code runs in every rank with LAMMPS on ``MPI_COMM_WORLD`` (``world`` is a
+:class:`lmpspot.mpi.World`).  Rank 0 alone touches S3, the local checkpoint store, the
+registry, the spot watcher, signals, progress and the outputs; every branch that decides
+which LAMMPS command comes next and depends on the clock, a signal, the watcher or the
+disk is evaluated on rank 0 and broadcast (:meth:`Runner._agree`), so all ranks issue
+the same collective ``run``/``write_restart`` sequence.  Without ``world`` (one process)
+nothing changes: :class:`lmpspot.mpi.SingleWorld` makes every agreement a no-op.
+
 Exactness (measured, see docs/RUNNER.md)
 ----------------------------------------
 ``run ... pre no`` chunks are bitwise identical to one long run.  A ``write_restart`` +
@@ -67,6 +77,7 @@ from typing import Any
 
 from lmpspot import registry
 from lmpspot.checkpoint import LocalStore, Manifest
+from lmpspot.mpi import SingleWorld
 from lmpspot.progress import Progress, sample_gpu_utilization
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint
 from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, parse_script, resume_text
@@ -171,6 +182,7 @@ class Runner:
         watcher: Any = None,
         log: LogFn | None = None,
         progress: Any = None,
+        world: Any = None,
     ) -> None:
         if cfg.interval <= 0 or (cfg.interval < MIN_INTERVAL and not cfg.allow_short_interval):
             raise ValueError(
@@ -184,6 +196,9 @@ class Runner:
         self.watcher = watcher
         self.log = log or _default_log
         self.progress = progress
+        # MPI: rank 0 decides, the other ranks follow (lmpspot.mpi.World); one process: no MPI.
+        self.world = world if world is not None else SingleWorld()
+        self.is_root = self.world.rank == 0
         self.plan: Plan | None = None
         self.lmp: Any = None
         self.local: LocalStore | None = None
@@ -210,11 +225,29 @@ class Runner:
         self._done_steps = 0
 
     # -- small helpers -----------------------------------------------------------------
+    def _agree(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank (JSON types); itself in a single process.
+
+        Every decision that picks the next LAMMPS command and depends on something only
+        rank 0 sees (clock, signals, spot watcher, S3, disk) goes through here."""
+        if self.world.size == 1:
+            return value
+        return self.world.bcast(value if self.is_root else None)
+
     def cmd(self, text: str) -> None:
         """Issue one LAMMPS command; raise :class:`LammpsError` with its message."""
         try:
             self.lmp.command(text)
         except Exception as e:  # the lammps module raises plain Exception
+            if self.world.size > 1 and type(e).__name__ == "MPIAbortException":
+                # An error on this rank only (LAMMPS' error->one): the other ranks are in a
+                # collective and would wait forever. End the whole MPI job.
+                print(
+                    f"lmpspot[rank {self.world.rank}]: LAMMPS error in '{text}' on this rank only: {e}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.world.abort(EXIT_FAILED)
             raise LammpsError(f"LAMMPS error in '{text}': {e}") from e
         self._track_setting(text)
 
@@ -246,6 +279,10 @@ class Runner:
         if val is None or float(val) != int(float(val)):
             raise ScriptError(f"run argument {word!r} does not evaluate to an integer ({val})")
         return int(float(val))
+
+    def _stop_agreed(self) -> bool:
+        """:attr:`stop_requested` or the test hook, as rank 0 sees them."""
+        return bool(self._agree((self._hook_stop() or self.stop_requested) if self.is_root else None))
 
     @property
     def stop_requested(self) -> bool:
@@ -306,7 +343,7 @@ class Runner:
         configured (LMPSPOT_RUN_DIR) or exists; a failure to register is logged, not fatal."""
         run_dir = registry.run_dir_from_env()
         with contextlib.ExitStack() as stack:
-            if os.environ.get("LMPSPOT_RUN_DIR") or run_dir.is_dir():
+            if self.is_root and (os.environ.get("LMPSPOT_RUN_DIR") or run_dir.is_dir()):
                 wd = self.cfg.workdir.resolve()
                 try:
                     stack.enter_context(
@@ -320,9 +357,18 @@ class Runner:
         if threading.current_thread() is not threading.main_thread():
             return {}
         old: dict[int, Any] = {}
+        if not self.is_root:
+            # Rank 0 decides for everyone; a signal that reaches another rank (say, a
+            # launcher forwarding it to all) must neither kill it nor act on its own.
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+                old[sig] = signal.signal(sig, signal.SIG_IGN)
+            return old
         for sig in (signal.SIGTERM, signal.SIGINT):
             old[sig] = signal.signal(sig, lambda *_: self._sigterm.set())
         old[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda *_: self._ckpt_now.set())
+        ready = getattr(self.world, "ready", None)
+        if ready is not None:
+            ready()  # now the launcher may relay signals to this process
         return old
 
     @staticmethod
@@ -350,7 +396,8 @@ class Runner:
         assert plan is not None
         wd = cfg.workdir.resolve()
         wd.mkdir(parents=True, exist_ok=True)
-        self._stage_inputs(plan)
+        if self.is_root:  # LAMMPS reads input files on rank 0
+            self._stage_inputs(plan)
         os.chdir(wd)
         self.input_hash = plan.input_hash(cfg.variables)
 
@@ -367,13 +414,7 @@ class Runner:
         self.lammps_version = str(self.lmp.version())
         self.build_hash = build_hash(self.lmp, cfg.lammps_args)
 
-        self.local = LocalStore(cfg.checkpoint_dir or wd / "checkpoints")
-        found = find_resume_checkpoint(
-            self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
-        )
-        self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
-        self._seq_floor = self._remote_seq_floor()
-
+        found = self._find_resume()
         resume_path: Path | None = None
         man: Manifest | None = None
         resume_at = 0  # command index from which commands run normally
@@ -388,15 +429,23 @@ class Runner:
             else:
                 resume_at = stage_cmd
                 mid_stage = man
-            self._restore_outputs(man, wd)
+            if self.is_root:
+                self._restore_outputs(man, wd)
             self.cmd(f"log {wd / 'log.lammps'} append")
             self.log(
                 f"attempt {cfg.attempt}: resuming at step {man.step} "
                 f"(stage {man.stage} {man.stage_name}, "
                 f"{'finished' if man.extra.get('stage_done') else 'in progress'})"
             )
+            ranks = int(man.extra.get("mpi_ranks", 1))
+            if ranks != self.world.size:
+                self.log(
+                    f"the checkpoint was written by {ranks} MPI rank(s), this run has {self.world.size}: "
+                    "LAMMPS redistributes the atoms; the run continues statistically, not bitwise, exact"
+                )
             self._done_steps = int(man.extra.get("done_steps", 0))
-            self._truncate_outputs(man)
+            if self.is_root:
+                self._truncate_outputs(man)
         else:
             self.cmd(f"log {wd / 'log.lammps'}")
             self.log(f"attempt {cfg.attempt}: starting {plan.path.name} from the beginning")
@@ -422,6 +471,9 @@ class Runner:
                     return rc
             else:
                 self.cmd(c.text)
+        if not self.is_root:
+            return EXIT_OK
+        assert self.syncer is not None
         self._progress(force=True)
         self._sync_outputs()
         ok = self.syncer.flush(cfg.flush_timeout)
@@ -429,6 +481,49 @@ class Runner:
             self.log("WARNING: the final checkpoint or outputs could not be flushed to S3")
         self.log(f"finished at step {self.step()}")
         return EXIT_OK
+
+    def _find_resume(self) -> tuple[Path, Manifest] | None:
+        """Rank 0: open the checkpoint store and pick the resume checkpoint (local or S3);
+        the other ranks get its path and manifest (or rank 0's refusal)."""
+        cfg = self.cfg
+        if self.world.size == 1:
+            self.local = LocalStore(cfg.checkpoint_dir or cfg.workdir.resolve() / "checkpoints")
+            found = find_resume_checkpoint(
+                self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
+            )
+            self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
+            self._seq_floor = self._remote_seq_floor()
+            return found
+        msg: dict[str, Any] | None = None
+        refused: ResumeRefused | None = None
+        if self.is_root:
+            try:
+                self.local = LocalStore(cfg.checkpoint_dir or cfg.workdir.resolve() / "checkpoints")
+                found = find_resume_checkpoint(
+                    self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
+                )
+                self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
+                self._seq_floor = self._remote_seq_floor()
+                msg = {"found": None if found is None else [str(found[0]), found[1].to_dict()]}
+            except ResumeRefused as e:
+                refused = e
+                msg = {"refused": str(e)}
+        msg = self._agree(msg)
+        if "refused" in msg:
+            if refused is not None:
+                raise refused
+            raise ScriptError(msg["refused"])  # the other ranks end as rank 0 does (exit 2)
+        if msg["found"] is None:
+            return None
+        path, man = msg["found"]
+        return Path(path), Manifest.from_dict(man)
+
+    def finalize_accelerator(self) -> None:
+        """After :meth:`run` with several ranks, before ``MPI_Finalize``: Kokkos must be
+        finalised once every LAMMPS instance is closed (no-op on a CPU build)."""
+        if self.lmp is not None:
+            with contextlib.suppress(Exception):
+                self.lmp.lib.lammps_kokkos_finalize()
 
     def _replay(self, c: Command, restart_dir: Path, man: Manifest) -> None:
         """Issue (or skip) a command that precedes the resume point."""
@@ -502,23 +597,26 @@ class Runner:
             if self.step() >= st.target:
                 break
             self._progress()
-            if self.stop_requested:
+            # rank 0's chunk size (measured rate) and its view of signals, watcher and clock
+            decision = None
+            if self.is_root:
+                due = time.monotonic() - self.last_ckpt_wall >= self.cfg.interval
+                decision = [chunk, self.stop_requested, due, due or self._rebalance_pending()]
+            chunk, stop, due, ckpt = self._agree(decision)
+            if stop:
                 return self._checkpoint_and_exit(st, grace=self.cfg.notice_grace)
-            due = time.monotonic() - self.last_ckpt_wall >= self.cfg.interval
-            if due or self._rebalance_pending():
-                if not due:
+            if ckpt:
+                if not due and self.is_root:
                     why = "SIGUSR1" if self._ckpt_now.is_set() else "rebalance recommendation"
                     self.log(f"checkpoint requested ({why}) at step {self.step()}")
                 grace = min(max(0.1 * self.cfg.interval, 5.0), 120.0)
                 wrote = self._mid_stage_checkpoint(st, grace)
-                if self._rebalance_pending():
+                if self.is_root and self._rebalance_pending():
                     self._ack_checkpoint_now()
-                if wrote is None:  # the seek reached the stage end
+                if not wrote:  # the seek reached the stage end
                     break
                 pre = True
-                if self._hook_stop():
-                    return self._exit_checkpointed()
-                if self.stop_requested:
+                if self._stop_agreed():
                     return self._exit_checkpointed()
         return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
 
@@ -547,9 +645,16 @@ class Runner:
         if f > 0:
             m = (cur // f + 1) * f
             while (cur := self.step()) < min(m - 1, st.target):
-                if time.monotonic() > deadline:
+                late, n = self._agree(
+                    [
+                        time.monotonic() > deadline,
+                        max(1, int(self.rate * self.cfg.chunk_seconds)) if self.rate else 100,
+                    ]
+                    if self.is_root
+                    else None
+                )
+                if late:
                     return False
-                n = max(1, int(self.rate * self.cfg.chunk_seconds)) if self.rate else 100
                 end = min(m - 1, st.target, cur + n)
                 self.cmd(self._run_cmd(st, end, pre=False, post=end == st.target))
                 self._done_steps += end - cur
@@ -558,7 +663,7 @@ class Runner:
             cur = self.step()
             if cur >= st.target:
                 return None
-            if time.monotonic() > deadline:
+            if self._agree(time.monotonic() > deadline if self.is_root else None):
                 return False
             self.cmd(self._run_cmd(st, cur + 1, pre=False, post=cur + 1 == st.target))
             self._done_steps += 1
@@ -569,16 +674,18 @@ class Runner:
                 return True
             nb = nb2
 
-    def _mid_stage_checkpoint(self, st: _StageState, grace: float) -> Manifest | None:
+    def _mid_stage_checkpoint(self, st: _StageState, grace: float) -> bool:
+        """Seek an exact step and checkpoint there; False if the stage ended first."""
         exact = self._seek_exact_step(st, grace)
         if exact is None:
-            return None
+            return False
         if not exact and self.plan is not None and self.plan.bitwise_restartable:
             self.log(
                 f"no exact restart step within {grace:.0f}s: checkpointing at step "
                 f"{self.step()} (resume will be statistically, not bitwise, exact)"
             )
-        return self._write_checkpoint(st.stage, st, stage_done=False, exact=exact)
+        self._write_checkpoint(st.stage, st, stage_done=False, exact=exact)
+        return True
 
     def _checkpoint_stage_end(
         self, stage: int, begin: int, end: int, target: int, st: _StageState | None = None
@@ -586,7 +693,7 @@ class Runner:
         step = self.step()
         st = st or _StageState(stage, begin, end, target, step)
         self._write_checkpoint(stage, st, stage_done=True, exact=True)
-        if self._hook_stop() or self.stop_requested:
+        if self._stop_agreed():
             return self._exit_checkpointed()
         return EXIT_OK
 
@@ -626,7 +733,7 @@ class Runner:
         LAMMPS log, thermo/ave files, dumps, written data.  The syncer uploads only what
         changed since its last upload, after pending checkpoints.
         """
-        if self.s3 is None or self.cfg.results_prefix is None or self.syncer is None:
+        if not self.is_root or self.s3 is None or self.cfg.results_prefix is None or self.syncer is None:
             return
         with contextlib.suppress(Exception):  # older lammps modules lack flush_buffers
             self.lmp.flush_buffers()  # the log and dumps as far as LAMMPS has got
@@ -636,6 +743,8 @@ class Runner:
         self.syncer.sync_outputs(paths, f"{self.cfg.results_prefix}{self.cfg.job_id}/")
 
     def _exit_checkpointed(self) -> int:
+        if not self.is_root:
+            return EXIT_CHECKPOINTED
         assert self.syncer is not None
         self._sync_outputs()
         ok = self.syncer.flush(self.cfg.flush_timeout)
@@ -646,13 +755,26 @@ class Runner:
         )
         return EXIT_CHECKPOINTED
 
-    def _write_checkpoint(self, stage: int, st: _StageState, *, stage_done: bool, exact: bool) -> Manifest:
-        assert self.local is not None and self.syncer is not None and self.plan is not None
+    def _write_checkpoint(
+        self, stage: int, st: _StageState, *, stage_done: bool, exact: bool
+    ) -> Manifest | None:
+        """``write_restart`` (collective: every rank, rank 0's file name) and, on rank 0,
+        commit + hand to the syncer + outputs; returns the manifest (None on other ranks)."""
+        assert self.plan is not None
         t0 = time.monotonic()
         step = self.step()
-        seq = self.local.next_seq(at_least=self._seq_floor)
-        staging = self.local.staging(seq)
-        self.cmd(f"write_restart {staging / RESTART_NAME}")
+        restart: str | None = None
+        if self.is_root:
+            assert self.local is not None
+            seq = self.local.next_seq(at_least=self._seq_floor)
+            staging = self.local.staging(seq)
+            restart = str(staging / RESTART_NAME)
+        self.cmd(f"write_restart {self._agree(restart)}")
+        if not self.is_root:
+            self.checkpoints_written += 1
+            self.last_ckpt_step = step
+            return None
+        assert self.local is not None and self.syncer is not None
         man = self.local.commit(
             staging,
             seq=seq,
@@ -678,6 +800,7 @@ class Runner:
                 "command_index": self.plan.stages[stage].command,
                 "done_steps": self._done_steps,
                 "outputs": self._output_sizes(),
+                "mpi_ranks": self.world.size,
             },
         )
         self.syncer.submit(self.local.path_for(seq), man)
@@ -746,6 +869,8 @@ class Runner:
     # -- progress ----------------------------------------------------------------------
     def _progress(self, force: bool = False) -> None:
         """Feed :class:`lmpspot.progress.Progress` (it rate-limits the output itself)."""
+        if not self.is_root:
+            return
         if self.progress is None:
             self.progress = Progress(
                 self._total_steps,
