@@ -306,6 +306,18 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
         assert play.rc == 0, play
         assert play.changed == 0, play
         assert sim in play.stdout and "SUCCEEDED" in play.stdout and "n/a (local)" in play.stdout, play
+    # With status_reports the play also builds the report (locally and in S3): changed.
+    reports = tmp_path / "play-reports"
+    play = run_playbook(
+        "playbooks/status.yml",
+        aws,
+        extra_vars={**ev, "status_reports": [sim], "status_report_dir": str(reports)},
+    )
+    assert play.rc == 0 and play.changed == 1, play
+    for name, size in PNG_SIZES.items():
+        assert png_size(reports / sim / name) == size
+    bad = run_playbook("playbooks/status.yml", aws, extra_vars={**ev, "status_prices": "cheapest"})
+    assert bad.rc != 0 and "status_prices" in bad.stdout, bad
     print(f"two attempts {run_s:.0f} s; status, report and play {time.monotonic() - t0 - run_s:.0f} s")
 
 
