@@ -101,6 +101,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--imds-poll", type=float, default=5.0, help="s between IMDS polls")
     p.add_argument(
+        "--window",
+        default=os.environ.get("LMPSPOT_WINDOW") or None,
+        help="night window ('weekly 20:00-06:00 Europe/Berlin MON-FRI' or 'cycle OPEN_S CLOSED_S "
+        "[ANCHOR]'; default $LMPSPOT_WINDOW): exit 75 at once while it is closed, checkpoint and "
+        "exit 75 when it closes (lmpspot.window, docs/NIGHT_WINDOW.md)",
+    )
+    p.add_argument(
         "--fetch-inputs",
         action="store_true",
         help="first download s3://BUCKET/<inputs prefix><job id>/ (what `submit` uploaded) next to INPUT",
@@ -151,11 +158,14 @@ def _make_watcher(args: argparse.Namespace):
             or os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
         )
     )
+    from lmpspot.window import with_window  # noqa: PLC0415
+
     if not want:
-        return None
+        return with_window(None, args.window, log=_log)
     from lmpspot.imds import SpotNoticeWatcher  # noqa: PLC0415
 
-    return SpotNoticeWatcher(endpoint=args.imds_endpoint, interval=args.imds_poll, log=_log).start()
+    spot = SpotNoticeWatcher(endpoint=args.imds_endpoint, interval=args.imds_poll, log=_log).start()
+    return with_window(spot, args.window, log=_log)
 
 
 def _log(msg: str) -> None:
@@ -278,6 +288,17 @@ def _run_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lmpspot.runner import EXIT_CHECKPOINTED  # noqa: PLC0415
+    from lmpspot.window import WindowError, closed_now  # noqa: PLC0415
+
+    try:
+        closed = closed_now(args.window)
+    except WindowError as e:
+        _log(f"--window: {e}")
+        return EXIT_BAD_INPUT
+    if closed:  # nothing to checkpoint yet: retry when the window is open (docs/NIGHT_WINDOW.md)
+        _log(f"{closed}: not starting; exit {EXIT_CHECKPOINTED} to be retried")
+        return EXIT_CHECKPOINTED
     if args.mpi_ranks < 1:
         _log(f"--mpi-ranks must be >= 1 (got {args.mpi_ranks})")
         return EXIT_BAD_INPUT
