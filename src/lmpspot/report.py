@@ -895,6 +895,7 @@ def cmd_report(args: Any) -> int:
         results_prefix=args.results_prefix,
         checkpoint_prefix=args.checkpoint_prefix,
         project=args.project,
+        local=st.is_local_endpoint(c["batch"]),
     )
     jobs = st.gather(
         cfg,

@@ -272,6 +272,9 @@ class Settings:
     checkpoint_prefix: str = "checkpoints/"
     project: str | None = None
     include_s3_only: bool = True
+    # The local AWS: Batch's job status means nothing there (moto marks jobs SUCCEEDED at
+    # once); a job without a ledger has not finished an attempt in the local executor.
+    local: bool = False
 
 
 def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -374,6 +377,16 @@ def gather(
                 js.attempt = len(js.attempts) + 1  # the executor records an attempt when it ends
             js.notes.append(
                 "local mode: the local executor's ledger is the record (moto's job status is not)"
+            )
+        elif job and cfg.local:
+            js.source = "local"
+            running = (
+                get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}") is not None
+            )
+            js.state = "RUNNING" if running else "SUBMITTED"
+            js.attempt = 1 if running else 0
+            js.notes.append(
+                "local mode: no attempt recorded by the local executor yet (moto's job status ignored)"
             )
         elif job:
             js.state = job.get("status", "UNKNOWN")
@@ -493,6 +506,13 @@ def clients(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def is_local_endpoint(client: Any) -> bool:
+    """True when ``client`` talks to something that is not AWS (the local AWS)."""
+    from lmpspot.prices import is_real_aws_endpoint  # noqa: PLC0415
+
+    return not is_real_aws_endpoint(client.meta.endpoint_url)
+
+
 def price_fn_for(mode: str, endpoint_url: str | None = None) -> Callable[[str, str, str], Any]:
     """``lmpspot.prices.price_per_hour`` in ``mode`` (table | aws)."""
 
@@ -517,6 +537,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         results_prefix=args.results_prefix,
         checkpoint_prefix=args.checkpoint_prefix,
         project=args.project,
+        local=is_local_endpoint(c["batch"]),
     )
 
     def log(msg: str) -> None:

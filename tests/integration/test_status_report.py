@@ -204,6 +204,11 @@ def submitted(aws: LocalAws) -> tuple[str, str]:
 def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_path: Path):  # noqa: PLR0915 (one story)
     sim, job_id = submitted
     script = polymer_input(tmp_path)
+    # Submitted, no attempt yet: moto already says SUCCEEDED; status does not believe it.
+    pre = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE, "--json")
+    assert pre.returncode == 0, pre.stderr
+    (row,) = json.loads(pre.stdout)
+    assert (row["sim_id"], row["state"], row["attempt"], row["cost_label"]) == (sim, "SUBMITTED", 0, "-")
     t0 = time.monotonic()
     imds = ImdsStub().start()
     try:
