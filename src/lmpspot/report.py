@@ -629,6 +629,8 @@ class ReportInputs:
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e12:
+        return str(int(v))
     if isinstance(v, float):
         return f"{v:.{digits}g}"
     return str(v)
