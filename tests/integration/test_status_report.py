@@ -413,3 +413,43 @@ def test_aws_path_resolves_instance_type_and_capacity(aws: LocalAws):
     assert seen == [("g5.xlarge", "us-east-2", "spot"), ("g5.xlarge", "us-east-2", "on-demand")]
     assert [a["cost_usd"] for a in led["attempts"]] == [pytest.approx(1.5 * 0.40), pytest.approx(0.5 * 1.006)]
     assert led["total_label"] == f"${1.5 * 0.40 + 0.5 * 1.006:.2f}"
+
+
+def test_attempt_output_from_cloudwatch_logs(aws: LocalAws):
+    """On AWS the attempts' EMF records come from their Batch log streams (CloudWatch Logs)."""
+    from lmpspot.progress import Progress
+    from lmpspot.report import _cloudwatch_text, parse_emf
+
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/batch/job")
+    logs.create_log_stream(logGroupName="/aws/batch/job", logStreamName="lmpspot-gpu/default/abc")
+    t = [0.0]
+    p = Progress(
+        1000,
+        "sim",
+        stream=None,
+        emf=False,
+        timestep=2.0,
+        units="real",
+        interval=1,
+        gpu_sampler=lambda: 91.0,
+        clock=lambda: t[0],
+    )
+    lines = ["lmpspot: attempt 1: starting in.x from the beginning"]
+    for step in (0, 400, 800):
+        p.update(step)
+        lines.append(p.emf_line())
+        t[0] += 10.0
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName="/aws/batch/job",
+        logStreamName="lmpspot-gpu/default/abc",
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
+    )
+    text = _cloudwatch_text(logs, "/aws/batch/job", "lmpspot-gpu/default/abc")
+    recs = parse_emf(text, attempt=1)
+    assert [r["step"] for r in recs] == [0, 400, 800]
+    assert (
+        recs[-1]["NsPerDay"] == pytest.approx(40 * 2.0 * 86400 * 1e-6) and recs[-1]["GpuUtilization"] == 91.0
+    )
+    assert _cloudwatch_text(logs, "/aws/batch/job", "gone/stream") == ""  # expired stream: no records
