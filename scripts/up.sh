@@ -15,7 +15,7 @@ follow=
 if [ -n "$log" ]; then
   mkdir -p "$(dirname "$log")"
   touch "$log"
-  tail -n0 -F --pid=$$ "$log" 2>/dev/null | sed -u 's/^/    | /' &
+  tail -n0 -F --pid=$$ "$log" 2>/dev/null | grep --line-buffered -v '"_aws"' | sed -u 's/^/    | /' &
   follow=$!
 fi
 trap '[ -n "$follow" ] && kill "$follow" 2>/dev/null || true' EXIT
