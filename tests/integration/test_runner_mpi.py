@@ -26,8 +26,10 @@ pytestmark = pytest.mark.integration
 VENV_BIN = Path(sys.executable).parent
 MPIEXEC = VENV_BIN / "mpiexec"  # from the mpich wheel (requirements.txt)
 
-# 500 atoms, two stages (NVT, then NVE with a dump); sorting every 100 steps keeps the
-# runner's seek for an exact (sort-aligned) checkpoint step short.
+# 500 atoms, two NVE stages (the second rescales velocities and dumps). NVE is the case
+# measured to restart bitwise at sort-aligned steps (docs/RUNNER.md; NVT is not always:
+# with 2 ranks and sorting every 50 steps a mid-NVT restart differed in the last bits).
+# Sorting every 100 steps keeps the runner's seek for such a step short.
 SCRIPT = """\
 units           lj
 atom_style      atomic
@@ -45,10 +47,9 @@ neigh_modify    every 1 delay 0 check yes
 thermo          50
 thermo_style    custom step temp pe ke etotal press
 thermo_modify   format float %.17g
-fix             1 all nvt temp 1.5 1.5 0.5
+fix             1 all nve
 run             1000
-unfix           1
-fix             2 all nve
+velocity        all scale 1.2
 dump            d1 all custom 250 traj.dump id type x y z vx vy vz
 dump_modify     d1 format float %.17g
 run             1500
