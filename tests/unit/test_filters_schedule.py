@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.lmpspot.aws.plugins.filter.schedule import FilterModule, window_crons
+from ansible_collections.lmpspot.aws.plugins.filter.schedule import FilterModule, window_crons, window_is_open
 
 WORKWEEK = ["MON", "TUE", "WED", "THU", "FRI"]
 
@@ -50,5 +50,29 @@ def test_window_crons_bad_input(args, words):
         window_crons(*args)
 
 
+BERLIN_MON_2130 = 1796070600.0  # Monday 2026-11-30 21:30 Europe/Berlin (20:30 UTC)
+
+
+@pytest.mark.parametrize(
+    ("offset_h", "days", "expected"),
+    [
+        (0, WORKWEEK, True),  # Monday 21:30
+        (-2, WORKWEEK, False),  # Monday 19:30
+        (8, WORKWEEK, True),  # Tuesday 05:30 (Monday's window)
+        (9, WORKWEEK, False),  # Tuesday 06:30
+        (0, ["SUN"], False),
+        (8, ["MON"], True),
+    ],
+)
+def test_window_is_open(offset_h, days, expected):
+    t = BERLIN_MON_2130 + offset_h * 3600
+    assert window_is_open(t, "20:00", "06:00", days, "Europe/Berlin") is expected
+
+
+def test_window_is_open_bad_zone():
+    with pytest.raises(AnsibleFilterError, match="time zone"):
+        window_is_open(0, "20:00", "06:00", WORKWEEK, "Mars/Olympus")
+
+
 def test_filter_map():
-    assert FilterModule().filters() == {"window_crons": window_crons}
+    assert FilterModule().filters() == {"window_crons": window_crons, "window_is_open": window_is_open}

@@ -40,6 +40,21 @@ _value:
   type: dict
 """
 
+DOCUMENTATION_WINDOW_IS_OPEN = r"""
+name: window_is_open
+short_description: Whether a weekly window is open at a given time
+description:
+  - The same window as P(lmpspot.aws.window_crons#filter) (and C(lmpspot.window) in the
+    runtime), evaluated at the Unix time O(_input) in the time zone O(timezone).
+positional: open_time, close_time, weekdays, timezone
+options:
+  _input: {description: Unix time (seconds)., type: float, required: true}
+  open_time: {description: Opening time C(HH:MM)., type: str, required: true}
+  close_time: {description: Closing time C(HH:MM)., type: str, required: true}
+  weekdays: {description: Days the window opens., type: list, elements: str, required: true}
+  timezone: {description: IANA time zone., type: str, default: UTC}
+"""
+
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -74,6 +89,34 @@ def window_crons(open_time, close_time, weekdays) -> dict:
     }
 
 
+def window_is_open(now, open_time, close_time, weekdays, timezone="UTC") -> bool:
+    """True when the window is open at the Unix time ``now``."""
+    from datetime import datetime, timedelta  # noqa: PLC0415
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    crons = window_crons(open_time, close_time, weekdays)  # validates the inputs
+    try:
+        zone = ZoneInfo(timezone)
+        t = float(now)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError(
+            f"window_is_open: bad time zone {timezone!r} or time {now!r}: {exc}"
+        ) from exc
+    (oh, om), (ch, cm) = _hhmm(open_time, "open time"), _hhmm(close_time, "close time")
+    days = {WEEKDAYS.index(str(d).upper()) for d in weekdays}
+    today = datetime.fromtimestamp(t, zone).date()
+    for k in (-1, 0):
+        day = today + timedelta(days=k)
+        if day.weekday() not in days:
+            continue
+        opens = datetime(day.year, day.month, day.day, oh, om, tzinfo=zone)
+        cday = day + timedelta(days=1) if crons["overnight"] else day
+        closes = datetime(cday.year, cday.month, cday.day, ch, cm, tzinfo=zone)
+        if opens.timestamp() <= t < closes.timestamp():
+            return True
+    return False
+
+
 class FilterModule:
     def filters(self):
-        return {"window_crons": window_crons}
+        return {"window_crons": window_crons, "window_is_open": window_is_open}
