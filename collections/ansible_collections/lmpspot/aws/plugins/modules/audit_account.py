@@ -224,7 +224,7 @@ def main():
     p = module.params
     for key in ("Project", "Environment"):
         if not p["project_tags"].get(key):
-            module.fail_json(msg=f"project_tags must have a {key} tag (use the lmpspot.aws.project_tags filter)")
+            module.fail_json(msg=f"project_tags needs a {key} tag (lmpspot.aws.project_tags makes it)")
     clients = {}
 
     def client(service):
