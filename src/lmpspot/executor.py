@@ -37,6 +37,13 @@ What it does, per job
   EC2) later.  If the container still runs when that time comes, the executor kills it
   (``podman kill``) and the attempt's status reason is
   ``Host EC2 (instance i-local0000) terminated.``, as on AWS.
+* Night window (``window``, a :mod:`lmpspot.window` spec; off by default): the executor
+  plays the compute environment that ``roles/night_window`` enables at the opening and
+  disables at the close.  No attempt starts while the window is closed (the job waits,
+  RUNNABLE); each attempt gets the window as ``LMPSPOT_WINDOW``, so ``lmpspot run`` in the
+  container checkpoints and exits 75 at the close by itself; a container still running
+  ``window_grace_s`` after the close is stopped (SIGTERM, SIGKILL ``kill_grace_s`` later).
+  As on Batch, each nightly pause uses one of the job's attempts (docs/NIGHT_WINDOW.md).
 * Retry decision (:func:`decide`), exactly like Batch: ``evaluateOnExit`` rules in order,
   a rule matches when every field it sets matches (patterns may end with ``*``); the first
   match decides RETRY/EXIT; no match means RETRY while attempts remain; exit code 0 means
@@ -74,6 +81,9 @@ OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 PULL_REASON = "CannotPullContainerError"
 SPOT_NOTICE_LEAD_S = 120.0  # EC2's two-minute warning
 KILL_GRACE_S = 30.0  # Batch: SIGTERM, then SIGKILL after 30 s
+# After the night window closes, the runner's own watcher stops the job (its notice grace
+# is 30 s by default); the executor stops a container still running this much later.
+WINDOW_GRACE_S = 60.0
 ATTEMPTS_NAME = "attempts.json"
 LEDGER_FORMAT = 1
 # Batch's own variables: never taken from a job's environment, always set per attempt.
@@ -358,6 +368,7 @@ class Attempt:
     image: str
     instance: str = "local"
     notice_injected_at: str | None = None
+    window_closed_at: str | None = None  # the night window closed during this attempt
     duration_s: float = 0.0
     log: str | None = None  # s3:// URL of the attempt's container output
     output: list[str] = field(default_factory=list, repr=False)  # not recorded in attempts.json
@@ -452,6 +463,8 @@ class LocalExecutor:
         ca_bundle: str | None = None,
         log: LogFn = _default_log,
         output: LogFn | None = None,
+        window: Any = None,
+        window_grace_s: float = WINDOW_GRACE_S,
     ) -> None:
         self.batch = batch_client
         self.s3 = s3_client
@@ -465,6 +478,14 @@ class LocalExecutor:
         self.ca_bundle = ca_bundle
         self.log = log
         self.output = output or (lambda line: print(line, file=sys.stderr, flush=True))
+        # The night window (lmpspot.window.Window or its spec string); None: always open.
+        if isinstance(window, str):
+            from lmpspot.window import parse_window  # noqa: PLC0415
+
+            window = parse_window(window)
+        self.window = window
+        self.window_grace_s = window_grace_s
+        self._stop_waiting = threading.Event()
 
     # -- describing ----------------------------------------------------------------------
     def describe(self, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -539,6 +560,8 @@ class LocalExecutor:
             return self._attempt(spec, attempt, started, None, pull_error, PULL_REASON)
         self.podman.call("rm", "--force", "--ignore", name)
         env = {**self._aws_env(), **self.extra_env, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url}
+        if self.window is not None:
+            env["LMPSPOT_WINDOW"] = self.window.spec()
         init = podman_init_available()
         if spec.init_process and not init and attempt == 1:
             self.log(
@@ -568,11 +591,34 @@ class LocalExecutor:
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
-        timed_out = reclaimed = False
+        timed_out = reclaimed = window_stopped = False
         notice_at: float | None = None
+        window_closed_at: float | None = None
         stopper: threading.Thread | None = None
         while proc.poll() is None:
             elapsed = time.time() - started
+            if self.window is not None and window_closed_at is None and not self.window.is_open(time.time()):
+                window_closed_at = time.time()
+                self.log(
+                    f"job {spec.job_id} attempt {attempt}: the night window closed; the job "
+                    f"checkpoints and stops (stopped by the executor after {self.window_grace_s:g}s)"
+                )
+            if (
+                window_closed_at is not None
+                and not window_stopped
+                and stopper is None
+                and time.time() - window_closed_at >= self.window_grace_s
+            ):
+                window_stopped = True
+                grace = max(0, round(self.kill_grace_s))
+                self.log(f"job {spec.job_id} attempt {attempt}: still running after the close: SIGTERM")
+                stopper = threading.Thread(
+                    target=self.podman.call,
+                    args=("stop", "--time", str(grace), name),
+                    kwargs={"timeout": grace + 60},
+                    daemon=True,
+                )
+                stopper.start()
             if inject_notice_at is not None and notice_at is None and elapsed >= inject_notice_at:
                 imds.schedule_interruption(self.notice_lead_s)
                 notice_at = time.time()
@@ -586,7 +632,13 @@ class LocalExecutor:
                     f"job {spec.job_id} attempt {attempt}: notice time reached, terminating the instance"
                 )
                 self.podman.call("kill", "--signal", "KILL", name)
-            if spec.timeout_s and not timed_out and not reclaimed and elapsed >= spec.timeout_s:
+            if (
+                spec.timeout_s
+                and not timed_out
+                and not reclaimed
+                and stopper is None
+                and elapsed >= spec.timeout_s
+            ):
                 timed_out = True
                 self.log(
                     f"job {spec.job_id} attempt {attempt}: attempt timeout ({spec.timeout_s:g}s): "
@@ -618,6 +670,7 @@ class LocalExecutor:
             spec, attempt, started, code, reason, info.returncode == 0, reclaimed, timed_out, notice_at
         )
         a.output = lines
+        a.window_closed_at = utc_iso(window_closed_at) if window_closed_at else None
         return a
 
     def _finish(
@@ -737,6 +790,8 @@ class LocalExecutor:
         max_attempts = int(spec.retry_strategy.get("attempts") or 1)
         try:
             for n in range(1, max_attempts + 1):
+                if not self.wait_for_window(spec, n):
+                    break
                 if n > 1:
                     stub.reset()  # a retried attempt runs on a new instance
                 a = self.run_attempt(
@@ -772,6 +827,27 @@ class LocalExecutor:
             f"record: {ledger or '-'}"
         )
         return JobResult(spec.job_id, sim_id, status, attempts, ledger)
+
+    def wait_for_window(self, spec: JobSpec, attempt: int) -> bool:
+        """Hold the attempt while the night window is closed (a disabled compute environment:
+        the job stays RUNNABLE).  False when told to stop waiting (:meth:`stop_waiting`)."""
+        if self.window is None or self.window.is_open(time.time()):
+            return not self._stop_waiting.is_set()
+        from lmpspot.window import describe  # noqa: PLC0415
+
+        self.log(
+            f"job {spec.job_id} attempt {attempt}: RUNNABLE, night window {describe(self.window)}; waiting"
+        )
+        while not self.window.is_open(time.time()):
+            wait = max(0.05, min(self.window.next_change(time.time()) - time.time(), 60.0))
+            if self._stop_waiting.wait(wait):
+                return False
+        self.log(f"job {spec.job_id} attempt {attempt}: the night window opened; starting")
+        return not self._stop_waiting.is_set()
+
+    def stop_waiting(self) -> None:
+        """Make a run waiting for the window give up (``serve`` shutting down)."""
+        self._stop_waiting.set()
 
     def run_job(
         self,
@@ -861,6 +937,8 @@ def run_job(
     kill_grace_s: float = KILL_GRACE_S,
     bucket: str | None = None,
     log: LogFn = _default_log,
+    window: Any = None,
+    window_grace_s: float = WINDOW_GRACE_S,
 ) -> list[JobResult]:
     """Run one job of the local AWS (see :class:`LocalExecutor`); one result per (child) job."""
     ex = LocalExecutor(
@@ -872,6 +950,8 @@ def run_job(
         notice_lead_s=notice_lead_s,
         kill_grace_s=kill_grace_s,
         log=log,
+        window=window,
+        window_grace_s=window_grace_s,
     )
     return ex.run_job(
         job_id, inject_notice_at=inject_notice_at, inject_on_attempt=inject_on_attempt, imds=imds
@@ -907,6 +987,8 @@ def _executor(args: argparse.Namespace) -> LocalExecutor:
         pull=args.pull,
         log=log,
         output=log if getattr(args, "log_file", None) else None,
+        window=args.window,
+        window_grace_s=args.window_grace,
     )
 
 
@@ -969,6 +1051,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--pull", choices=("missing", "always", "never"), default="missing")
         p.add_argument("--log-file", help="also append progress and container output to this file")
+        p.add_argument(
+            "--window",
+            default=os.environ.get("LMPSPOT_WINDOW") or None,
+            help="night window (lmpspot.window spec, default $LMPSPOT_WINDOW): attempts start only "
+            "while it is open and stop at its close",
+        )
+        p.add_argument(
+            "--window-grace",
+            type=float,
+            default=WINDOW_GRACE_S,
+            help="s after the close before a still-running container is stopped",
+        )
 
     p = sub.add_parser("run", help="run one job (all attempts) of the local AWS")
     p.add_argument("job_id")
