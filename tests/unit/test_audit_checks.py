@@ -487,3 +487,16 @@ def test_waiver_by_name():
     counted, waived = audit.apply_waivers(findings, [waiver])
     assert [f["resource"] for f in waived] == ["i-1"]
     assert [f["resource"] for f in counted] == ["i-2", "i-3"]
+
+
+def test_drift_environment_state_can_be_left_out():
+    """The night window disables the environments on a schedule: state null skips it."""
+    import copy
+
+    actual = copy.deepcopy(ACTUAL)
+    actual["compute_environments"][0]["state"] = "DISABLED"
+    expected = {"compute_environments": [{**EXPECTED["compute_environments"][0], "state": None}]}
+    assert audit.check_drift(expected, actual) == []
+    assert ids(audit.check_drift({"compute_environments": EXPECTED["compute_environments"]}, actual)) == [
+        ("drift.config", "medium")
+    ]

@@ -604,7 +604,8 @@ def check_drift(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list:
     """Config (``expected``, see docs/AUDIT.md) against what exists (``actual``).
 
     Compared: the VPC's CIDR; the results bucket's lifecycle rules (ID, status, days);
-    each compute environment's instance types, max vCPUs and state; each queue's priority,
+    each compute environment's instance types, max vCPUs and state (unless its ``state``
+    is null); each queue's priority,
     environment order and state; each job definition's image repository (the tag moves
     with every image build and is not drift).
     """
@@ -684,14 +685,16 @@ def check_drift(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list:
                     "Run playbooks/compute.yml",
                 )
             )
-        if have.get("state") != "ENABLED":
+        # state: null skips it (the night window closes the environments on a schedule).
+        want_state = want.get("state", "ENABLED")
+        if want_state and have.get("state") != want_state:
             out.append(
                 _drift(
                     arn,
                     f"compute environment {want['name']} state",
-                    "ENABLED",
+                    want_state,
                     have.get("state"),
-                    "Run playbooks/compute.yml",
+                    "Run playbooks/compute.yml (or wait for the night window to open it)",
                 )
             )
     queues = {q["jobQueueName"]: q for q in actual.get("job_queues", [])}
