@@ -49,6 +49,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -329,8 +330,9 @@ def launch(
     cmd = [*launcher, "-n", str(nranks), sys.executable, "-m", "lmpspot.cli", *rank_argv]
     pending: list[int] = []
     old = {}
-    for sig in RELAYED_SIGNALS:
-        old[sig] = signal.signal(sig, lambda s, _f: pending.append(s))
+    if threading.current_thread() is threading.main_thread():  # signal.signal's rule
+        for sig in RELAYED_SIGNALS:
+            old[sig] = signal.signal(sig, lambda s, _f: pending.append(s))
     log(f"launching {nranks} MPI ranks: {shlex.join(cmd[: len(launcher) + 2])} ...")
     try:
         # preexec_fn: the launcher process has no other threads at this point (no watcher,
