@@ -881,7 +881,7 @@ class Runner:
                 status_path=self.cfg.workdir.resolve() / "status.json",
                 interval=self.cfg.progress_every,
                 start_step=self._done_steps,
-                interruptions=self.cfg.attempt,
+                interruptions=max(0, self.cfg.attempt - 1),  # attempts before this one ended early
                 gpu_sampler=None if not self.cfg.emf else sample_gpu_utilization,
             )
         self.progress.timestep = float(self.lmp.extract_global("dt"))
