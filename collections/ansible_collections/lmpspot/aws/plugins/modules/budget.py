@@ -49,8 +49,9 @@ options:
     default: COST
   cost_filters:
     description:
-      - Cost filters as C(CreateBudget) takes them, a mapping of filter name to a list of values,
-        for example C({TagKeyValue: ["user:Project$lmpspot"]}) (a cost allocation tag must be
+      - Cost filters as C(CreateBudget) takes them, a mapping of filter name to a list of
+        values. For example the filter C(TagKeyValue) with the value C(user:Project$lmpspot)
+        counts only resources tagged C(Project=lmpspot) (a cost allocation tag must be
         activated in Billing first). Empty means the whole account.
     type: dict
     default: {}

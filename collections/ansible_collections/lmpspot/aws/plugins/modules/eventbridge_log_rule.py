@@ -8,7 +8,7 @@ module: eventbridge_log_rule
 short_description: An EventBridge rule whose one target is a CloudWatch Logs log group
 description:
   - Creates, updates or deletes an EventBridge rule with an event pattern and exactly one
-    target, a CloudWatch Logs log group: every matching event is written to the group as one
+    target, a CloudWatch Logs log group. Every matching event is written to the group as one
     JSON log event, where metric filters can count it (no Lambda function needed).
   - EventBridge needs a CloudWatch Logs resource policy that lets C(events.amazonaws.com)
     write to the group (see M(lmpspot.aws.cloudwatchlogs_resource_policy)); the log group's
