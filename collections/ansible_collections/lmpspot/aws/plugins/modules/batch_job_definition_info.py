@@ -37,7 +37,9 @@ job_definitions:
   type: dict
   sample:
     lmpspot-local-lammps-gpu:
-      - {revision: 1, arn: "arn:aws:batch:us-east-2:123456789012:job-definition/lmpspot-local-lammps-gpu:1", image: "r/x:cpu-0123"}
+      - revision: 1
+        arn: "arn:aws:batch:us-east-2:123456789012:job-definition/lmpspot-local-lammps-gpu:1"
+        image: "r/x:cpu-0123"
 """
 
 import contextlib
