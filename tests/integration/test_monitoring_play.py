@@ -13,6 +13,7 @@ target, so the rules' patterns are exercised with real events.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -52,16 +53,49 @@ def run(aws, *args, extra=None):
     return run_playbook(PLAY, aws, *args, extra_vars=ev)
 
 
+def test_modules_refuse_bad_inputs_and_predict_in_check_mode(aws):
+    """Input errors fail with their message (6 rescued cases); check mode creates nothing."""
+    res = run_playbook("tests/integration/playbooks/monitoring_modules.yml", aws)
+    assert res.rc == 0, res
+    assert re.search(r"rescued=6\b", res.stdout), res
+    assert res.changed == 2, res  # the topic and the budget, predicted
+    assert aws.client("sns").list_topics()["Topics"] == []
+    account = aws.client("sts").get_caller_identity()["Account"]
+    assert aws.client("budgets").describe_budgets(AccountId=account).get("Budgets", []) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"monitoring_subscriptions": [{"protocol": "https", "endpoint": "http://plain.example.org"}]},
+         "monitoring_subscriptions item"),
+        ({"monitoring_log_retention_days": 8}, "monitoring_log_retention_days"),
+        ({"monitoring_sns_kms_key_id": "alias/aws/sns"}, "alias/aws/sns"),
+    ],
+    ids=["https-subscriber-without-tls", "retention-not-a-cloudwatch-value", "aws-managed-sns-key"],
+)  # fmt: skip
+def test_role_refuses_bad_settings_before_touching_aws(aws, extra, named):
+    res = run_playbook(PLAY, aws, extra_vars=extra)
+    assert res.rc != 0 and res.failed == 1, res
+    assert named in res.stdout, res
+    assert aws.client("sns").list_topics()["Topics"] == []
+
+
+def queue_arn(sqs, name):
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
 @pytest.fixture(scope="module")
 def chain(moto_server):
+    """Empty the local AWS, run --check on it, then apply once."""
     moto_server.reset()
-    sqs = moto_server.client("sqs")
-    url = sqs.create_queue(QueueName="lmpspot-test-alerts")["QueueUrl"]
-    moto_server.queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    moto_server.queue_arn = queue_arn(moto_server.client("sqs"), "lmpspot-test-alerts")
+    out = {"aws": moto_server, "check_empty": run(moto_server, "--check")}
+    out["topics_after_check"] = moto_server.client("sns").list_topics()["Topics"]
     t0 = time.monotonic()
-    out = {"aws": moto_server, "apply": run(moto_server), "apply_s": time.monotonic() - t0}
+    out["apply"] = run(moto_server)
+    out["apply_s"] = time.monotonic() - t0
     return out
 
 
@@ -72,6 +106,12 @@ def account(chain):
 
 def topic_arn(aws, account):
     return f"arn:aws:sns:us-east-2:{account}:{TOPIC}"
+
+
+def test_check_on_an_empty_account_predicts_and_creates_nothing(chain):
+    assert chain["check_empty"].rc == 0, chain["check_empty"]
+    assert chain["check_empty"].changed >= 10, chain["check_empty"]
+    assert chain["topics_after_check"] == []
 
 
 def test_apply(chain):
