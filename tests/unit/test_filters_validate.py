@@ -93,7 +93,7 @@ def test_shipped_configs_have_no_problems():
 
 
 def test_settings_files_cover_every_setting():
-    assert set(validate.SETTINGS_FILES) == set(GOOD) | set(SCHEDULES)
+    assert set(validate.SETTINGS_FILES) == set(GOOD) | set(SCHEDULES) | set(MONITORING)
 
 
 # (changes, setting the single problem must name, words the message must contain)
@@ -578,3 +578,79 @@ def test_schedule_settings_name_their_file():
 def test_schedule_problems_bad_input():
     with pytest.raises(AnsibleFilterError, match="mapping"):
         schedule_problems(["night_window_enabled"])
+
+
+# --------------------------------------------------------------------------- monitoring
+
+MONITORING = {
+    "monitoring_subscriptions": [
+        {"protocol": "email", "endpoint": "md-group@example.org"},
+        {"protocol": "https", "endpoint": "https://hooks.example.org/lmpspot"},
+        {"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-2:123456789012:lmpspot-alerts"},
+    ],
+    "monitoring_checkpoint_age_factor": 2,
+    "monitoring_interruption_threshold": 5,
+    "monitoring_interruption_period_s": 3600,
+    "monitoring_log_retention_days": 30,
+    "monitoring_sns_kms_key_id": "",
+    "monitoring_budget_compare_subscribers": True,
+    "monitoring_delete_kms_key": True,
+}
+
+
+def test_good_monitoring_settings():
+    assert config_problems({**GOOD, **MONITORING}) == []
+    assert config_problems({**GOOD_AWS, **MONITORING}) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting", "words"),
+    [
+        ({"monitoring_subscriptions": {"email": "a@b.c"}}, "monitoring_subscriptions", "must be a list"),
+        (
+            {"monitoring_subscriptions": [{"protocol": "sms", "endpoint": "+4912"}]},
+            "monitoring_subscriptions[0]",
+            "email, https or sqs",
+        ),
+        (
+            {"monitoring_subscriptions": [{"protocol": "email", "endpoint": "nobody"}]},
+            "monitoring_subscriptions[0]",
+            "an e-mail address",
+        ),
+        (
+            {"monitoring_subscriptions": [{"protocol": "https", "endpoint": "http://x.org"}]},
+            "monitoring_subscriptions[0]",
+            "https:// URL",
+        ),
+        (
+            {"monitoring_subscriptions": [{"protocol": "sqs", "endpoint": "lmpspot-alerts"}]},
+            "monitoring_subscriptions[0]",
+            "SQS queue ARN",
+        ),
+        (
+            {"monitoring_subscriptions": [{"protocol": "email", "endpoint": "a@b.c", "x": 1}]},
+            "monitoring_subscriptions[0]",
+            "must be a mapping",
+        ),
+        ({"monitoring_checkpoint_age_factor": 0.5}, "monitoring_checkpoint_age_factor", ">= 1"),
+        ({"monitoring_checkpoint_age_factor": "two"}, "monitoring_checkpoint_age_factor", ">= 1"),
+        ({"monitoring_interruption_threshold": 0}, "monitoring_interruption_threshold", ">= 1"),
+        ({"monitoring_interruption_period_s": 90}, "monitoring_interruption_period_s", "multiple of 60"),
+        ({"monitoring_interruption_period_s": 172800}, "monitoring_interruption_period_s", "86400"),
+        ({"monitoring_log_retention_days": 10}, "monitoring_log_retention_days", "one of 1, 3, 5"),
+        ({"monitoring_sns_kms_key_id": "alias/aws/sns"}, "monitoring_sns_kms_key_id", "customer-managed"),
+    ],
+)
+def test_each_broken_monitoring_setting(changes, setting, words):
+    problems = config_problems({**GOOD, **MONITORING, **changes})
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(setting + ":") and words in problems[0], problems
+
+
+@pytest.mark.parametrize("name", ["monitoring_budget_compare_subscribers", "monitoring_delete_kms_key"])
+def test_moto_workarounds_only_against_the_local_aws(name):
+    assert config_problems({**GOOD, **MONITORING, name: False}) == []  # the local inventory
+    problems = config_problems({**GOOD_AWS, **MONITORING, name: False})
+    assert len(problems) == 1 and problems[0].startswith(name + ":") and "real account" in problems[0], (
+        problems
+    )

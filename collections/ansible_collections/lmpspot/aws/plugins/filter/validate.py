@@ -199,7 +199,44 @@ SETTINGS_FILES = {
     "lmpspot_inputs_prefix": "runner.yml",
     # schedules (bastion stop schedule, night window): schedule.yml
     **{f"{p}{k}": "schedule.yml" for p, keys in _SCHEDULE_PREFIXES.items() for k in keys},
+    # monitoring (roles/monitoring): monitoring.yml
+    "monitoring_subscriptions": "monitoring.yml",
+    "monitoring_checkpoint_age_factor": "monitoring.yml",
+    "monitoring_interruption_threshold": "monitoring.yml",
+    "monitoring_interruption_period_s": "monitoring.yml",
+    "monitoring_log_retention_days": "monitoring.yml",
+    "monitoring_sns_kms_key_id": "monitoring.yml",
+    "monitoring_budget_compare_subscribers": "monitoring.yml",
+    "monitoring_delete_kms_key": "monitoring.yml",
 }
+
+# CloudWatch Logs' retention choices (days).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _MISSING = object()
 
@@ -804,10 +841,81 @@ def config_problems(cfg) -> list:
             f"config_problems expects a mapping of setting name to value, got {type(cfg).__name__}"
         )
     problems: list[str] = []
-    for section in (_project, _region, _network, _compute, _storage, _runner, _endpoint):
+    for section in (_project, _region, _network, _compute, _storage, _runner, _endpoint, _monitoring):
         section(cfg, problems)
     problems.extend(schedule_problems(cfg))
     return problems
+
+
+def _subscription_problem(i, sub) -> str | None:
+    where = f"monitoring_subscriptions[{i}]"
+    if not isinstance(sub, Mapping) or set(sub) - {"protocol", "endpoint"}:
+        return f"{where}: {sub!r} must be a mapping {{protocol: email|https|sqs, endpoint: ...}}"
+    proto, endpoint = sub.get("protocol"), sub.get("endpoint")
+    checks = {
+        "email": (_EMAIL, "an e-mail address"),
+        "https": (re.compile(r"^https://[^\s/]+"), "an https:// URL"),
+        "sqs": (_SQS_ARN, "an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>)"),
+    }
+    if proto not in checks:
+        return f"{where}: protocol {proto!r} must be email, https or sqs"
+    pattern, what = checks[proto]
+    if not isinstance(endpoint, str) or not pattern.match(endpoint):
+        return f"{where}: endpoint {endpoint!r} must be {what} for protocol {proto}"
+    return None
+
+
+def _monitoring(cfg, problems):  # noqa: PLR0912 (one check per setting, in order)
+    """The monitoring layer's settings, when present (monitoring.yml)."""
+    subs = cfg.get("monitoring_subscriptions", _MISSING)
+    if subs is not _MISSING:
+        if not isinstance(subs, list):
+            problems.append(f"monitoring_subscriptions: {subs!r} must be a list of {{protocol, endpoint}}")
+        else:
+            problems.extend(p for i, sub in enumerate(subs) if (p := _subscription_problem(i, sub)))
+    factor = cfg.get("monitoring_checkpoint_age_factor", _MISSING)
+    if factor is not _MISSING:
+        try:
+            ok = float(factor) >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            problems.append(
+                f"monitoring_checkpoint_age_factor: {factor!r} must be a number >= 1 (the alarm fires "
+                "when the newest checkpoint is older than this many checkpoint intervals; 2 is usual)"
+            )
+    threshold = cfg.get("monitoring_interruption_threshold", _MISSING)
+    if threshold is not _MISSING and (_as_int(threshold) is None or _as_int(threshold) < 1):
+        problems.append(f"monitoring_interruption_threshold: {threshold!r} must be a whole number >= 1")
+    period = cfg.get("monitoring_interruption_period_s", _MISSING)
+    if period is not _MISSING:
+        n = _as_int(period)
+        if n is None or n < 60 or n > 86400 or n % 60:
+            problems.append(
+                f"monitoring_interruption_period_s: {period!r} must be a multiple of 60 from 60 to 86400 "
+                "(CloudWatch alarm periods), e.g. 3600"
+            )
+    days = cfg.get("monitoring_log_retention_days", _MISSING)
+    if days is not _MISSING and _as_int(days) not in LOG_RETENTION_DAYS:
+        problems.append(
+            f"monitoring_log_retention_days: {days!r} is not a CloudWatch Logs retention; use one of "
+            f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
+    key = cfg.get("monitoring_sns_kms_key_id", _MISSING)
+    if key is not _MISSING and isinstance(key, str) and key.strip() == "alias/aws/sns":
+        problems.append(
+            "monitoring_sns_kms_key_id: alias/aws/sns cannot be used: CloudWatch alarms, EventBridge and "
+            "Budgets cannot publish to a topic under the AWS-managed key; leave it empty (the role "
+            "creates a key) or name a customer-managed key"
+        )
+    if _as_bool(cfg.get("lmpspot_local_aws", False)) is False:
+        for name in ("monitoring_budget_compare_subscribers", "monitoring_delete_kms_key"):
+            value = cfg.get(name, _MISSING)
+            if value is not _MISSING and _as_bool(value) is not True:
+                problems.append(
+                    f"{name}: false is only for the local AWS (it works around a gap of moto); "
+                    "set it to true for a real account"
+                )
 
 
 def instance_type_problems(info, requested, gpus_per_job, max_vcpus=None) -> list:
