@@ -32,6 +32,7 @@ DEAD_STATES = {
     "INACTIVE",
     "DELETED",
     "DELETING",
+    "PendingDeletion",  # KMS keys: AWS never deletes one at once
 }
 
 
@@ -43,8 +44,8 @@ def _tags(raw: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in raw.items()}
     out = {}
     for t in raw:
-        key = t.get("Key", t.get("key"))
-        value = t.get("Value", t.get("value", ""))
+        key = t.get("Key", t.get("key", t.get("TagKey")))
+        value = t.get("Value", t.get("value", t.get("TagValue", "")))
         out[str(key)] = str(value)
     return out
 
@@ -263,6 +264,17 @@ class Scan:
             if self.ours(None, b["BudgetName"]):
                 self.add(f"budget/{b['BudgetName']}", f"budget {b['BudgetName']}")
 
+    def kms(self) -> None:
+        kms = self.client("kms")
+        for page in kms.get_paginator("list_keys").paginate():
+            for k in page["Keys"]:
+                meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+                if meta.get("KeyManager") == "AWS":
+                    continue
+                tags = kms.list_resource_tags(KeyId=k["KeyId"]).get("Tags")
+                if self.ours(tags):
+                    self.add(meta["Arn"], f"kms key {k['KeyId']}", meta.get("KeyState"))
+
     def ssm(self) -> None:
         ssm = self.client("ssm")
         for page in ssm.get_paginator("describe_parameters").paginate():
@@ -284,6 +296,7 @@ class Scan:
         "events",
         "scheduler",
         "budgets",
+        "kms",
         "ssm",
     )
 
