@@ -98,19 +98,21 @@ def deployment(moto_server, tmp_path_factory):
     state = tmp_path_factory.mktemp("teardown-state")
     ev = {"registry_local_port": free_port(), "lmpspot_state_dir": str(state)}
     moto_server.reset()
-    # The image layer (a podman build and push into the local registry) is skipped to keep
-    # the test's time down: it creates no AWS resource (the compute layer names the image by
-    # its content tag either way), and the teardown's image step still runs.
-    site = run_playbook("site.yml", moto_server, "--skip-tags", "image", extra_vars=ev, timeout=1500)
-    assert site.rc == 0, site
-    s3 = moto_server.client("s3")
-    for key, body in SEED:
-        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    s3.delete_object(Bucket=BUCKET, Key="scratch.txt")
-    dep = Deployment(moto_server, ev)
-    yield dep
-    # Whatever happened above: no local registry left behind.
-    run_playbook("playbooks/registry.yml", moto_server, extra_vars={**ev, "registry_state": "absent"})
+    try:
+        # The image layer (a podman build and push into the local registry) is skipped to
+        # keep the test's time down: it creates no AWS resource (the compute layer names the
+        # image by its content tag either way), and the teardown's image step still runs.
+        site = run_playbook("site.yml", moto_server, "--skip-tags", "image", extra_vars=ev, timeout=1500)
+        fatal = [line for line in site.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
+        assert site.rc == 0, "\n".join(fatal) + f"\n{site}"
+        s3 = moto_server.client("s3")
+        for key, body in SEED:
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        s3.delete_object(Bucket=BUCKET, Key="scratch.txt")
+        yield Deployment(moto_server, ev)
+    finally:
+        # Whatever happened above (a failed site.yml included): no local registry left behind.
+        run_playbook("playbooks/registry.yml", moto_server, extra_vars={**ev, "registry_state": "absent"})
 
 
 @pytest.fixture(scope="module")
