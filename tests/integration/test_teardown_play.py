@@ -250,3 +250,14 @@ def test_delete_data_lists_first_then_deletes_every_version(deployment):
     assert BUCKET not in buckets
     with pytest.raises(OSError):  # teardown_stop_local stopped the local registry
         socket.create_connection(("127.0.0.1", deployment.ev["registry_local_port"]), timeout=5).close()
+
+
+def test_refuses_against_the_aws_inventory_before_any_call():
+    """inventories/aws passes the guard's argument checks and refuses without confirmation.
+
+    No AWS endpoint or credentials are given: the refusal comes before any AWS call.
+    """
+    res = run_playbook("playbooks/teardown.yml", None, inventory="inventories/aws")
+    assert res.rc != 0 and res.failed == 1, res
+    assert "Confirm with -e teardown_confirm=lmpspot-prod" in res.stdout, res
+    assert "Nothing was touched" in res.stdout
