@@ -64,15 +64,12 @@ validation_messages:
   elements: dict
 """
 
-import contextlib
 import json
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
-    import botocore
+from ansible_collections.lmpspot.aws.plugins.module_utils import json_document
 
 
 def current_dashboard(client, name):
@@ -95,28 +92,33 @@ def main():
         supports_check_mode=True,
     )
     name = module.params["name"]
-    want = json.loads(module.params["body"]) if module.params["state"] == "present" else None
+    want = json_document.wanted(module, "body")
     if want is not None and not isinstance(want, dict):
         module.fail_json(msg=f"body of dashboard {name} must be a JSON object with a 'widgets' list")
     client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
-    result = {"changed": False}
-    try:
-        have, arn = current_dashboard(client, name)
-        result["changed"] = have != want
-        if result["changed"] and not module.check_mode:
-            if want is None:
-                client.delete_dashboards(aws_retry=True, DashboardNames=[name])
-                arn = None
-            else:
-                res = client.put_dashboard(aws_retry=True, DashboardName=name, DashboardBody=json.dumps(want))
-                result["validation_messages"] = res.get("DashboardValidationMessages", [])
-                _body, arn = current_dashboard(client, name)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to manage CloudWatch dashboard {name}")
+    seen = {}  # the dashboard's ARN as last read, and PutDashboard's validation messages
+
+    def read():
+        body, seen["arn"] = current_dashboard(client, name)
+        return body
+
+    def put(body):
+        res = client.put_dashboard(aws_retry=True, DashboardName=name, DashboardBody=json.dumps(body))
+        seen["validation_messages"] = res.get("DashboardValidationMessages", [])
+        _body, seen["arn"] = current_dashboard(client, name)
+
+    result, have = json_document.sync(
+        module,
+        want,
+        read=read,
+        put=put,
+        delete=lambda: client.delete_dashboards(aws_retry=True, DashboardNames=[name]),
+        fail_msg=f"Failed to manage CloudWatch dashboard {name}",
+    )
+    if "validation_messages" in seen:
+        result["validation_messages"] = seen["validation_messages"]
     result["body"] = want if result["changed"] else have
-    result["arn"] = arn if want is not None else None
-    if module._diff:
-        result["diff"] = {"before": have or {}, "after": want or {}}
+    result["arn"] = seen["arn"] if want is not None else None
     module.exit_json(**result)
 
 

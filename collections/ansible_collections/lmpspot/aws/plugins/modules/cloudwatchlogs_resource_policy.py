@@ -62,9 +62,7 @@ import json
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
-    import botocore
+from ansible_collections.lmpspot.aws.plugins.module_utils import json_document
 
 
 def current_policy(client, name):
@@ -91,22 +89,24 @@ def main():
         supports_check_mode=True,
     )
     name = module.params["name"]
-    want = json.loads(module.params["policy"]) if module.params["state"] == "present" else None
+    want = json_document.wanted(module, "policy")
     client = module.client("logs", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        have = current_policy(client, name)
-        changed = have != want
-        if changed and not module.check_mode:
-            if want is None:
-                with contextlib.suppress(is_boto3_error_code("ResourceNotFoundException")):
-                    client.delete_resource_policy(aws_retry=True, policyName=name)
-            else:
-                client.put_resource_policy(aws_retry=True, policyName=name, policyDocument=json.dumps(want))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to manage CloudWatch Logs resource policy {name}")
-    result = {"changed": changed, "policy": want if changed else have}
-    if module._diff:
-        result["diff"] = {"before": have or {}, "after": want or {}}
+
+    def delete():
+        with contextlib.suppress(is_boto3_error_code("ResourceNotFoundException")):
+            client.delete_resource_policy(aws_retry=True, policyName=name)
+
+    result, have = json_document.sync(
+        module,
+        want,
+        read=lambda: current_policy(client, name),
+        put=lambda doc: client.put_resource_policy(
+            aws_retry=True, policyName=name, policyDocument=json.dumps(doc)
+        ),
+        delete=delete,
+        fail_msg=f"Failed to manage CloudWatch Logs resource policy {name}",
+    )
+    result["policy"] = want if result["changed"] else have
     module.exit_json(**result)
 
 

@@ -54,14 +54,10 @@ policy:
 
 import json
 
-try:  # noqa: SIM105 - the amazon.aws idiom: AnsibleAWSModule reports a missing botocore
-    import botocore
-except ImportError:
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.lmpspot.aws.plugins.module_utils import json_document
 
 
 def current_policy(client, bucket):
@@ -82,21 +78,17 @@ def main():
         supports_check_mode=True,
     )
     bucket = module.params["bucket"]
-    want = json.loads(module.params["policy"]) if module.params["state"] == "present" else None
+    want = json_document.wanted(module, "policy")
     client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
-    try:
-        have = current_policy(client, bucket)
-        changed = have != want
-        if changed and not module.check_mode:
-            if want is None:
-                client.delete_bucket_policy(aws_retry=True, Bucket=bucket)
-            else:
-                client.put_bucket_policy(aws_retry=True, Bucket=bucket, Policy=json.dumps(want))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"Failed to manage the policy of bucket {bucket}")
-    result = {"changed": changed, "policy": want if changed else have}
-    if module._diff:
-        result["diff"] = {"before": have or {}, "after": want or {}}
+    result, have = json_document.sync(
+        module,
+        want,
+        read=lambda: current_policy(client, bucket),
+        put=lambda doc: client.put_bucket_policy(aws_retry=True, Bucket=bucket, Policy=json.dumps(doc)),
+        delete=lambda: client.delete_bucket_policy(aws_retry=True, Bucket=bucket),
+        fail_msg=f"Failed to manage the policy of bucket {bucket}",
+    )
+    result["policy"] = want if result["changed"] else have
     module.exit_json(**result)
 
 
