@@ -37,7 +37,11 @@ def _value(v: object) -> str:
         s = "" if v is None else str(v)
     s = _cell(s)
     if len(s) > 90:
-        kind = f"a list of {len(v)}" if isinstance(v, list) else "a mapping" if isinstance(v, dict) else "a long value"
+        kind = "a long value"
+        if isinstance(v, list):
+            kind = f"a list of {len(v)}"
+        elif isinstance(v, dict):
+            kind = "a mapping"
         return f"({kind}; see the file)"
     return f"`{s}`" if s else "(empty)"
 
@@ -125,7 +129,11 @@ def roles_section() -> list[str]:
                     typ = f"list of {o['elements']}"
                 if o.get("choices"):
                     typ += " (" + ", ".join(str(c) for c in o["choices"]) + ")"
-                default = "required" if o.get("required") else _value(o.get("default")) if "default" in o else "-"
+                default = "-"
+                if o.get("required"):
+                    default = "required"
+                elif "default" in o:
+                    default = _value(o.get("default"))
                 desc = o.get("description", "")
                 desc = " ".join(desc) if isinstance(desc, list) else desc
                 lines.append(f"| `{name}` | {_cell(typ)} | {default} | {_cell(desc)} |")
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(REPO)} is stale: run python scripts/config_reference.py", file=sys.stderr)
+            print(f"{OUT.relative_to(REPO)} is stale: run scripts/config_reference.py", file=sys.stderr)
             return 1
         return 0
     OUT.write_text(text)
