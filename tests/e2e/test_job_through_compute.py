@@ -28,6 +28,7 @@ import time
 
 import pytest
 from conftest import LocalAws, free_port, run_playbook
+from lmp_helpers import lj_fcc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -50,14 +51,7 @@ LJ = f"""\
 # LJ melt, 4000 atoms, NVE: deterministic, so the resume is bitwise exact.
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 10 0 10 0 10
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 3.0 87287 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(10, "3.0")}\
 neighbor        0.3 bin
 neigh_modify    every 20 delay 0 check no
 fix             1 all nve

@@ -19,23 +19,17 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, free_port
+from lmp_helpers import lj_fcc
 
 pytestmark = pytest.mark.integration
 
 PODMAN = shutil.which("podman")
 needs_podman = pytest.mark.skipif(PODMAN is None, reason="podman is not installed (scripts/bootstrap.sh)")
 
-TINY_LJ = """\
+TINY_LJ = f"""\
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 4 0 4 0 4
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 1.5 87287 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(4, "1.5")}\
 neighbor        0.3 bin
 fix             1 all nve
 thermo          50

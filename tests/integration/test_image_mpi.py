@@ -8,20 +8,14 @@ import re
 
 import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
+from lmp_helpers import lj_fcc
 
 pytestmark = pytest.mark.integration
 
-TINY = """\
+TINY = f"""\
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 4 0 4 0 4
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 1.5 4711 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(4, "1.5", 4711)}\
 fix             1 all nve
 thermo          50
 run             200

@@ -13,6 +13,7 @@ bitwise exact across sort-aligned restarts (see docs/RUNNER.md for NVT/NPT).
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import random
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 
 import pytest
+from lmp_helpers import lammps_env as _lammps_env
+from lmp_helpers import lj_fcc
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +37,7 @@ NSTEPS = 30000
 SCRIPT = f"""\
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 4 0 4 0 4
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 2.0 4711 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(4, "2.0", 4711)}\
 neighbor        0.3 bin
 thermo          200
 thermo_style    custom step temp pe ke etotal press
@@ -53,20 +49,7 @@ dump_modify     d format float %.17g
 run             {NSTEPS}
 """
 FINAL = 2000 + NSTEPS
-
-
-def lammps_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = f"{Path(sys.prefix) / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}"
-    for var in (
-        "AWS_BATCH_JOB_ID",
-        "AWS_BATCH_JOB_ATTEMPT",
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_PROFILE",
-    ):
-        env.pop(var, None)
-    env.update(extra or {})
-    return env
+lammps_env = functools.partial(_lammps_env, unset=("AWS_PROFILE",))
 
 
 def thermo_rows(log: Path) -> dict[int, set[tuple[str, ...]]]:

