@@ -19,6 +19,7 @@ import time
 
 import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
+from lmp_helpers import EVALUATE_ON_EXIT, job_environment, lj_fcc, unmanaged_queue
 
 from lmpspot.executor import EXITED_REASON, TIMEOUT_REASON, Podman, run_job
 
@@ -31,14 +32,7 @@ STEPS = 8000
 LJ = f"""\
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 10 0 10 0 10
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 1.5 87287 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(10, "1.5")}\
 neighbor        0.3 bin
 fix             1 all nve
 thermo          500
@@ -48,11 +42,7 @@ run             {STEPS}
 # The compute layer's retry strategy (roles/compute/vars/main.yml), 3 attempts.
 RETRY_STRATEGY = {
     "attempts": 3,
-    "evaluateOnExit": [
-        {"onStatusReason": "Host EC2*", "action": "RETRY"},
-        {"onExitCode": "75", "action": "RETRY"},
-        {"onStatusReason": "*", "action": "EXIT"},
-    ],
+    "evaluateOnExit": EVALUATE_ON_EXIT,
 }
 
 # $0 = sim_id, $1 = input (whole-argument Ref:: placeholders, as Batch substitutes them).
@@ -71,18 +61,8 @@ def wrapped_image(cpu_image):  # noqa: F811 (the fixture)
 @pytest.fixture
 def batch_env(aws, wrapped_image):
     """A queue, the results bucket and the test job definition in the (reset) local AWS."""
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName="lmpspot-test-batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-ce", role_name="lmpspot-test-batch")
     batch = aws.client("batch")
-    ce = batch.create_compute_environment(
-        computeEnvironmentName="lmpspot-test-ce", type="UNMANAGED", serviceRole=role
-    )["computeEnvironmentArn"]
-    batch.create_job_queue(
-        jobQueueName=QUEUE,
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-    )
     aws.client("s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
     )
@@ -95,13 +75,7 @@ def batch_env(aws, wrapped_image):
                 "image": wrapped_image,
                 "command": ["sh", "-c", WRAPPER, "Ref::sim_id", "Ref::input"],
                 "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
-                "environment": [
-                    {"name": "LMPSPOT_BUCKET", "value": BUCKET},
-                    {"name": "LMPSPOT_CHECKPOINT_PREFIX", "value": "checkpoints/"},
-                    {"name": "LMPSPOT_RESULTS_PREFIX", "value": "results/"},
-                    {"name": "LMPSPOT_INPUTS_PREFIX", "value": "inputs/"},
-                    {"name": "AWS_DEFAULT_REGION", "value": "us-east-2"},
-                ],
+                "environment": job_environment(BUCKET),
                 "linuxParameters": {"sharedMemorySize": 256},
             },
             retryStrategy=RETRY_STRATEGY,
@@ -256,17 +230,8 @@ def test_serve_finds_the_jobs_not_yet_executed(aws):
     """serve() picks jobs by the attempts ledger, not by moto's (always SUCCEEDED) status."""
     from lmpspot.executor import LocalExecutor, write_ledger  # noqa: PLC0415
 
-    role = aws.client("iam").create_role(RoleName="r-serve", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    unmanaged_queue(aws, QUEUE, ce_name="ce-serve", role_name="r-serve")
     batch = aws.client("batch")
-    ce = batch.create_compute_environment(
-        computeEnvironmentName="ce-serve", type="UNMANAGED", serviceRole=role
-    )
-    batch.create_job_queue(
-        jobQueueName=QUEUE,
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}],
-    )
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
     batch.register_job_definition(

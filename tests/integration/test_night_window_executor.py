@@ -19,6 +19,7 @@ from datetime import datetime
 
 import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
+from lmp_helpers import EVALUATE_ON_EXIT, job_environment, lj_fcc, unmanaged_queue
 
 from lmpspot.executor import EXITED_REASON, Podman, run_job
 
@@ -30,32 +31,21 @@ OPEN_S, CLOSED_S = 30.0, 8.0
 WORK_S = 45.0  # compute the job needs, at this machine's measured speed: > one window
 
 # A small deterministic NVE system (864 atoms): restarts are bitwise exact.
-LJ = """\
+LJ = f"""\
 units           lj
 atom_style      atomic
-lattice         fcc 0.8442
-region          box block 0 6 0 6 0 6
-create_box      1 box
-create_atoms    1 box
-mass            1 1.0
-velocity        all create 1.5 87287 loop geom
-pair_style      lj/cut 2.5
-pair_coeff      1 1 1.0 1.0 2.5
+{lj_fcc(6, "1.5")}\
 neighbor        0.3 bin
 fix             1 all nve
 thermo_style    custom step pe ke etotal press
 thermo_modify   format float %.15g
 thermo          1000
-run             {steps}
+run             {{steps}}
 """
 
 RETRY_STRATEGY = {  # the compute layer's rules, with Batch's maximum of attempts
     "attempts": 10,
-    "evaluateOnExit": [
-        {"onStatusReason": "Host EC2*", "action": "RETRY"},
-        {"onExitCode": "75", "action": "RETRY"},
-        {"onStatusReason": "*", "action": "EXIT"},
-    ],
+    "evaluateOnExit": EVALUATE_ON_EXIT,
 }
 
 WRAPPER = (
@@ -90,17 +80,8 @@ def steps_for(seconds: float, tmp_path) -> int:
 
 def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path):  # noqa: F811, PLR0915
     wrapped = cpu_image.derive("wrap-" + cpu_image.ref.rsplit(":", 1)[1], "ENTRYPOINT []\nCMD []\n")
-    iam, batch, s3 = aws.client("iam"), aws.client("batch"), aws.client("s3")
-    role = iam.create_role(RoleName="lmpspot-test-batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    ce = batch.create_compute_environment(
-        computeEnvironmentName="lmpspot-test-window", type="UNMANAGED", serviceRole=role
-    )["computeEnvironmentArn"]
-    batch.create_job_queue(
-        jobQueueName=QUEUE,
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-    )
+    batch, s3 = aws.client("batch"), aws.client("s3")
+    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-window", role_name="lmpspot-test-batch")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
     jobdef = batch.register_job_definition(
         jobDefinitionName="lmpspot-test-window",
@@ -109,13 +90,7 @@ def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path): 
             "image": wrapped,
             "command": ["sh", "-c", WRAPPER, "Ref::sim_id", "Ref::input"],
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
-            "environment": [
-                {"name": "LMPSPOT_BUCKET", "value": BUCKET},
-                {"name": "LMPSPOT_CHECKPOINT_PREFIX", "value": "checkpoints/"},
-                {"name": "LMPSPOT_RESULTS_PREFIX", "value": "results/"},
-                {"name": "LMPSPOT_INPUTS_PREFIX", "value": "inputs/"},
-                {"name": "AWS_DEFAULT_REGION", "value": "us-east-2"},
-            ],
+            "environment": job_environment(BUCKET),
         },
         retryStrategy=RETRY_STRATEGY,
     )["jobDefinitionArn"]
