@@ -293,6 +293,7 @@ def test_world_broadcasts_and_aborts_under_mpiexec(tmp_path):
     p = subprocess.run(
         [*cmd, "abort"], env=lammps_env(), capture_output=True, text=True, timeout=120, check=False
     )
-    assert p.returncode != 0, p.stdout + p.stderr
-    assert "MPI_Abort" in p.stdout + p.stderr
+    # hydra exits with the abort's error code; MPICH's "MPI_Abort" line on stderr is not
+    # always flushed before the process is killed (seen in a clean-clone CI run).
+    assert p.returncode == 9, p.stdout + p.stderr
     assert time.monotonic() - t0 < 60

@@ -51,13 +51,16 @@ PNG_SIZES = {"thermo.png": (1100, 850), "checkpoints.png": (1100, 450), "rate.pn
 
 
 def polymer_input(tmp: Path) -> Path:
-    """examples/polymer_melt with shorter stages (2000 + 2000 + 12000 steps), thermo every 200."""
+    """examples/polymer_melt with shorter stages (2000 + 2000 + 30000 steps), thermo every 200.
+
+    The last stage is long enough that the notice lands inside it on an idle machine.
+    """
     src = REPO / "examples" / "polymer_melt"
     text = (src / "in.polymer").read_text()
     for old, new in (
         ("run             10000", "run 2000"),
         ("run             40000", "run 2000"),
-        ("run             50000", "run 12000"),
+        ("run             50000", "run 30000"),
         ("thermo          1000", "thermo 200"),
     ):
         assert old in text, old  # the example changed: adapt this test
@@ -219,7 +222,7 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
             "RUNNING",
         )
         assert (row["attempt"], row["interruptions"]) == (2, 1)
-        assert 0 < row["percent"] < 100 and 0 < row["step"] < row["total_steps"] == 16000
+        assert 0 < row["percent"] < 100 and 0 < row["step"] < row["total_steps"] == 34000
         assert row["checkpoint_age_seconds"] is not None and row["checkpoint_step"] >= 2000
 
         imds.reset()  # a retried attempt runs on a new instance
@@ -238,9 +241,9 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     assert st.returncode == 0, st.stderr
     (row,) = json.loads(st.stdout)
     assert (row["state"], row["attempt"], row["interruptions"]) == ("SUCCEEDED", 2, 1)
-    assert row["step"] == row["total_steps"] == 16000 and row["percent"] == 100.0
+    assert row["step"] == row["total_steps"] == 34000 and row["percent"] == 100.0
     assert row["rate"] > 0 and row["rate_unit"] == "tau/day" and row["eta_seconds"] is None
-    assert row["checkpoint_step"] == 16000 and row["checkpoint_age_seconds"] < 120
+    assert row["checkpoint_step"] == 34000 and row["checkpoint_age_seconds"] < 120
     # Local mode says what ran: podman on this machine, not an EC2 type; no price.
     assert (row["capacity"], row["instance_type"], row["cost_label"], row["cost_usd"]) == (
         "local",
@@ -268,7 +271,7 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
         "COST",
     ):
         assert col in header
-    assert line.split()[:6] == [sim, "SUCCEEDED", "2", "1", "16000/16000", "100.0%"], table.stdout
+    assert line.split()[:6] == [sim, "SUCCEEDED", "2", "1", "34000/34000", "100.0%"], table.stdout
 
     # -- lmpspot report ----------------------------------------------------------------------
     out = tmp_path / "report"
@@ -282,8 +285,8 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     assert "Cost so far: **n/a (local)**" in md and "| 1 |" in md and "| 2 |" in md
     summary = json.loads((out / "report.json").read_text())
     assert summary["attempts_in_log"] == 2 and summary["units"] == "lj" and summary["time_unit"] == "tau"
-    assert summary["steps"]["last"] == 16000
-    assert summary["simulated_time"]["last"] == pytest.approx(16000 * 0.01)
+    assert summary["steps"]["last"] == 34000
+    assert summary["simulated_time"]["last"] == pytest.approx(34000 * 0.01)
     assert [r["step"] for r in summary["resumes"]] == [resumed]
     assert 0.8 < summary["last_row"]["Density"] < 0.9  # the NPT stage compressed the melt
     assert summary["rate"]["emf_records"] > 2 and summary["rate"]["points_from_log"] > 2
