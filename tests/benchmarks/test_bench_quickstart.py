@@ -54,7 +54,7 @@ def test_make_up_first_vs_rerun(tmp_path):
     build = sum(s for n, s in tasks if n.startswith("image : Build and push"))
     rows = [
         ["first `make up` (site.yml + main job + report)", f"{first:.1f}", "1.00"],
-        ["  of which: the main job (local executor, notice in attempt 1)", f"{job:.1f}", f"{job / first:.2f}"],
+        ["  of which: the main job (local executor)", f"{job:.1f}", f"{job / first:.2f}"],
         ["  of which: the cpu image build and push", f"{build:.1f}", f"{build / first:.2f}"],
         ["second `make up` (nothing to do)", f"{second:.1f}", f"{second / first:.2f}"],
     ]
