@@ -77,12 +77,28 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="extra LAMMPS command-line argument (repeat; e.g. --lammps-arg=-sf --lammps-arg=gpu)",
     )
     p.add_argument("--attempt", type=int, default=None, help="default: $AWS_BATCH_JOB_ATTEMPT")
-    p.add_argument("--chunk-seconds", type=float, default=1.5, help="target wall s per chunk")
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=1.5,
+        help="shortest wall s per chunk",
+    )
+    p.add_argument(
+        "--max-chunk-seconds",
+        type=float,
+        default=5.0,
+        help="longest wall s per chunk",
+    )
     p.add_argument(
         "--notice-grace",
         type=float,
-        default=30.0,
-        help="max s to wait for a bitwise-exact checkpoint step after a notice",
+        default=8.0,
+        help="max s to wait for a bitwise-exact checkpoint step after a notice or SIGTERM",
+    )
+    p.add_argument(
+        "--keep-seeds",
+        action="store_true",
+        help="on resume, re-issue random seeds as written (default: derive fresh ones, docs/RUNNER.md)",
     )
     p.add_argument("--progress-every", type=float, default=60.0, help="s between progress lines")
     p.add_argument(
@@ -335,6 +351,8 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         variables=variables,
         lammps_args=list(args.lammps_arg),
         chunk_seconds=args.chunk_seconds,
+        max_chunk_seconds=args.max_chunk_seconds,
+        fresh_seeds=not args.keep_seeds,
         notice_grace=args.notice_grace,
         progress_every=args.progress_every,
         allow_short_interval=args.allow_short_interval,

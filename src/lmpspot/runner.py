@@ -77,10 +77,13 @@ from typing import Any
 
 from lmpspot import registry
 from lmpspot.checkpoint import LocalStore, Manifest
+from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
 from lmpspot.mpi import SingleWorld
 from lmpspot.progress import Progress, sample_gpu_utilization
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint
-from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, parse_script, resume_text
+from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, _requote, parse_script, resume_text
+from lmpspot.seeds import reseed
+from lmpspot.seek import exact_seek
 from lmpspot.sync import CheckpointSyncer
 
 EXIT_OK = 0
@@ -129,8 +132,10 @@ class RunnerConfig:
     attempt: int = 0
     variables: dict[str, list[str]] = field(default_factory=dict)
     lammps_args: list[str] = field(default_factory=list)  # e.g. ["-sf", "gpu", "-pk", "gpu", "1"]
-    chunk_seconds: float = 1.5
-    notice_grace: float = 30.0
+    chunk_seconds: float = 1.5  # shortest chunk (wall s); longer where a boundary costs more
+    max_chunk_seconds: float = 5.0  # longest chunk: a notice waits at most this for it
+    notice_grace: float = 8.0
+    fresh_seeds: bool = True  # resumed seeded fixes get a seed derived from the resume point
     progress_every: float = 60.0
     allow_short_interval: bool = False
     screen: bool = False
@@ -208,6 +213,7 @@ class Runner:
         self.lammps_version = ""
         self.sortfreq = DEFAULT_SORTFREQ
         self.rate = 0.0  # steps per wall second (pre-no chunks)
+        self._sizer = ChunkSizer(cfg.chunk_seconds, cfg.max_chunk_seconds)
         self.last_ckpt_wall = time.monotonic()
         self.last_ckpt_step: int | None = None
         self.checkpoints_written = 0
@@ -223,6 +229,7 @@ class Runner:
         self._total_steps = 0
         self._stage_index = 0
         self._done_steps = 0
+        self.seeds: list[dict[str, Any]] = []  # seeds derived for this resume (lmpspot.seeds)
 
     # -- small helpers -----------------------------------------------------------------
     def _agree(self, value: Any) -> Any:
@@ -534,10 +541,22 @@ class Runner:
             return
         if c.kind in (Kind.SETTING, Kind.DUMP, Kind.LOG):
             for text in resume_text(c, man.step):
-                self.cmd(text)
+                self.cmd(self._reseeded(c, text, man))
         elif c.kind is Kind.GROUP and len(c.words) > 2 and c.words[2] in ("dynamic", "static"):
             self.cmd(c.text)
         # CREATE (a second one), STATE, ONCE, GROUP, RUN, MINIMIZE: already in the restart
+
+    def _reseeded(self, c: Command, text: str, man: Manifest) -> str:
+        """``text`` with a fresh seed derived from the resume point (lmpspot.seeds)."""
+        if not self.cfg.fresh_seeds or text != c.text:
+            return text
+        log = self.log if self.is_root else (lambda _m: None)
+        got = reseed(c.words, self.resolve_int, man.stage, man.step, log)
+        if got is None:
+            return text
+        words, record = got
+        self.seeds.append(record)
+        return " ".join(_requote(w) for w in words)
 
     def _estimate_total(self, plan: Plan, man: Manifest | None) -> None:
         """Total steps of literal run stages, for % done (variables count as unknown)."""
@@ -576,24 +595,24 @@ class Runner:
         if st.target == cur:  # run 0 (or nothing left): one setup run, like the script's
             self.cmd(self._run_cmd(st, cur, pre=True, post=spec.post))
             return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
-        chunk = 10
+        sizer = self._sizer
+        chunk = sizer.next() if sizer.step_seconds > 0 else FIRST_CHUNK
+        t_prev = time.monotonic()
         while (cur := self.step()) < st.target:
             end = min(st.target, cur + max(1, chunk))
             post = spec.post and end == st.target
             t0 = time.monotonic()
             self.cmd(self._run_cmd(st, end, pre=pre, post=post))
-            dt = time.monotonic() - t0
+            t1 = time.monotonic()
             self.chunks += 1
-            self.chunk_wall += dt
+            self.chunk_wall += t1 - t0
             self._done_steps += end - cur
-            if not pre and dt > 0:
-                r = (end - cur) / dt
-                self.rate = r if self.rate == 0 else 0.7 * self.rate + 0.3 * r
+            if not pre:  # the boundary's cost counts from the previous chunk's end
+                sizer.observe(end - cur, t1 - t_prev)
+                self.rate = sizer.rate
+            t_prev = t1
             pre = False
-            if self.rate > 0:
-                chunk = min(int(self.rate * self.cfg.chunk_seconds), 4 * max(chunk, 1))
-            else:
-                chunk = chunk * 2
+            chunk = sizer.next()
             if self.step() >= st.target:
                 break
             self._progress()
@@ -609,15 +628,15 @@ class Runner:
                 if not due and self.is_root:
                     why = "SIGUSR1" if self._ckpt_now.is_set() else "rebalance recommendation"
                     self.log(f"checkpoint requested ({why}) at step {self.step()}")
-                grace = min(max(0.1 * self.cfg.interval, 5.0), 120.0)
-                wrote = self._mid_stage_checkpoint(st, grace)
+                wrote = self._mid_stage_checkpoint(st)
                 if self.is_root and self._rebalance_pending():
                     self._ack_checkpoint_now()
                 if not wrote:  # the seek reached the stage end
                     break
-                pre = True
+                # write_restart noinit left the running system untouched: go on with pre no
                 if self._stop_agreed():
                     return self._exit_checkpointed()
+            t_prev = time.monotonic()
         return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
 
     @staticmethod
@@ -628,62 +647,27 @@ class Runner:
         )
 
     # -- checkpoints -------------------------------------------------------------------
-    def _seek_exact_step(self, st: _StageState, grace: float) -> bool | None:
+    def _seek_exact_step(self, st: _StageState, grace: float | None) -> bool | None:
         """Advance (pre no) to a step where a restart is bitwise neutral.
 
         That is the first neighbour-list build at or after the next multiple of the
-        atom sort frequency.  Returns True there, False if ``grace`` seconds passed first
-        (checkpoint anyway: statistically exact only), None if the stage ended first.
+        atom sort frequency (:func:`lmpspot.seek.exact_seek`).  Returns True there, None
+        if the stage ended first (or would within :data:`~lmpspot.seek.NEAR_END` steps of
+        it: the stage-end checkpoint follows), False only if ``grace`` seconds passed
+        first -- periodic checkpoints pass ``None`` (no deadline: the seek is bounded by
+        one sort period plus one neighbour-list interval); a stop passes its grace.
         """
         assert self.plan is not None
         if not self.plan.bitwise_restartable:
             # nothing to gain from waiting: checkpoint right here
             return None if self.step() >= st.target else False
-        deadline = time.monotonic() + grace
-        cur = self.step()
-        f = self.sortfreq
-        if f > 0:
-            m = (cur // f + 1) * f
-            while (cur := self.step()) < min(m - 1, st.target):
-                late, n = self._agree(
-                    [
-                        time.monotonic() > deadline,
-                        max(1, int(self.rate * self.cfg.chunk_seconds)) if self.rate else 100,
-                    ]
-                    if self.is_root
-                    else None
-                )
-                if late:
-                    return False
-                end = min(m - 1, st.target, cur + n)
-                self.cmd(self._run_cmd(st, end, pre=False, post=end == st.target))
-                self._done_steps += end - cur
-        nb = self.lmp.get_thermo("nbuild")
-        while True:
-            cur = self.step()
-            if cur >= st.target:
-                return None
-            if self._agree(time.monotonic() > deadline if self.is_root else None):
-                return False
-            self.cmd(self._run_cmd(st, cur + 1, pre=False, post=cur + 1 == st.target))
-            self._done_steps += 1
-            nb2 = self.lmp.get_thermo("nbuild")
-            if self.step() >= st.target:
-                return None  # the stage-end checkpoint follows
-            if nb2 != nb:
-                return True
-            nb = nb2
+        return exact_seek(self, st, grace)
 
-    def _mid_stage_checkpoint(self, st: _StageState, grace: float) -> bool:
+    def _mid_stage_checkpoint(self, st: _StageState) -> bool:
         """Seek an exact step and checkpoint there; False if the stage ended first."""
-        exact = self._seek_exact_step(st, grace)
+        exact = self._seek_exact_step(st, None)
         if exact is None:
             return False
-        if not exact and self.plan is not None and self.plan.bitwise_restartable:
-            self.log(
-                f"no exact restart step within {grace:.0f}s: checkpointing at step "
-                f"{self.step()} (resume will be statistically, not bitwise, exact)"
-            )
         self._write_checkpoint(st.stage, st, stage_done=False, exact=exact)
         return True
 
@@ -769,7 +753,7 @@ class Runner:
             seq = self.local.next_seq(at_least=self._seq_floor)
             staging = self.local.staging(seq)
             restart = str(staging / RESTART_NAME)
-        self.cmd(f"write_restart {self._agree(restart)}")
+        self.cmd(f"write_restart {self._agree(restart)} noinit")  # leaves the run untouched
         if not self.is_root:
             self.checkpoints_written += 1
             self.last_ckpt_step = step
@@ -801,6 +785,7 @@ class Runner:
                 "done_steps": self._done_steps,
                 "outputs": self._output_sizes(),
                 "mpi_ranks": self.world.size,
+                "seeds": self.seeds,
             },
         )
         self.syncer.submit(self.local.path_for(seq), man)
