@@ -39,6 +39,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from s3transfer.utils import ChunksizeAdjuster
 
+from lmpspot import transfer
 from lmpspot.checkpoint import (
     MANIFEST_NAME,
     Manifest,
@@ -147,8 +148,8 @@ class S3Store:
         prefix: str,
         job_id: str,
         *,
-        multipart_threshold: int = 64 * MIB,
-        multipart_chunksize: int = 64 * MIB,
+        multipart_threshold: int = 16 * MIB,
+        multipart_chunksize: int = 8 * MIB,
         max_concurrency: int = 8,
         log: LogFn | None = None,
     ) -> None:
@@ -203,11 +204,30 @@ class S3Store:
         extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
         if sha256_hex:
             extra["Metadata"] = {SHA_META_KEY: sha256_hex}
-        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=self._transfer_config())
-        self._verify_uploaded(path, key, size, sha256_hex)
+        extra.pop("ChecksumAlgorithm")
+        sent = transfer.upload_file(
+            self.client,
+            path,
+            self.bucket,
+            key,
+            extra=extra,
+            threshold=self.multipart_threshold,
+            chunk=self.multipart_chunksize,
+            concurrency=self.max_concurrency,
+        )
+        self._verify_uploaded(path, key, size, sha256_hex, sent)
         return size
 
-    def _verify_uploaded(self, path: Path, key: str, size: int, sha256_hex: str | None) -> None:
+    def _verify_uploaded(
+        self,
+        path: Path,
+        key: str,
+        size: int,
+        sha256_hex: str | None,
+        sent: tuple[str, int, str] | None = None,
+    ) -> None:
+        """HeadObject: size, S3's SHA256 (``sent``: the checksum and part count the upload
+        computed while reading; else computed from the file) and the sha256 metadata."""
         head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         if head.get("ContentLength") != size:
             raise UploadVerifyError(f"{self.url(key)}: size {head.get('ContentLength')} != local {size}")
@@ -216,7 +236,12 @@ class S3Store:
             raise UploadVerifyError(f"{self.url(key)}: S3 returned no SHA256 checksum")
         digest, _, nparts = remote.partition("-")
         multipart = bool(nparts) or head.get("ChecksumType") == "COMPOSITE" or ("-" in head.get("ETag", ""))
-        if multipart:
+        if sent is not None:
+            if digest != sent[0] or (nparts and int(nparts) != sent[1]) or multipart != bool(sent[1]):
+                raise UploadVerifyError(f"{self.url(key)}: SHA256 checksum mismatch")
+            if sha256_hex and sent[2] != sha256_hex:
+                raise UploadVerifyError(f"{self.url(key)}: the local file changed since its sha256 was taken")
+        elif multipart:
             expected, parts = composite_sha256(path, self._part_size(size))
             if digest != expected or (nparts and int(nparts) != parts):
                 raise UploadVerifyError(f"{self.url(key)}: composite SHA256 mismatch")
@@ -433,8 +458,13 @@ class S3Store:
                 check_relative_name(name)
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.client.download_file(
-                    self.bucket, self.key(seq, name), str(target), Config=self._transfer_config()
+                transfer.download_file(
+                    self.client,
+                    self.bucket,
+                    self.key(seq, name),
+                    target,
+                    chunk=self.multipart_chunksize,
+                    concurrency=self.max_concurrency,
                 )
             (staging / MANIFEST_NAME).write_text(man.to_json())
             ok, reason = verify_dir(staging, man)
