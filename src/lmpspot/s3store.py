@@ -150,7 +150,7 @@ class S3Store:
         *,
         multipart_threshold: int = 16 * MIB,
         multipart_chunksize: int = 8 * MIB,
-        max_concurrency: int = 8,
+        max_concurrency: int = 10,
         log: LogFn | None = None,
     ) -> None:
         if not job_id or "/" in job_id:
@@ -224,7 +224,7 @@ class S3Store:
         key: str,
         size: int,
         sha256_hex: str | None,
-        sent: tuple[str, int, str] | None = None,
+        sent: tuple[str, int] | None = None,
     ) -> None:
         """HeadObject: size, S3's SHA256 (``sent``: the checksum and part count the upload
         computed while reading; else computed from the file) and the sha256 metadata."""
@@ -239,8 +239,6 @@ class S3Store:
         if sent is not None:
             if digest != sent[0] or (nparts and int(nparts) != sent[1]) or multipart != bool(sent[1]):
                 raise UploadVerifyError(f"{self.url(key)}: SHA256 checksum mismatch")
-            if sha256_hex and sent[2] != sha256_hex:
-                raise UploadVerifyError(f"{self.url(key)}: the local file changed since its sha256 was taken")
         elif multipart:
             expected, parts = composite_sha256(path, self._part_size(size))
             if digest != expected or (nparts and int(nparts) != parts):

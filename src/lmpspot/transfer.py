@@ -5,9 +5,7 @@
 parallel threads.  The object's checksum is the one S3 reports: the part's own sha256 for
 a single ``PutObject``, else the COMPOSITE ``sha256(part digests...)-N`` of the multipart
 upload, and :func:`upload_file` returns it computed from the digests it already has, so
-verifying the upload (``HeadObject``) needs no second pass over the file.  The whole
-file's sha256 (what the checkpoint manifest records) is computed in the same pass: each
-part, once read, is fed to it in file order.
+verifying the upload (``HeadObject``) needs no second pass over the file.
 
 :func:`download_file` fetches byte ranges in parallel threads into a pre-sized file.
 """
@@ -17,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -58,10 +55,9 @@ def upload_file(
     extra: dict[str, Any] | None = None,
     threshold: int = 16 * MIB,
     chunk: int = 8 * MIB,
-    concurrency: int = 8,
-) -> tuple[str, int, str]:
-    """Upload ``path`` to ``bucket/key``; returns (S3's ``ChecksumSHA256`` for it, parts,
-    the file's sha256 hex).
+    concurrency: int = 10,
+) -> tuple[str, int]:
+    """Upload ``path`` to ``bucket/key``; returns (S3's ``ChecksumSHA256`` for it, parts).
 
     ``parts`` is 0 for a single PutObject.  ``extra`` goes to PutObject /
     CreateMultipartUpload (e.g. ``Metadata``)."""
@@ -80,7 +76,7 @@ def upload_file(
                 ChecksumSHA256=_b64(raw),
                 **extra,
             )
-            return _b64(raw), 0, raw.hex()
+            return _b64(raw), 0
         return _multipart(client, fd, size, bucket, key, extra, part_size(size, chunk), concurrency)
     finally:
         os.close(fd)
@@ -88,24 +84,15 @@ def upload_file(
 
 def _multipart(
     client: Any, fd: int, size: int, bucket: str, key: str, extra: dict[str, Any], psize: int, workers: int
-) -> tuple[str, int, str]:
+) -> tuple[str, int]:
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)[
         "UploadId"
     ]
-
-    whole = hashlib.sha256()
-    turn = threading.Condition()
-    nxt = [1]  # the part whose bytes the whole-file hash takes next
 
     def send(n: int) -> tuple[bytes, dict[str, Any]]:
         off = (n - 1) * psize
         body = _read(fd, off, min(psize, size - off))
         digest = hashlib.sha256(body).digest()
-        with turn:  # parts are taken in order by the pool: a short wait at most
-            turn.wait_for(lambda: nxt[0] == n)
-            whole.update(body)
-            nxt[0] += 1
-            turn.notify_all()
         resp = client.upload_part(
             Bucket=bucket,
             Key=key,
@@ -128,11 +115,11 @@ def _multipart(
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         raise
     composite = hashlib.sha256(b"".join(d for d, _ in done)).digest()
-    return _b64(composite), nparts, whole.hexdigest()
+    return _b64(composite), nparts
 
 
 def download_file(
-    client: Any, bucket: str, key: str, dest: Path, *, chunk: int = 8 * MIB, concurrency: int = 8
+    client: Any, bucket: str, key: str, dest: Path, *, chunk: int = 8 * MIB, concurrency: int = 10
 ) -> int:
     """Download ``bucket/key`` into ``dest`` with parallel ranged GETs; returns its size."""
     size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])

@@ -36,12 +36,12 @@ thermo_style    custom step temp pe ke etotal press
 thermo_modify   format float %.17g
 minimize        1.0e-4 1.0e-6 100 1000
 fix             1 all nvt temp 2.0 1.2 0.5
-run             1500
+run             1000
 unfix           1
 fix             2 all nve
 dump            d all custom 500 traj.dump id x y z vx vy vz
 dump_modify     d format float %.17g
-run             1500
+run             1000
 """
 TRIALS = 2
 KILLS_PER_TRIAL = 2

@@ -58,7 +58,8 @@ def run(wd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def after(rows: dict, step: int) -> dict:
-    return {s: sorted(v) for s, v in rows.items() if s > step}
+    """Thermo rows past ``step`` at the script's thermo steps (chunk-boundary rows vary)."""
+    return {s: sorted(v) for s, v in rows.items() if s > step and s % 100 == 0}
 
 
 def test_derived_seed_is_in_range_and_depends_on_the_resume_point():
