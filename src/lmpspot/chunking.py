@@ -57,8 +57,10 @@ class ChunkSizer:
                 self.step_seconds = b
                 self.boundary_seconds = max(a, 0.0)
                 return
-        # too few or too similar lengths: everything counts as MD time
-        self.step_seconds = sum(ys) / sum(xs)
+        # too few or too similar lengths (the size has settled): keep the last fitted
+        # boundary cost, the rest is MD time
+        md = sum(ys) - k * self.boundary_seconds
+        self.step_seconds = md / sum(xs) if md > 0 else sum(ys) / sum(xs)
 
     @property
     def rate(self) -> float:
@@ -75,6 +77,6 @@ class ChunkSizer:
         if self.step_seconds <= 0:
             self.last = min(self.last * 2, 1000)
             return self.last
-        n = int(self.target_seconds() / self.step_seconds)
+        n = round(self.target_seconds() / self.step_seconds)
         self.last = max(1, min(n, 4 * max(self.last, 1)))
         return self.last
