@@ -31,6 +31,7 @@ atom_style      atomic
 {lj_fcc(5, "3.0", 2718)}\
 neighbor        0.3 bin
 neigh_modify    every 1 delay 0 check yes
+atom_modify     sort 250 0.0
 thermo          100
 thermo_style    custom step temp pe ke etotal press
 thermo_modify   format float %.17g
