@@ -85,14 +85,15 @@ def test_unknown_kms_alias_is_refused(aws):
 @pytest.mark.parametrize(
     ("statement", "reason"),
     [
-        ({"Effect": "Allow", "Action": ["cloudwatch:PutMetricData", "*"], "Resource": "*"}, "every action (*)"),
+        ({"Effect": "Allow", "Action": ["logs:PutLogEvents", "*"], "Resource": "*"}, "every action (*)"),
         ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, "NotAction on every resource"),
         ({"Effect": "Allow", "Action": "s3:*", "Resource": ["*"]}, "every s3 action (s3:*)"),
     ],
     ids=["list-with-star", "notaction", "service-star"],
 )
 def test_guard_refuses_everything_on_everything(aws, statement, reason):
-    res = run_playbook("playbooks/identity.yml", aws, extra_vars={"identity_job_role_extra_statements": [statement]})
+    extra = {"identity_job_role_extra_statements": [statement]}
+    res = run_playbook("playbooks/identity.yml", aws, extra_vars=extra)
     assert res.rc != 0
     assert f"The job role policy would allow {reason}" in res.stdout, res
     assert "identity_job_role_extra_statements" in res.stdout
