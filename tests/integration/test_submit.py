@@ -233,3 +233,22 @@ def test_submit_refuses_secrets_and_links_out(aws, playbook, batch, tmp_path, sc
     assert message in res.stdout, res
     assert aws.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
     assert batch.list_jobs(jobQueue=QUEUE, jobStatus="SUCCEEDED")["jobSummaryList"] == []
+
+
+def test_submit_opt_in_runs_an_unsafe_script_and_tells_the_job(aws, playbook, batch, tmp_path):
+    d = _inputs(tmp_path)
+    (d / "in.melt").write_text("read_data data/melt.data\nshell echo hello\nrun 100\n")
+    ev = {
+        "lmpspot_local_aws": False,
+        "submit_input": str(d / "in.melt"),
+        "submit_allow_unsafe_commands": True,
+        "submit_sim_id": "melt-unsafe",
+        "submit_queue": QUEUE,
+        "submit_job_definition": JOBDEF,
+        "submit_bucket": BUCKET,
+    }
+    res = playbook("playbooks/submit.yml", aws, extra_vars=ev)
+    assert res.rc == 0, res
+    job_id = re.search(r"job ([0-9a-f-]{36}) \(lmpspot-melt-unsafe", res.stdout).group(1)
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    assert {"name": "LMPSPOT_ALLOW_UNSAFE_COMMANDS", "value": "true"} in job["container"]["environment"]
