@@ -160,8 +160,19 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "with 1 GPU in the LAMMPS args; none (default): LAMMPS maps ranks to GPUs itself "
         "(KOKKOS -k on g N uses the launcher's local rank)",
     )
+    _add_unsafe_flag(p)
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run)
+
+
+def _add_unsafe_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-unsafe-commands",
+        action="store_true",
+        default=os.environ.get("LMPSPOT_ALLOW_UNSAFE_COMMANDS", "").lower() in ("1", "true", "yes"),
+        help="accept input-script commands that run arbitrary code (shell, plugin, pair_style "
+        "python, fix python/*); refused by default (also $LMPSPOT_ALLOW_UNSAFE_COMMANDS=true)",
+    )
 
 
 def _make_watcher(args: argparse.Namespace):
@@ -360,6 +371,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         emf=args.emf == "on" or (args.emf == "auto" and bool(os.environ.get("AWS_BATCH_JOB_ID"))),
         stop_after_checkpoints=args.stop_after_checkpoints,
         results_prefix=args.results_prefix,
+        allow_unsafe=args.allow_unsafe_commands,
     )
     s3 = None
     if args.bucket and root:
@@ -391,7 +403,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        plan = parse_script(args.input)
+        plan = parse_script(args.input, allow_unsafe=args.allow_unsafe_commands)
     except ScriptError as e:
         _log(f"bad input: {e}")
         return EXIT_BAD_INPUT
@@ -413,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate an input script and show its stages")
     p.add_argument("input", type=Path)
     p.add_argument("-v", "--verbose", action="store_true", help="list every command's kind")
+    _add_unsafe_flag(p)
     p.set_defaults(func=cmd_check)
     try:
         mod = importlib.import_module("lmpspot.checkpoint_cli")

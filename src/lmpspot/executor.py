@@ -71,6 +71,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lmpspot.container_env import (
+    NonLoopbackEndpoint,
+    is_loopback_registry,
+    require_loopback_endpoint,
+    write_env_file,
+)
+
 LogFn = Callable[[str], None]
 
 LOCAL_INSTANCE_ID = "i-local0000"
@@ -277,12 +284,6 @@ def job_spec(job: Mapping[str, Any], job_definition: Mapping[str, Any]) -> JobSp
     )
 
 
-def is_loopback_registry(image: str) -> bool:
-    """True for ``127.x.x.x:port/...``, ``localhost:port/...``, ``[::1]:port/...`` images."""
-    host = image.split("/", 1)[0] if "/" in image else ""
-    return host.startswith(("127.", "localhost:", "[::1]")) or host == "localhost"
-
-
 def has_nvidia_gpu() -> bool:
     """True when this machine has NVIDIA device nodes (what CDI would expose)."""
     return Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists()
@@ -305,16 +306,17 @@ def podman_run_args(
     *,
     name: str,
     attempt: int,
-    env: Mapping[str, str],
+    env_file: str | Path,
     gpu_devices: bool,
     init: bool = True,
     ca_bundle: str | None = None,
 ) -> list[str]:
     """The ``podman run`` arguments (after ``podman``) for one attempt.
 
+    The container's environment (:func:`container_environment`) is in ``env_file``
+    (``--env-file``): no variable, credentials least of all, is on the command line.
     ``ca_bundle``: a CA file on this machine the AWS clients in the container must trust
-    (the local AWS's own CA when it speaks https); mounted read-only and named by
-    ``AWS_CA_BUNDLE`` inside.
+    (the local AWS's own CA when it speaks https); mounted read-only.
     """
     args = ["run", "--name", name, "--network", "host"]
     if spec.init_process and init:
@@ -331,6 +333,16 @@ def podman_run_args(
         args += ["--device", "nvidia.com/gpu=all"]
     if is_loopback_registry(spec.image):
         args.append("--tls-verify=false")
+    if ca_bundle:
+        args += ["-v", f"{ca_bundle}:{CONTAINER_CA_BUNDLE}:ro"]
+    args += ["--env-file", str(env_file)]
+    return [*args, spec.image, *spec.command]
+
+
+def container_environment(
+    spec: JobSpec, *, attempt: int, env: Mapping[str, str], ca_bundle: str | None = None
+) -> dict[str, str]:
+    """The environment of one attempt's container: the job's, ``env``, then Batch's own."""
     full_env = {**spec.environment, **env}
     full_env.update(
         {
@@ -343,11 +355,8 @@ def podman_run_args(
     if spec.array_index is not None:
         full_env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(spec.array_index)
     if ca_bundle:
-        args += ["-v", f"{ca_bundle}:{CONTAINER_CA_BUNDLE}:ro"]
         full_env["AWS_CA_BUNDLE"] = CONTAINER_CA_BUNDLE
-    for k in sorted(full_env):
-        args += ["-e", f"{k}={full_env[k]}"]
-    return [*args, spec.image, *spec.command]
+    return full_env
 
 
 # --------------------------------------------------------------------------------------
@@ -466,6 +475,8 @@ class LocalExecutor:
         window: Any = None,
         window_grace_s: float = WINDOW_GRACE_S,
     ) -> None:
+        if batch_client is not None:
+            require_loopback_endpoint(getattr(batch_client.meta, "endpoint_url", None))
         self.batch = batch_client
         self.s3 = s3_client
         self.podman = podman or Podman()
@@ -516,8 +527,8 @@ class LocalExecutor:
         """The local AWS endpoint and dummy credentials for the container."""
         env: dict[str, str] = {}
         endpoint = getattr(self.batch.meta, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            env["AWS_ENDPOINT_URL"] = endpoint
+        require_loopback_endpoint(endpoint)  # the credentials below never leave this machine
+        env["AWS_ENDPOINT_URL"] = endpoint
         creds = None
         with contextlib.suppress(Exception):
             creds = self.batch._request_signer._credentials  # noqa: SLF001 (dummy local creds)
@@ -543,12 +554,22 @@ class LocalExecutor:
             return f"{PULL_REASON}: {(proc.stderr or proc.stdout).strip()[-400:]}"
         return None
 
-    def run_attempt(  # noqa: PLR0915 (one attempt's whole life, in order)
+    def run_attempt(self, spec: JobSpec, attempt: int, **kwargs: Any) -> Attempt:
+        """One attempt; its container's environment file (0600) is removed when it ends."""
+        holder: list[Path] = []
+        try:
+            return self._run_attempt(spec, attempt, env_files=holder, **kwargs)
+        finally:
+            for f in holder:
+                f.unlink(missing_ok=True)
+
+    def _run_attempt(  # noqa: PLR0915 (one attempt's whole life, in order)
         self,
         spec: JobSpec,
         attempt: int,
         *,
         imds: Any,
+        env_files: list[Path],
         inject_notice_at: float | None = None,
         gpu_devices: bool = False,
     ) -> Attempt:
@@ -569,14 +590,18 @@ class LocalExecutor:
                 "installed here: running without --init (apt-get install catatonit)"
             )
         ca = self.ca_bundle if self.ca_bundle is not None else os.environ.get("AWS_CA_BUNDLE")
+        ca_path = str(Path(ca).resolve()) if ca and Path(ca).is_file() else None
+        env_files.append(
+            write_env_file(container_environment(spec, attempt=attempt, env=env, ca_bundle=ca_path))
+        )
         run_args = podman_run_args(
             spec,
             name=name,
             attempt=attempt,
-            env=env,
+            env_file=env_files[-1],
             gpu_devices=gpu_devices,
             init=init,
-            ca_bundle=str(Path(ca).resolve()) if ca and Path(ca).is_file() else None,
+            ca_bundle=ca_path,
         )
         proc = self.podman.popen(run_args)
         prefix = f"[{spec.job_id[:8]} a{attempt}]"
@@ -1093,7 +1118,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except NonLoopbackEndpoint as e:
+        _default_log(f"refused: {e}")
+        return 2
 
 
 if __name__ == "__main__":

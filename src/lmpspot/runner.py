@@ -146,6 +146,8 @@ class RunnerConfig:
     # Outputs (log, thermo/ave files, dumps, written data) go to <results_prefix><job_id>/
     # in the bucket at every checkpoint and at the end; None: not synced.
     results_prefix: str | None = "results/"
+    # Accept commands that run arbitrary code (shell, plugin, ...; script.unsafe_reason).
+    allow_unsafe: bool = False
 
 
 @dataclass
@@ -320,7 +322,7 @@ class Runner:
         """Run the job; return one of the ``EXIT_*`` codes (never raises for bad input)."""
         cfg = self.cfg
         try:
-            self.plan = parse_script(cfg.input)
+            self.plan = parse_script(cfg.input, allow_unsafe=cfg.allow_unsafe)
         except ScriptError as e:
             self.log(f"bad input: {e}")
             return EXIT_BAD_INPUT

@@ -23,6 +23,11 @@ multi-replica commands (``temper``, ``neb``, ``prd``, ``tad``, ``hyper``), ``run
 ``timer timeout``, ``shell cd``, ``include`` of a computed file name, ``if`` containing
 anything but settings, multi-line triple-quoted strings, a ``run``/``minimize`` before the
 system exists, and any command that is not in :data:`COMMAND_KINDS`.
+
+Refused unless the caller opts in (``allow_unsafe=True``; ``lmpspot run
+--allow-unsafe-commands``): the commands in :func:`unsafe_reason` -- ``shell``, ``plugin``,
+``pair_style python``, ``fix python/...`` and ``python``-style variables -- which run code
+of the script author's choosing inside the job (see the README's trust model).
 """
 
 from __future__ import annotations
@@ -165,6 +170,34 @@ REJECTED: dict[str, str] = {
     "hyper": "'hyper' is not supported",
     "minimize/kk": "use 'minimize' (the suffix applies it)",
 }
+
+# Commands that run code the script's author chooses: refused unless allow_unsafe.
+UNSAFE: dict[str, str] = {
+    "shell": "runs any program in the job's container, with the job role's S3 access",
+    "plugin": "loads a shared library into LAMMPS (any code; re-loaded on every resume)",
+}
+ALLOW_UNSAFE_HINT = (
+    "input scripts are untrusted by default (README, 'Trust model'); to allow it, run "
+    "'lmpspot run --allow-unsafe-commands' (jobs: compute_allow_unsafe_commands or "
+    "submit_allow_unsafe_commands: true)"
+)
+
+
+def unsafe_reason(words: list[str]) -> str | None:
+    """Why a command runs arbitrary code (``None`` when it does not)."""
+    if not words:
+        return None
+    name = words[0]
+    if name in UNSAFE:
+        return UNSAFE[name]
+    if name == "pair_style" and any(w == "python" for w in words[1:]):
+        return "imports a Python module of the script's choosing (pair_style python)"
+    if name == "fix" and len(words) >= 4 and words[3].startswith("python"):
+        return f"calls Python code ({words[3]})"
+    if name == "variable" and len(words) >= 3 and words[2] == "python":
+        return "calls Python code (python-style variable)"
+    return None
+
 
 RUN_KEYWORDS = {"upto", "start", "stop", "pre", "post", "every"}
 # Dump styles whose output file cannot be appended to (image/movie, per-snapshot cfg).
@@ -392,7 +425,7 @@ def parse_run(words: list[str], where: str) -> RunSpec:
     return spec
 
 
-def _check_if(words: list[str], where: str) -> None:
+def _check_if(words: list[str], where: str, allow_unsafe: bool = False) -> None:
     """Allow ``if`` only when every command it may execute is a plain setting."""
     i = 2  # words[0] == "if", words[1] == condition
     while i < len(words):
@@ -405,12 +438,19 @@ def _check_if(words: list[str], where: str) -> None:
             continue
         inner = split_words(w)
         name = inner[0] if inner else ""
+        _refuse_unsafe(inner, where, allow_unsafe)
         if COMMAND_KINDS.get(name) is not Kind.SETTING or name == "if":
             raise ScriptError(
                 f"{where}: 'if' may only contain settings (fix, variable, thermo, ...); "
                 f"{name!r} inside 'if' cannot be replayed on resume"
             )
         i += 1
+
+
+def _refuse_unsafe(words: list[str], where: str, allow_unsafe: bool) -> None:
+    reason = None if allow_unsafe else unsafe_reason(words)
+    if reason:
+        raise ScriptError(f"{where}: '{words[0]}' is refused: it {reason}; {ALLOW_UNSAFE_HINT}")
 
 
 def _stage_name(kind: str, index: int, commands: list[Command]) -> str:
@@ -425,10 +465,11 @@ def _stage_name(kind: str, index: int, commands: list[Command]) -> str:
     return f"{kind}{index}" + (f"-{'+'.join(styles)}" if styles and kind == "run" else "")
 
 
-def parse_script(path: str | Path) -> Plan:
+def parse_script(path: str | Path, *, allow_unsafe: bool = False) -> Plan:
     """Read, inline includes, classify and validate an input script.
 
-    Raises :class:`ScriptError` (with ``file:line``) for any unsupported form.
+    Raises :class:`ScriptError` (with ``file:line``) for any unsupported form, and for
+    the commands :func:`unsafe_reason` names unless ``allow_unsafe``.
     """
     path = Path(path).resolve()
     if not path.is_file():
@@ -478,8 +519,9 @@ def parse_script(path: str | Path) -> Plan:
                 raise ScriptError(f"{where}: 'timer timeout' conflicts with checkpointing")
             if name == "shell" and len(words) > 1 and words[1] == "cd":
                 raise ScriptError(f"{where}: 'shell cd' changes the working directory")
+            _refuse_unsafe(words, where, allow_unsafe)
             if name == "if":
-                _check_if(words, where)
+                _check_if(words, where, allow_unsafe)
             cmd = Command(len(commands), lineno, source.name, line, name, words, kind)
             if kind is Kind.CREATE:
                 if create_index < 0:

@@ -393,3 +393,27 @@ def test_access_denied_is_reported_not_passed(moto_server):
     assert [f["id"] for f in result["findings"]] == ["audit.incomplete"]
     assert result["findings"][0]["severity"] == "medium"
     assert "AccessDenied" in result["errors"][0]
+
+
+def test_iam_broad_statements_beyond_star_on_star(moto_server):
+    """The shared check (module_utils/iam_policy.py, also the identity role's guard): a list
+    containing *, a whole service on *, and NotAction on * are reported; a narrow policy is not."""
+    aws = moto_server
+    aws.reset()
+    iam = aws.client("iam")
+    seeds = {
+        "seeded-list-star": {"Effect": "Allow", "Action": ["s3:GetObject", "*"], "Resource": "*"},
+        "seeded-service-star": {"Effect": "Allow", "Action": "iam:*", "Resource": ["*"]},
+        "seeded-notaction": {"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"},
+        "seeded-narrow": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/inputs/*"},
+    }
+    for name, statement in seeds.items():
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))
+        doc = {"Version": "2012-10-17", "Statement": [statement]}
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(doc))
+    result = run(aws, ["iam"])
+    for name in ("seeded-list-star", "seeded-service-star", "seeded-notaction"):
+        assert_found(result, "iam.star_policy", "critical", f"role/{name}")
+    assert "seeded-narrow" not in json.dumps(by_id(result).get("iam.star_policy", []))
+    messages = " ".join(f["message"] for f in by_id(result)["iam.star_policy"])
+    assert "NotAction" in messages and "iam:*" in messages

@@ -302,6 +302,7 @@ def test_job_role_trust_and_s3_limited_to_prefixes(iam):
     assert stmts
     bucket_arn = f"arn:aws:s3:::{BUCKET}"
     allowed_objects = {f"{bucket_arn}/{p}*" for p in ("checkpoints/", "results/", "inputs/")}
+    granted: dict[str, set[str]] = {}
     for st in stmts:
         assert st["Effect"] == "Allow"
         actions = as_list(st["Action"])
@@ -313,8 +314,14 @@ def test_job_role_trust_and_s3_limited_to_prefixes(iam):
                 ["checkpoints/*", "results/*", "inputs/*"]
             )
         else:
-            assert resources == allowed_objects, st
-            assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= set(actions)
+            assert resources <= allowed_objects, st
+            for r in resources:
+                granted.setdefault(r, set()).update(actions)
+    # Jobs read their inputs but cannot change them; results are never deleted by a job.
+    assert granted[f"{bucket_arn}/inputs/*"] == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= granted[f"{bucket_arn}/checkpoints/*"]
+    assert "s3:PutObject" in granted[f"{bucket_arn}/results/*"]
+    assert "s3:DeleteObject" not in granted[f"{bucket_arn}/results/*"]
 
 
 def test_no_star_action_on_star_resource_anywhere(iam):

@@ -174,3 +174,81 @@ def test_submit_play_refuses_bad_input(aws, playbook, batch, tmp_path, extra, me
     assert res.rc != 0, res
     assert message in res.stdout, res
     assert aws.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+
+
+def _seed_secrets(d):
+    """What careless users keep next to a script: credentials, keys, a repository, a link out."""
+    for rel in (".aws/credentials", ".ssh/id_rsa", ".git/config", "runs/.cache/token"):
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text("SECRET " + rel)
+    (d / "passwd").symlink_to("/etc/passwd")
+
+
+def test_submit_uploads_only_what_the_script_references(aws, playbook, batch, tmp_path):
+    d = _inputs(tmp_path)
+    _seed_secrets(d)
+    (d / "notes.txt").write_text("not referenced")
+    ev = {
+        "lmpspot_local_aws": False,
+        "submit_input": str(d / "in.melt"),
+        "submit_queue": QUEUE,
+        "submit_job_definition": JOBDEF,
+        "submit_bucket": BUCKET,
+    }
+    res = playbook("playbooks/submit.yml", aws, extra_vars=ev)
+    assert res.rc == 0, res
+    sim_id = _expected_sim_id(d)
+    keys = sorted(o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert keys == [f"inputs/{sim_id}/data/melt.data", f"inputs/{sim_id}/in.melt"]
+
+
+@pytest.mark.parametrize(
+    ("script", "files", "message"),
+    [
+        (None, [".aws/credentials"], "under a dot-directory"),
+        (None, [".ssh/id_rsa"], "under a dot-directory"),
+        (None, [".git/config"], "under a dot-directory"),
+        (None, ["passwd"], "a symbolic link leading out"),
+        ("read_data data/melt.data\nvariable k file .aws/credentials\nrun 100\n", [], "in.melt:2:"),
+        ("read_data passwd\nrun 100\n", [], "a symbolic link leading out"),
+        ("read_data data/melt.data\nshell cat .ssh/id_rsa\nrun 100\n", [], "'shell' is refused"),
+    ],
+    ids=["list-aws", "list-ssh", "list-git", "list-link", "script-aws", "script-link", "script-shell"],
+)
+def test_submit_refuses_secrets_and_links_out(aws, playbook, batch, tmp_path, script, files, message):
+    d = _inputs(tmp_path)
+    _seed_secrets(d)
+    if script:
+        (d / "in.melt").write_text(script)
+    ev = {
+        "lmpspot_local_aws": False,
+        "submit_input": str(d / "in.melt"),
+        "submit_files": files,
+        "submit_queue": QUEUE,
+        "submit_job_definition": JOBDEF,
+        "submit_bucket": BUCKET,
+    }
+    res = playbook("playbooks/submit.yml", aws, extra_vars=ev)
+    assert res.rc != 0, res
+    assert message in res.stdout, res
+    assert aws.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert batch.list_jobs(jobQueue=QUEUE, jobStatus="SUCCEEDED")["jobSummaryList"] == []
+
+
+def test_submit_opt_in_runs_an_unsafe_script_and_tells_the_job(aws, playbook, batch, tmp_path):
+    d = _inputs(tmp_path)
+    (d / "in.melt").write_text("read_data data/melt.data\nshell echo hello\nrun 100\n")
+    ev = {
+        "lmpspot_local_aws": False,
+        "submit_input": str(d / "in.melt"),
+        "submit_allow_unsafe_commands": True,
+        "submit_sim_id": "melt-unsafe",
+        "submit_queue": QUEUE,
+        "submit_job_definition": JOBDEF,
+        "submit_bucket": BUCKET,
+    }
+    res = playbook("playbooks/submit.yml", aws, extra_vars=ev)
+    assert res.rc == 0, res
+    job_id = re.search(r"job ([0-9a-f-]{36}) \(lmpspot-melt-unsafe", res.stdout).group(1)
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    assert {"name": "LMPSPOT_ALLOW_UNSAFE_COMMANDS", "value": "true"} in job["container"]["environment"]

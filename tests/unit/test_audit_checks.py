@@ -175,7 +175,8 @@ def test_volumes():
         ({"Effect": "Allow", "Action": "*", "Resource": "*"}, True),
         ({"Effect": "Allow", "Action": ["s3:GetObject", "*:*"], "Resource": ["*"]}, True),
         ({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}, False),
-        ({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, False),
+        ({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, True),
+        ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, True),
         ({"Effect": "Deny", "Action": "*", "Resource": "*"}, False),
     ],
 )

@@ -17,6 +17,7 @@ from lmpspot.executor import (
     EXITED_REASON,
     SPOT_RECLAIM_REASON,
     TIMEOUT_REASON,
+    container_environment,
     decide,
     glob_match,
     is_loopback_registry,
@@ -149,6 +150,10 @@ def test_substitute_whole_arguments_only():
         ("[::1]:5000/x:y", True),
         ("123456789012.dkr.ecr.us-east-2.amazonaws.com/x:y", False),
         ("localhost/lmpspot-base:bookworm", True),
+        ("127.example.com:5000/x:y", False),  # a name, not a loopback address
+        ("127.0.0.1.nip.invalid:5000/x:y", False),
+        ("[::ffff:127.0.0.1]:5000/x:y", False),  # ipaddress: a mapped address, not loopback
+        ("127.1.2.3:5000/x:y", True),
         ("docker.io/library/debian:12", False),
         ("debian:12", False),
     ],
@@ -200,23 +205,29 @@ def test_job_spec_merges_job_over_definition():
     assert spec.queue == "lmpspot-local-spot"
     assert spec.retry_strategy == LMPSPOT
 
-    args = podman_run_args(
-        spec, name="c1", attempt=2, env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, gpu_devices=False
-    )
+    args = podman_run_args(spec, name="c1", attempt=2, env_file="/tmp/c1.env", gpu_devices=False)
+    assert args[args.index("--env-file") + 1] == "/tmp/c1.env"
+    assert "-e" not in args  # no variable on the command line
     assert args[:5] == ["run", "--name", "c1", "--network", "host"]
     cpus = f"{min(4.0, float(os.cpu_count() or 1)):g}"  # capped to this machine's CPUs
     for flag, value in (("--cpus", cpus), ("--memory", "15360m"), ("--shm-size", "4096m")):
         assert args[args.index(flag) + 1] == value
     assert "--tls-verify=false" in args
     assert "--device" not in args  # no NVIDIA device here: CPU
-    envs = {args[i + 1] for i, a in enumerate(args) if a == "-e"}
-    assert {"AWS_BATCH_JOB_ID=abc", "AWS_BATCH_JOB_ATTEMPT=2", "AWS_BATCH_JQ_NAME=lmpspot-local-spot"} <= envs
-    assert "AWS_BATCH_JOB_ID=spoofed" not in envs
+    envs = container_environment(spec, attempt=2, env={"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"})
+    assert {
+        "AWS_BATCH_JOB_ID": "abc",
+        "AWS_BATCH_JOB_ATTEMPT": "2",
+        "AWS_BATCH_JQ_NAME": "lmpspot-local-spot",
+    }.items() <= envs.items()
     assert args[-6:] == ["127.0.0.1:5050/repo:cpu-1", "run", "/work/input/in.lj", "--job-id", "lj-1", "d"]
     assert "--init" in args  # initProcessEnabled
-    gpu = podman_run_args(spec, name="c1", attempt=1, env={}, gpu_devices=True, init=False)
+    gpu = podman_run_args(spec, name="c1", attempt=1, env_file="/tmp/e", gpu_devices=True, init=False)
     assert gpu[gpu.index("--device") + 1] == "nvidia.com/gpu=all"
     assert "--init" not in gpu  # podman's init (catatonit) missing: warned, run without
-    ca = podman_run_args(spec, name="c1", attempt=1, env={}, gpu_devices=False, ca_bundle="/tmp/ca.pem")
+    ca = podman_run_args(
+        spec, name="c1", attempt=1, env_file="/tmp/e", gpu_devices=False, ca_bundle="/tmp/ca.pem"
+    )
     assert ca[ca.index("-v") + 1] == "/tmp/ca.pem:/etc/lmpspot/aws-ca-bundle.pem:ro"
-    assert "AWS_CA_BUNDLE=/etc/lmpspot/aws-ca-bundle.pem" in ca
+    ca_env = container_environment(spec, attempt=1, env={}, ca_bundle="/tmp/ca.pem")
+    assert ca_env["AWS_CA_BUNDLE"] == "/etc/lmpspot/aws-ca-bundle.pem"

@@ -38,6 +38,8 @@ GOOD = {
     "network_private_subnet_cidrs": [],
     "network_ssh_allowed_cidrs": ["203.0.113.0/24"],
     "network_allow_ssh_from_anywhere": False,
+    "network_ssh_min_prefix_ipv4": 16,
+    "network_ssh_min_prefix_ipv6": 48,
     "network_interface_endpoints_enabled": True,
     "network_interface_endpoint_services": [
         "ecr.api",
@@ -311,7 +313,7 @@ def test_real_aws_mode_rules(changes, setting, words):
     "changes",
     [
         {"network_ssh_allowed_cidrs": ["0.0.0.0/0"], "network_allow_ssh_from_anywhere": True},
-        {"network_ssh_allowed_cidrs": ["2001:db8::/32", "198.51.100.7/32"]},
+        {"network_ssh_allowed_cidrs": ["2001:db8::/48", "198.51.100.7/32"]},
         {
             "network_public_subnet_cidrs": ["10.42.0.0/24", "10.42.1.0/24"],
             "network_private_subnet_cidrs": ["10.42.16.0/20", "10.42.32.0/20"],

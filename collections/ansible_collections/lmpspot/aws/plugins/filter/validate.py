@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.lmpspot.aws.plugins.module_utils import ssh_cidrs
 
 DOCUMENTATION_CONFIG_PROBLEMS = r"""
 name: config_problems
@@ -179,6 +180,8 @@ SETTINGS_FILES = {
     "network_private_subnet_cidrs": "network.yml",
     "network_ssh_allowed_cidrs": "network.yml",
     "network_allow_ssh_from_anywhere": "network.yml",
+    "network_ssh_min_prefix_ipv4": "network.yml",
+    "network_ssh_min_prefix_ipv6": "network.yml",
     "network_interface_endpoints_enabled": "network.yml",
     "network_interface_endpoint_services": "network.yml",
     "network_nat_gateway_enabled": "network.yml",
@@ -562,24 +565,13 @@ def _ssh(cfg, problems):
             f"{cfg.get('network_allow_ssh_from_anywhere')!r}"
         )
         anywhere_ok = False
-    if not _is_str_list(cidrs):
-        problems.append(
-            f"network_ssh_allowed_cidrs: must be a list of CIDR strings, got {cidrs!r}; "
-            "write e.g. [203.0.113.0/24]"
-        )
-        return
-    if not cidrs:
-        problems.append(
-            "network_ssh_allowed_cidrs: is empty, so nobody could reach the bastion; list your "
-            "network's CIDR (e.g. [203.0.113.0/24])"
-        )
-    for item in cidrs:
-        net = _cidr(item, "network_ssh_allowed_cidrs", problems, version=0)
-        if net is not None and net.prefixlen == 0 and not anywhere_ok:
-            problems.append(
-                f"network_ssh_allowed_cidrs: {net} opens SSH to the whole internet; list your "
-                "network's CIDR instead (or set network_allow_ssh_from_anywhere: true, not recommended)"
-            )
+    minimum = []
+    for setting in ("network_ssh_min_prefix_ipv4", "network_ssh_min_prefix_ipv6"):
+        value = cfg.get(setting, ssh_cidrs.DEFAULT_MIN_PREFIX[4 if setting.endswith("4") else 6])
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        minimum.append(value)
+    problems.extend(ssh_cidrs.problems(cidrs, anywhere_ok, *minimum))
 
 
 def _endpoints(cfg, problems):

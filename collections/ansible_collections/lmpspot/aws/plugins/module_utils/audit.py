@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ansible_collections.lmpspot.aws.plugins.module_utils import iam_policy
+
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 ALL_CHECKS = (
@@ -359,21 +361,8 @@ def _listify(v: Any) -> list:
 
 
 def star_statements(document: Mapping[str, Any] | str | None) -> list[dict]:
-    """Allow statements granting action ``*`` (or ``*:*``) on resource ``*``."""
-    if not document:
-        return []
-    if isinstance(document, str):
-        document = json.loads(document)
-    statements = document.get("Statement", [])
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    return [
-        st
-        for st in statements
-        if st.get("Effect") == "Allow"
-        and any(a in ("*", "*:*") for a in _listify(st.get("Action", [])))
-        and "*" in _listify(st.get("Resource", []))
-    ]
+    """Allow statements granting (nearly) everything on every resource (module_utils.iam_policy)."""
+    return iam_policy.star_statements(document)
 
 
 def check_policy_documents(docs: Iterable[tuple[str, str, Any]]) -> list:
@@ -381,13 +370,14 @@ def check_policy_documents(docs: Iterable[tuple[str, str, Any]]) -> list:
     out = []
     for resource, what, doc in docs:
         name = resource.rsplit("/", 1)[-1]
-        if star_statements(doc):
+        flagged = star_statements(doc)
+        if flagged:
             out.append(
                 finding(
                     "iam.star_policy",
                     "critical",
                     resource,
-                    f"{what} allows every action (*) on every resource (*)",
+                    f"{what} allows {iam_policy.star_reason(flagged[0])}",
                     "Replace it with the actions and resources the principal needs "
                     "(identity_job_role_extra_statements refuses * on *)",
                     name,
