@@ -21,7 +21,9 @@ cost                    :func:`lmpspot.ledger.cost_ledger`: hours x price per at
 ======================  ==============================================================
 
 Where jobs come from: ``ListJobs`` of each queue (every status) -> ``DescribeJobs``; the
-sim id is the job's ``sim_id`` parameter (``SimId`` tag, else the job name).  Simulations
+sim id is the job's ``sim_id`` parameter (``SimId`` tag, else the job name).  A simulation
+is shown by its newest active job in any queue (the On-Demand fallback's job sits in
+another queue than the Spot job it replaces), else by its newest job.  Simulations
 that have a ledger in S3 but no job in the queues (Batch forgets finished jobs after
 about a week; the local AWS forgets everything when it restarts) are listed from S3.
 """
@@ -328,6 +330,12 @@ def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
     js.cost_label = js.ledger["total_label"] if atts else "-"
 
 
+def _rank(job: Mapping[str, Any]) -> tuple[bool, int]:
+    """Which of a simulation's jobs stands for it: an active one (in any queue: the Spot
+    job, the On-Demand fallback's, a resubmission) before any finished one, then the newest."""
+    return (job.get("status") in ACTIVE, int(job.get("createdAt") or 0))
+
+
 def gather(
     cfg: Settings,
     *,
@@ -339,7 +347,8 @@ def gather(
     now: float | None = None,
     log: LogFn | None = None,
 ) -> list[JobStatus]:
-    """One :class:`JobStatus` per simulation (newest Batch job per sim id)."""
+    """One :class:`JobStatus` per simulation: its newest active Batch job in any of the
+    queues, else its newest job."""
     now = time.time() if now is None else now
     log = log or (lambda _m: None)
     resolver = InstanceResolver(batch, ecs, ec2, log) if batch is not None else None
@@ -357,7 +366,7 @@ def gather(
             if cfg.sim_ids and sid not in cfg.sim_ids:
                 continue
             prev = jobs.get(sid)
-            if prev is None or (job.get("createdAt") or 0) >= (prev[0].get("createdAt") or 0):
+            if prev is None or _rank(job) >= _rank(prev[0]):
                 jobs[sid] = (job, q)
     sims = list(jobs)
     if cfg.include_s3_only:
