@@ -8,8 +8,12 @@ In local mode jobs are submitted to the local AWS (moto) exactly as to AWS: the 
 nothing.  **moto's job status is therefore meaningless here**; the local executor is "the
 machine that executes the job": it reads the job and its job definition back from the
 local AWS and runs the container under podman, attempt after attempt, with Batch's retry
-semantics.  Its attempt records (``s3://<bucket>/<results prefix><sim_id>/attempts.json``,
-and what :func:`run_job` returns) are the source of truth for a job's local status.
+semantics.  Its record (``s3://<bucket>/<results prefix><sim_id>/attempts.json``, and
+what :func:`run_job` returns) is what ``DescribeJobs`` would say on AWS: the job's status
+(RUNNABLE from the moment the executor takes it) and the scheduler's view of each attempt
+(exit code, status reason, retry decision, log).  The simulation's attempt history is the
+runner's own records (:mod:`lmpspot.attempts`), which status, reports and the cost ledger
+read (:mod:`lmpspot.history`).
 
 What it does, per job
 ---------------------

@@ -1,5 +1,8 @@
 """Job status: one row per simulation, from AWS Batch, S3 and the local executor's ledger.
 
+Attempts: the runner's records in S3 (:mod:`lmpspot.history`), joined with Batch's (or
+the local executor's) attempts of the current job; the scheduler's alone without them.
+
 ``lmpspot status --bucket B [--queue Q ...] [--sim-id S ...] [--json]`` (and
 ``playbooks/status.yml``) print, per job:
 
@@ -39,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lmpspot.history import history, runner_records
 from lmpspot.ledger import LOCAL, cost_ledger, is_interruption, iso, parse_time
 from lmpspot.progress import format_duration
 
@@ -317,6 +321,24 @@ def _apply_s3(js: JobStatus, s3: Any, cfg: Settings, now: float) -> None:
         js.eta_seconds = None
 
 
+def _apply_history(js: JobStatus, s3: Any, cfg: Settings, doc: Mapping[str, Any] | None) -> None:
+    """The runner's attempt records in S3 (every job of the simulation, beyond Batch's
+    retention) are the attempt history; Batch's or the local executor's attempts of the
+    current job add what only the scheduler knows (:mod:`lmpspot.history`)."""
+    records = runner_records(s3, cfg.bucket, cfg.checkpoint_prefix, js.sim_id)
+    if not records:
+        return
+    local = js.source == "local" and doc is not None
+    job_id = (doc or {}).get("job_id") if local else js.job_id
+    js.attempts = history(records, js.attempts, job_id=job_id, scheduler_source=js.source)
+    js.attempt = len(js.attempts)
+    if js.state == "RUNNING" and all(a.get("stopped_at") for a in js.attempts):
+        js.attempt += 1  # the next attempt is starting; its runner has not written yet
+    js.notes.append(
+        f"attempts: the runner's records, s3://{cfg.bucket}/{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/attempts/"
+    )
+
+
 def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
     atts = js.attempts
     js.interruptions = sum(1 for a in atts if a.get("stopped_at") and is_interruption(a))
@@ -410,6 +432,7 @@ def gather(
             js.notes.append("no Batch job in the listed queues; numbers from S3 only")
         if not job and doc is None and js.source != "s3":
             continue
+        _apply_history(js, s3, cfg, doc)
         _apply_s3(js, s3, cfg, now)
         _finish(js, cfg, now, price_fn)
         out.append(js)
