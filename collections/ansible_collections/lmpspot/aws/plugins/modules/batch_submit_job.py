@@ -48,7 +48,9 @@ options:
         job of the simulation is found by it in every queue searched, not by name alone.
     type: str
   job_queues:
-    description: More queues (names or ARNs) to search for the simulation's jobs, besides O(job_queue).
+    description:
+      - More queues (names or ARNs) to search for the simulation's jobs, besides O(job_queue).
+        Queues that do not exist are skipped.
     type: list
     elements: str
     default: []
@@ -210,6 +212,16 @@ def of_sim(client, summaries, sim_id):
     return [s for s in summaries if params.get(s.get("jobId"), {}).get("sim_id") == sim_id]
 
 
+def existing_queues(client, queues):
+    """The queues (names or ARNs) of ``queues`` that exist (a layer without an On-Demand
+    queue, a queue deleted since: nothing of the simulation can be there)."""
+    if not queues:
+        return []
+    found = client.describe_job_queues(jobQueues=list(queues), aws_retry=True).get("jobQueues", [])
+    known = {q["jobQueueName"] for q in found} | {q["jobQueueArn"] for q in found}
+    return [q for q in queues if q in known]
+
+
 def find_sim_jobs(client, queues, name, sim_id, finished=True):
     """``(active, succeeded)``: the newest active job of the simulation in ``queues`` and
     the newest of its finished jobs if that one SUCCEEDED (by ``sim_id`` when given;
@@ -328,10 +340,12 @@ def main():
     request = submit_request(p)
     result = {"changed": False, "job_name": p["name"], "submitted": False, "job_id": "", "finished": False}
     try:
-        queues = [p["job_queue"]] + [q for q in p["job_queues"] if q != p["job_queue"]]
-        active, done = (
-            (None, None) if p["resubmit"] else find_sim_jobs(client, queues, p["name"], p["sim_id"])
+        queues = [p["job_queue"]] + existing_queues(
+            client, [q for q in p["job_queues"] if q != p["job_queue"]]
         )
+        active, done = None, None
+        if not p["resubmit"]:
+            active, done = find_sim_jobs(client, queues, p["name"], p["sim_id"], p["skip_succeeded"])
         if active is not None:
             result.update(job_id=active["jobId"], job_arn=active.get("jobArn", ""), status=active["status"])
             if p["wait"] and not module.check_mode:
