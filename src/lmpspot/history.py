@@ -92,6 +92,24 @@ def _join(runner: dict[str, Any], sched: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _by_time(
+    rec: Mapping[str, Any], sched: Mapping[int, Mapping[str, Any]], used: set[int], job_id: str | None
+) -> int | None:
+    """The scheduler's attempt a runner record without job ids (a runner started outside
+    Batch and the executor's emulation) belongs to: the one it started within."""
+    if rec.get("batch_job_id") not in (None, job_id):
+        return None
+    t = parse_time(rec.get("started"))
+    if t is None:
+        return None
+    for n, a in sched.items():
+        start, stop = parse_time(a.get("started_at")), parse_time(a.get("stopped_at"))
+        end = stop if stop is not None else t
+        if n not in used and start is not None and start - 1.0 <= t <= end + 1.0:
+            return n
+    return None
+
+
 def history(
     records: Iterable[Mapping[str, Any]],
     scheduler: Iterable[Mapping[str, Any]] = (),
@@ -110,7 +128,9 @@ def history(
     for rec in records:
         row = from_runner(rec)
         n = rec.get("batch_attempt")
-        if job_id is not None and rec.get("batch_job_id") == job_id and isinstance(n, int) and n in sched:
+        if not (job_id is not None and rec.get("batch_job_id") == job_id and isinstance(n, int)):
+            n = _by_time(rec, sched, used, job_id)
+        if n in sched and n not in used:
             row = _join(row, sched[n])
             used.add(n)
         out.append(row)
