@@ -12,11 +12,41 @@ import sys
 from pathlib import Path
 
 # The compute layer's evaluateOnExit rules (roles/compute/vars/main.yml): retry a lost host
-# and the runner's "checkpointed, resubmit me" exit code 75, stop on anything else.
+# and exit 75 explicitly; bad input (2), a held lease (3) and out-of-memory end the job;
+# anything else matches no rule and is retried (Batch's default).
 EVALUATE_ON_EXIT = [
     {"onStatusReason": "Host EC2*", "action": "RETRY"},
     {"onExitCode": "75", "action": "RETRY"},
-    {"onStatusReason": "*", "action": "EXIT"},
+    {"onExitCode": "2", "action": "EXIT"},
+    {"onExitCode": "3", "action": "EXIT"},
+    {"onReason": "OutOfMemoryError*", "action": "EXIT"},
+]
+
+
+# Batch's reasons (as lmpspot.executor spells them) for the outcomes below.
+SPOT_RECLAIM = "Host EC2 (instance i-local0000) terminated."
+EXITED = "Essential container in task exited"
+PULL_FAILED = "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"
+INIT_FAILED = "ResourceInitializationError: unable to pull secrets or registry auth"
+START_FAILED = "CannotStartContainerError: Error response from daemon: OCI runtime create failed"
+OOM = "OutOfMemoryError: Container killed due to memory usage"
+
+# What each outcome of an lmpspot job attempt must lead to on attempt 1 of 5 (the table of
+# docs/COMPUTE.md, "Retries"): (exit code, statusReason, reason) -> action.
+OUTCOMES = [
+    ("spot reclaim", None, SPOT_RECLAIM, None, "RETRY"),
+    ("spot reclaim, killed", 137, SPOT_RECLAIM, None, "RETRY"),
+    ("checkpointed (75)", 75, EXITED, None, "RETRY"),
+    ("S3 unavailable at resume (76)", 76, EXITED, None, "RETRY"),
+    ("unexpected / infrastructure (1)", 1, EXITED, None, "RETRY"),
+    ("image pull failed", None, PULL_FAILED, None, "RETRY"),
+    ("task resources not initialised", None, INIT_FAILED, None, "RETRY"),
+    ("container did not start", None, START_FAILED, None, "RETRY"),
+    ("crash (segfault)", 139, EXITED, None, "RETRY"),
+    ("bad input (2)", 2, EXITED, None, "FAILED"),
+    ("lease held by another runner (3)", 3, EXITED, None, "FAILED"),
+    ("out of memory", 137, EXITED, OOM, "FAILED"),
+    ("finished", 0, EXITED, None, "SUCCEEDED"),
 ]
 
 

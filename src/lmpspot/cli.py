@@ -206,8 +206,9 @@ def _quiet(msg: str) -> None:
 def _array_job_id(job_id: str, variables: dict[str, list[str]]) -> str:
     """Children of a Batch array job share the submitted sim id: give each its own
     checkpoint namespace (``<id>-<index>``) and the index as LAMMPS variable
-    ``array_index`` (a sweep input picks its parameter with it)."""
-    index = os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX")
+    ``array_index`` (a sweep input picks its parameter with it).  ``LMPSPOT_ARRAY_INDEX``
+    carries the index of a child the On-Demand fallback resubmitted as a plain job."""
+    index = os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX") or os.environ.get("LMPSPOT_ARRAY_INDEX")
     if index is None or not index.isdigit():
         return job_id
     variables.setdefault("array_index", [index])

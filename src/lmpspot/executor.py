@@ -8,8 +8,12 @@ In local mode jobs are submitted to the local AWS (moto) exactly as to AWS: the 
 nothing.  **moto's job status is therefore meaningless here**; the local executor is "the
 machine that executes the job": it reads the job and its job definition back from the
 local AWS and runs the container under podman, attempt after attempt, with Batch's retry
-semantics.  Its attempt records (``s3://<bucket>/<results prefix><sim_id>/attempts.json``,
-and what :func:`run_job` returns) are the source of truth for a job's local status.
+semantics.  Its record (``s3://<bucket>/<results prefix><sim_id>/attempts.json``, and
+what :func:`run_job` returns) is what ``DescribeJobs`` would say on AWS: the job's status
+(RUNNABLE from the moment the executor takes it) and the scheduler's view of each attempt
+(exit code, status reason, retry decision, log).  The simulation's attempt history is the
+runner's own records (:mod:`lmpspot.attempts`), which status, reports and the cost ledger
+read (:mod:`lmpspot.history`).
 
 What it does, per job
 ---------------------
@@ -49,8 +53,13 @@ What it does, per job
   match decides RETRY/EXIT; no match means RETRY while attempts remain; exit code 0 means
   SUCCEEDED; attempts exhausted means FAILED.
 
+* Spot -> On-Demand fallback (:mod:`lmpspot.fallback`): ``capacity-cancel JOB_ID`` cancels
+  a job the way the Spot queue's ``jobStateTimeLimitActions`` would and carries out the
+  registered EventBridge rule and state machine, which submit the On-Demand job.
+
 Command line: ``python -m lmpspot.executor run JOB_ID`` (``--inject-notice-at S`` ...),
-``python -m lmpspot.executor show SIM_ID``, ``python -m lmpspot.executor serve --queue Q``.
+``python -m lmpspot.executor show SIM_ID``, ``python -m lmpspot.executor serve --queue Q``,
+``python -m lmpspot.executor capacity-cancel JOB_ID``.
 The AWS endpoint comes from the usual boto3 settings (``AWS_ENDPOINT_URL``...).
 """
 
@@ -813,6 +822,10 @@ class LocalExecutor:
                 f"job {spec.job_id}: no bucket (LMPSPOT_BUCKET) or S3 client: attempts are not recorded in S3"
             )
         max_attempts = int(spec.retry_strategy.get("attempts") or 1)
+        if ledger:
+            # The job is this executor's from now on (RUNNABLE until an attempt ends): submit
+            # and prune see the simulation active while it waits (e.g. for the night window).
+            write_ledger(self.s3, bucket, key, {**doc, "status": "RUNNABLE"})
         try:
             for n in range(1, max_attempts + 1):
                 if not self.wait_for_window(spec, n):
@@ -1052,6 +1065,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity_cancel(args: argparse.Namespace) -> int:
+    import boto3  # noqa: PLC0415
+
+    from lmpspot.fallback import capacity_fallback  # noqa: PLC0415
+
+    jobs = capacity_fallback(
+        boto3.client("batch"), boto3.client("events"), boto3.client("stepfunctions"), args.job_id
+    )
+    print(json.dumps(jobs, indent=2))
+    return 0 if jobs else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     ex = _executor(args)
     n = ex.serve(args.queue, poll_s=args.poll, once=args.once)
@@ -1106,6 +1131,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-prefix", default=DEFAULT_RESULTS_PREFIX)
     p.add_argument("--array-index", type=int, default=None)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "capacity-cancel",
+        help="rehearse a Spot job starved of capacity: cancel it as Batch would and carry out the "
+        "fallback the local AWS has registered (rule -> state machine -> On-Demand job)",
+    )
+    p.add_argument("job_id")
+    p.set_defaults(func=cmd_capacity_cancel)
 
     p = sub.add_parser("serve", help="run every job of a queue not yet executed, then keep polling")
     p.add_argument("--queue", required=True)

@@ -11,10 +11,12 @@ one ``latest.json`` names, never anything newer than the newest verified one).
 How a simulation's state is decided (the most cautious answer wins):
 
 * AWS Batch: every job named ``<job name prefix><sim_id>`` in any job queue (the submit
-  role's naming).  One of them SUBMITTED/PENDING/RUNNABLE/STARTING/RUNNING -> *running*.
+  role's naming, kept by the On-Demand fallback), and every active job of any name whose
+  ``sim_id`` parameter is the simulation's.  One of them
+  SUBMITTED/PENDING/RUNNABLE/STARTING/RUNNING -> *running*.
 * The attempts ledger ``s3://<bucket>/<results prefix><sim_id>/attempts.json`` (written by
-  the local executor after every attempt): SUCCEEDED/FAILED -> *finished*; anything
-  else (RUNNING, RUNNABLE) -> *running*.
+  the local executor when it takes a job and after every attempt): SUCCEEDED/FAILED ->
+  *finished*; anything else (RUNNING, RUNNABLE) -> *running*.
 * No ledger and only terminal Batch jobs -> *finished*, except with ``local_executor``:
   the local AWS marks every job SUCCEEDED at submission while the local executor runs it,
   so there the ledger alone can say *finished*.
@@ -69,20 +71,44 @@ def list_sims(client: Any, bucket: str, prefix: str = DEFAULT_PREFIX) -> list[st
     return sorted(sims)
 
 
-def batch_statuses(batch: Any, job_name: str) -> list[str]:
-    """Statuses of every Batch job called ``job_name``, in every job queue."""
-    statuses: list[str] = []
+def _queues(batch: Any) -> list[str]:
     queues: list[str] = []
     for page in batch.get_paginator("describe_job_queues").paginate():
         queues.extend(q["jobQueueArn"] for q in page.get("jobQueues", []))
-    for queue in queues:
-        kw: dict[str, Any] = {"jobQueue": queue, "filters": [{"name": "JOB_NAME", "values": [job_name]}]}
-        while True:
-            resp = batch.list_jobs(**kw)
-            statuses.extend(j.get("status", "") for j in resp.get("jobSummaryList", []))
-            if not resp.get("nextToken"):
-                break
-            kw["nextToken"] = resp["nextToken"]
+    return queues
+
+
+def _list(batch: Any, **kw: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        resp = batch.list_jobs(**kw)
+        out.extend(resp.get("jobSummaryList", []))
+        if not resp.get("nextToken"):
+            return out
+        kw["nextToken"] = resp["nextToken"]
+
+
+def batch_statuses(batch: Any, job_name: str, sim_id: str | None = None) -> list[str]:
+    """Statuses of the simulation's Batch jobs, in every job queue: every job called
+    ``job_name``, and every active job whose ``sim_id`` parameter is ``sim_id`` (whatever
+    its name: ListJobs cannot filter by parameter, so active jobs are described)."""
+    statuses: list[str] = []
+    for queue in _queues(batch):
+        named = _list(batch, jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}])
+        statuses.extend(j.get("status", "") for j in named)
+        if sim_id is None:
+            continue
+        seen = {j["jobId"] for j in named}
+        active = [
+            j["jobId"]
+            for status in sorted(ACTIVE)
+            for j in _list(batch, jobQueue=queue, jobStatus=status)
+            if j["jobId"] not in seen and ":" not in j["jobId"]
+        ]
+        for i in range(0, len(active), 100):
+            for job in batch.describe_jobs(jobs=active[i : i + 100]).get("jobs", []):
+                if (job.get("parameters") or {}).get("sim_id") == sim_id:
+                    statuses.append(job.get("status", ""))
     return statuses
 
 
@@ -97,7 +123,7 @@ def sim_state(
     local_executor: bool,
 ) -> tuple[str, str]:
     """``(state, why)`` of one simulation; see the module docstring for the rules."""
-    statuses = batch_statuses(batch, (job_name_prefix + sim_id)[:128]) if batch is not None else []
+    statuses = batch_statuses(batch, (job_name_prefix + sim_id)[:128], sim_id) if batch is not None else []
     active = sorted({s for s in statuses if s in ACTIVE})
     if active:
         return RUNNING, f"Batch job(s) {', '.join(active)}"

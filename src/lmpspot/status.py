@@ -1,5 +1,8 @@
 """Job status: one row per simulation, from AWS Batch, S3 and the local executor's ledger.
 
+Attempts: the runner's records in S3 (:mod:`lmpspot.history`), joined with Batch's (or
+the local executor's) attempts of the current job; the scheduler's alone without them.
+
 ``lmpspot status --bucket B [--queue Q ...] [--sim-id S ...] [--json]`` (and
 ``playbooks/status.yml``) print, per job:
 
@@ -21,7 +24,9 @@ cost                    :func:`lmpspot.ledger.cost_ledger`: hours x price per at
 ======================  ==============================================================
 
 Where jobs come from: ``ListJobs`` of each queue (every status) -> ``DescribeJobs``; the
-sim id is the job's ``sim_id`` parameter (``SimId`` tag, else the job name).  Simulations
+sim id is the job's ``sim_id`` parameter (``SimId`` tag, else the job name).  A simulation
+is shown by its newest active job in any queue (the On-Demand fallback's job sits in
+another queue than the Spot job it replaces), else by its newest job.  Simulations
 that have a ledger in S3 but no job in the queues (Batch forgets finished jobs after
 about a week; the local AWS forgets everything when it restarts) are listed from S3.
 """
@@ -37,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lmpspot.history import history, runner_records
 from lmpspot.ledger import LOCAL, cost_ledger, is_interruption, iso, parse_time
 from lmpspot.progress import format_duration
 
@@ -315,6 +321,24 @@ def _apply_s3(js: JobStatus, s3: Any, cfg: Settings, now: float) -> None:
         js.eta_seconds = None
 
 
+def _apply_history(js: JobStatus, s3: Any, cfg: Settings, doc: Mapping[str, Any] | None) -> None:
+    """The runner's attempt records in S3 (every job of the simulation, beyond Batch's
+    retention) are the attempt history; Batch's or the local executor's attempts of the
+    current job add what only the scheduler knows (:mod:`lmpspot.history`)."""
+    records = runner_records(s3, cfg.bucket, cfg.checkpoint_prefix, js.sim_id)
+    if not records:
+        return
+    local = js.source == "local" and doc is not None
+    job_id = (doc or {}).get("job_id") if local else js.job_id
+    js.attempts = history(records, js.attempts, job_id=job_id, scheduler_source=js.source)
+    js.attempt = len(js.attempts)
+    if js.state == "RUNNING" and all(a.get("stopped_at") for a in js.attempts):
+        js.attempt += 1  # the next attempt is starting; its runner has not written yet
+    js.notes.append(
+        f"attempts: the runner's records, s3://{cfg.bucket}/{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/attempts/"
+    )
+
+
 def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
     atts = js.attempts
     js.interruptions = sum(1 for a in atts if a.get("stopped_at") and is_interruption(a))
@@ -328,6 +352,12 @@ def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
     js.cost_label = js.ledger["total_label"] if atts else "-"
 
 
+def _rank(job: Mapping[str, Any]) -> tuple[bool, int]:
+    """Which of a simulation's jobs stands for it: an active one (in any queue: the Spot
+    job, the On-Demand fallback's, a resubmission) before any finished one, then the newest."""
+    return (job.get("status") in ACTIVE, int(job.get("createdAt") or 0))
+
+
 def gather(
     cfg: Settings,
     *,
@@ -339,7 +369,8 @@ def gather(
     now: float | None = None,
     log: LogFn | None = None,
 ) -> list[JobStatus]:
-    """One :class:`JobStatus` per simulation (newest Batch job per sim id)."""
+    """One :class:`JobStatus` per simulation: its newest active Batch job in any of the
+    queues, else its newest job."""
     now = time.time() if now is None else now
     log = log or (lambda _m: None)
     resolver = InstanceResolver(batch, ecs, ec2, log) if batch is not None else None
@@ -357,7 +388,7 @@ def gather(
             if cfg.sim_ids and sid not in cfg.sim_ids:
                 continue
             prev = jobs.get(sid)
-            if prev is None or (job.get("createdAt") or 0) >= (prev[0].get("createdAt") or 0):
+            if prev is None or _rank(job) >= _rank(prev[0]):
                 jobs[sid] = (job, q)
     sims = list(jobs)
     if cfg.include_s3_only:
@@ -401,6 +432,7 @@ def gather(
             js.notes.append("no Batch job in the listed queues; numbers from S3 only")
         if not job and doc is None and js.source != "s3":
             continue
+        _apply_history(js, s3, cfg, doc)
         _apply_s3(js, s3, cfg, now)
         _finish(js, cfg, now, price_fn)
         out.append(js)

@@ -15,14 +15,20 @@ Batch target, hence the SQS stand-in that runs moto's real matcher and transform
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
 from conftest import run_playbook
+from lmp_helpers import EVALUATE_ON_EXIT, OUTCOMES
 
 from lmpspot.cli import build_parser
+from lmpspot.executor import LocalExecutor, decide
+from lmpspot.fallback import capacity_fallback, run_definition
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +42,9 @@ JOBDEF = f"{P}-lammps-gpu"
 RULE = f"{JOBDEF}-fallback"
 LT = f"{P}-gpu"
 EVENTS_ROLE = f"{P}-batch-fallback"
+SFN_ROLE = f"{P}-batch-fallback-sfn"
+SFN_ARN = f"arn:aws:states:us-east-2:123456789012:stateMachine:{P}-ondemand-fallback"
+BUCKET = f"{P}-results"
 CANCELLED = "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 
 
@@ -183,7 +192,9 @@ def test_job_queues(layer):
         ]
 
     assert set(queues) == {SPOT_Q, OD_Q}
-    assert order(queues[SPOT_Q]) == [envs[SPOT_CE], envs[OD_CE]]
+    # Spot only: with the On-Demand environment behind it, Batch would never report the
+    # queue starved of capacity, and the fallback would never fire (docs/COMPUTE.md).
+    assert order(queues[SPOT_Q]) == [envs[SPOT_CE]]
     assert order(queues[OD_Q]) == [envs[OD_CE]]
     # Resubmitted (already delayed) jobs go first on the On-Demand environment.
     assert queues[OD_Q]["priority"] > queues[SPOT_Q]["priority"]
@@ -209,12 +220,13 @@ def test_job_definition(layer):
     assert float(req["VCPU"]) == 4
     assert int(req["MEMORY"]) <= int(16384 * 0.95) - 32
     assert jd["retryStrategy"]["attempts"] == 5
-    # First match wins; no match would mean RETRY, so the catch-all EXIT comes last.
-    assert [{**r, "action": r["action"].upper()} for r in jd["retryStrategy"]["evaluateOnExit"]] == [
-        {"onStatusReason": "Host EC2*", "action": "RETRY"},
-        {"onExitCode": "75", "action": "RETRY"},
-        {"onStatusReason": "*", "action": "EXIT"},
-    ]
+    # First match wins; no match means RETRY (exit 76, 1, task-start failures, crashes).
+    rules = [{**r, "action": r["action"].upper()} for r in jd["retryStrategy"]["evaluateOnExit"]]
+    assert rules == EVALUATE_ON_EXIT
+    # The registered strategy, applied the way Batch applies it (the local executor's
+    # decide): what retries and what ends the job.
+    for what, exit_code, status_reason, reason, action in OUTCOMES:
+        assert decide(jd["retryStrategy"], 1, exit_code, status_reason, reason).action == action, what
     assert jd["timeout"] == {"attemptDurationSeconds": 172800}
     assert jd["propagateTags"] is True
     assert c["jobRoleArn"].endswith(":role/lmpspot/lmpspot-local-job")
@@ -271,23 +283,40 @@ def test_fallback_rule_as_stored(layer):
         },
     }
     (target,) = events.list_targets_by_rule(Rule=RULE)["Targets"]
-    assert target["Arn"] == f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}"
-    assert target["BatchParameters"] == {"JobDefinition": JOBDEF, "JobName": f"{JOBDEF}-ondemand"}
+    assert target["Arn"] == SFN_ARN
     assert target["RoleArn"].endswith(f":role/lmpspot/{EVENTS_ROLE}")
-    assert target["InputTransformer"]["InputPathsMap"] == {
-        "sim_id": "$.detail.parameters.sim_id",
-        "input": "$.detail.parameters.input",
-    }
+    assert "InputTransformer" not in target and "BatchParameters" not in target  # the whole event
     iam = aws.client("iam")
     trust = iam.get_role(RoleName=EVENTS_ROLE)["Role"]["AssumeRolePolicyDocument"]
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "events.amazonaws.com"}]
-    policy = iam.get_role_policy(RoleName=EVENTS_ROLE, PolicyName="submit-ondemand")["PolicyDocument"]
+    assert iam.list_role_policies(RoleName=EVENTS_ROLE)["PolicyNames"] == ["start-fallback"]
+    policy = iam.get_role_policy(RoleName=EVENTS_ROLE, PolicyName="start-fallback")["PolicyDocument"]
     (stmt,) = policy["Statement"]
-    assert stmt["Action"] == "batch:SubmitJob"
-    assert f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}" in stmt["Resource"]
-    assert spot_arn not in stmt["Resource"]
-    assert f"arn:aws:batch:us-east-2:123456789012:job-definition/{JOBDEF}:*" in stmt["Resource"]
-    assert all(":job-queue/" in r or ":job-definition/" in r for r in stmt["Resource"])
+    assert (stmt["Action"], stmt["Resource"]) == ("states:StartExecution", [SFN_ARN])
+    # The state machine's role may submit to the On-Demand queue and lmpspot's job
+    # definitions, and tag what it submits; nothing else.
+    trust = iam.get_role(RoleName=SFN_ROLE)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "states.amazonaws.com"}]
+    submit, tag = iam.get_role_policy(RoleName=SFN_ROLE, PolicyName="submit-ondemand")["PolicyDocument"][
+        "Statement"
+    ]
+    assert submit["Action"] == "batch:SubmitJob"
+    assert f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}" in submit["Resource"]
+    assert spot_arn not in submit["Resource"]
+    assert f"arn:aws:batch:us-east-2:123456789012:job-definition/{JOBDEF}:*" in submit["Resource"]
+    assert all(":job-queue/" in r or ":job-definition/" in r for r in submit["Resource"])
+    assert (tag["Action"], tag["Resource"]) == (
+        "batch:TagResource",
+        ["arn:aws:batch:us-east-2:123456789012:job/*"],
+    )
+    machine = aws.client("stepfunctions").describe_state_machine(stateMachineArn=SFN_ARN)
+    assert machine["roleArn"].endswith(f":role/lmpspot/{SFN_ROLE}")
+    tasks = [s for s in json.loads(machine["definition"])["States"].values() if s["Type"] == "Task"]
+    assert {t["Resource"] for t in tasks} == {"arn:aws:states:::batch:submitJob"}
+    for t in tasks:
+        assert t["Parameters"]["JobQueue"] == f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}"
+        assert t["Parameters"]["JobName.$"] == "$.detail.jobName"
+        assert t["Parameters"]["JobDefinition.$"] == "$.detail.jobDefinition"  # ARN with revision
 
 
 def batch_event(queue: str, status: str, reason: str, jobdef: str = JOBDEF, sim_id: str = "sim-42") -> dict:
@@ -304,7 +333,7 @@ def batch_event(queue: str, status: str, reason: str, jobdef: str = JOBDEF, sim_
         "createdAt": 1767225600000,
         "retryStrategy": {"attempts": 5},
         "dependsOn": [],
-        "jobDefinition": f"{acct}:job-definition/{jobdef}:3",
+        "jobDefinition": f"{acct}:job-definition/{jobdef}:1",
         "parameters": {"input": f"/work/inputs/{sim_id}/in.chain", "sim_id": sim_id},
         "container": {"image": "lammps", "vcpus": 4, "command": ["run"], "environment": []},
         "tags": {"Project": "lmpspot"},
@@ -313,12 +342,13 @@ def batch_event(queue: str, status: str, reason: str, jobdef: str = JOBDEF, sim_
     }
 
 
-def test_fallback_rule_matches_and_transforms(layer):
+def test_fallback_rule_matches_and_resubmits(layer):
     aws = layer.aws
     events, sqs = aws.client("events"), aws.client("sqs")
     rule = events.describe_rule(Name=RULE)
     (target,) = events.list_targets_by_rule(Rule=RULE)["Targets"]
-    # The stored pattern and transformer, on a scratch bus, delivering to SQS.
+    # The stored pattern, on a scratch bus, delivering (the whole event, as to the state
+    # machine) to SQS.
     events.create_event_bus(Name="compute-test")
     queue_url = sqs.create_queue(QueueName="compute-test")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -328,7 +358,7 @@ def test_fallback_rule_matches_and_transforms(layer):
     events.put_targets(
         Rule="copy",
         EventBusName="compute-test",
-        Targets=[{"Id": "q", "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}],
+        Targets=[{"Id": "q", "Arn": queue_arn}],
     )
     cases = [
         (batch_event(SPOT_Q, "FAILED", CANCELLED, sim_id="sim-42"), True),
@@ -367,9 +397,33 @@ def test_fallback_rule_matches_and_transforms(layer):
         events.delete_event_bus(Name="compute-test")
         sqs.delete_queue(QueueUrl=queue_url)
     bodies = [json.loads(m["Body"]) for m in msgs]
-    # Exactly the capacity-cancelled Spot job of this job definition; the On-Demand job
-    # is submitted with its parameters, so the same sim_id resumes the same checkpoints.
-    assert bodies == [{"Parameters": {"sim_id": "sim-42", "input": "/work/inputs/sim-42/in.chain"}}]
+    # Exactly the capacity-cancelled Spot job of this job definition.
+    assert [b["detail"]["jobName"] for b in bodies] == ["sim-42"]
+    # What the stored state machine submits for the event moto's matcher delivered: the
+    # same name, job-definition revision, parameters and SimId, in the On-Demand queue.
+    batch = aws.client("batch")
+    machine = aws.client("stepfunctions").describe_state_machine(stateMachineArn=target["Arn"])
+    (new,) = run_definition(json.loads(machine["definition"]), bodies[0], batch)
+    (job,) = batch.describe_jobs(jobs=[new["jobId"]])["jobs"]
+    assert job["jobName"] == "sim-42"
+    assert job["jobQueue"].endswith(f":job-queue/{OD_Q}")
+    assert job["jobDefinition"] == cases[0][0]["jobDefinition"]
+    assert job["parameters"] == cases[0][0]["parameters"]
+    assert job["tags"] == {
+        "Project": "lmpspot",
+        "Environment": "local",
+        "ManagedBy": "lmpspot",
+        "SimId": "sim-42",
+    }
+    # An array child (one sweep point) comes back as a plain job that knows its index.
+    child = {
+        **bodies[0],
+        "detail": {**bodies[0]["detail"], "jobId": "0f1e2d3c:3", "arrayProperties": {"index": 3}},
+    }
+    (new_child,) = run_definition(json.loads(machine["definition"]), child, batch)
+    (job,) = batch.describe_jobs(jobs=[new_child["jobId"]])["jobs"]
+    assert (job["jobName"], job["parameters"]) == ("sim-42", cases[0][0]["parameters"])
+    assert {"name": "LMPSPOT_ARRAY_INDEX", "value": "3"} in job["container"]["environment"]
     # EventBridge's own TestEventPattern, where the endpoint implements it (moto 5.2 does not).
     matching = {
         "id": "1",
@@ -384,6 +438,73 @@ def test_fallback_rule_matches_and_transforms(layer):
     answer = events.test_event_pattern(EventPattern=rule["EventPattern"], Event=json.dumps(matching))
     if "Result" in answer:
         assert answer["Result"] is True
+
+
+def test_capacity_fallback_keeps_identity(layer, playbook, tmp_path):
+    """A job submitted by submit.yml to the Spot queue, cancelled for lack of capacity:
+    the local executor plays Batch's event, the rule and the stored state machine; the
+    On-Demand job is the same simulation; a resubmit then starts nothing new."""
+    aws = layer.aws
+    batch = aws.client("batch")
+    (tmp_path / "in.lj").write_text("units lj\nrun 10\n")
+    ev = {
+        **EV,
+        "lmpspot_local_aws": False,  # the AWS path of submit.yml (no local executor)
+        "submit_input": str(tmp_path / "in.lj"),
+        "submit_sim_id": "lj-fallback",
+    }
+    res = playbook("playbooks/submit.yml", aws, extra_vars=ev)
+    assert res.rc == 0, res
+    (spot,) = [j for j in batch.list_jobs(jobQueue=SPOT_Q, jobStatus="SUCCEEDED")["jobSummaryList"]]
+    (original,) = batch.describe_jobs(jobs=[spot["jobId"]])["jobs"]
+    sfn = aws.client("stepfunctions")
+    (new,) = capacity_fallback(batch, aws.client("events"), sfn, spot["jobId"])
+    (job,) = batch.describe_jobs(jobs=[new["jobId"]])["jobs"]
+    assert job["jobQueue"].endswith(f":job-queue/{OD_Q}")
+    for key in ("jobName", "jobDefinition", "parameters", "tags"):
+        assert job[key] == original[key], key
+    assert job["jobDefinition"].endswith(":" + original["jobDefinition"].rsplit(":", 1)[1])  # the revision
+    (execution,) = sfn.list_executions(stateMachineArn=SFN_ARN)["executions"]
+    detail = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["detail"]
+    assert (detail["jobId"], detail["status"], detail["statusReason"]) == (spot["jobId"], "FAILED", CANCELLED)
+
+    def all_jobs():
+        return sorted(
+            j["jobId"]
+            for q in (SPOT_Q, OD_Q)
+            for st in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+            for j in batch.list_jobs(jobQueue=q, jobStatus=st)["jobSummaryList"]
+        )
+
+    before = all_jobs()
+    # A real account: the simulation's newest job (the On-Demand one; moto calls it
+    # SUCCEEDED at once) is found by sim id in the other queue: finished, nothing submitted.
+    res = playbook("playbooks/submit.yml", aws, extra_vars={**ev, "submit_skip_finished": True})
+    assert res.rc == 0, res
+    assert f"job {new['jobId']} " in res.stdout and "already SUCCEEDED" in res.stdout, res
+    assert all_jobs() == before
+    # Local mode: the local executor has taken the fallback job and holds it RUNNABLE (its
+    # night window is closed); a resubmit of the simulation starts nothing.
+    ex = LocalExecutor(
+        batch, aws.client("s3"), window=f"cycle 1 100000 {int(time.time()) - 10}", log=lambda _m: None
+    )
+    runner = threading.Thread(target=ex.run_job, args=(new["jobId"],), daemon=True)
+    runner.start()
+    try:
+        s3, key = aws.client("s3"), "results/lj-fallback/attempts.json"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(s3.exceptions.NoSuchKey):
+                if json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())["job_id"] == new["jobId"]:
+                    break
+            time.sleep(0.5)
+        res = playbook("playbooks/submit.yml", aws, extra_vars={**ev, "lmpspot_local_aws": True})
+        assert res.rc == 0, res
+        assert "lj-fallback is already active (RUNNABLE, job " + new["jobId"] in res.stdout, res
+        assert all_jobs() == before
+    finally:
+        ex.stop_waiting()
+        runner.join(30)
 
 
 def test_one_change_one_revision_then_absent(layer):

@@ -205,7 +205,7 @@ def test_timeout_stops_the_attempt_and_is_not_retried(aws, batch_env, cpu_image)
 
 
 def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: F811
-    """The runner rejects the script (exit 2): the catch-all EXIT rule ends the job at once."""
+    """The runner rejects the script (exit 2): the bad-input EXIT rule ends the job at once."""
     jobdef = batch_env("lmpspot-test-bad")
     bad = LJ.replace("fix             1 all nve", "fix             1 all no_such_style")
     job_id = _submit(aws, jobdef, "lj-bad", bad)
@@ -218,7 +218,7 @@ def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: 
     r = results[0]
     assert r.status == "FAILED"
     assert [(a.attempt, a.exit_code, a.action) for a in r.attempts] == [(1, 2, "FAILED")], r.attempts
-    assert "rule 3" in r.attempts[0].why  # onStatusReason * -> EXIT
+    assert "rule 3" in r.attempts[0].why  # onExitCode 2 -> EXIT
     doc = _ledger(aws, "lj-bad")
     assert doc["status"] == "FAILED"
     assert len(doc["attempts"]) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from lmp_helpers import EVALUATE_ON_EXIT, OOM, OUTCOMES
 
 from lmpspot.executor import (
     EXITED_REASON,
@@ -27,15 +28,28 @@ from lmpspot.executor import (
     substitute,
 )
 
-# The compute layer's retry strategy (roles/compute/vars/main.yml).
-LMPSPOT = {
-    "attempts": 5,
-    "evaluateOnExit": [
-        {"onStatusReason": "Host EC2*", "action": "RETRY"},
-        {"onExitCode": "75", "action": "RETRY"},
-        {"onStatusReason": "*", "action": "EXIT"},
-    ],
-}
+# The compute layer's retry strategy (roles/compute/vars/main.yml; the registered one is
+# checked against the same outcomes in tests/integration/test_compute_layer.py).
+LMPSPOT = {"attempts": 5, "evaluateOnExit": EVALUATE_ON_EXIT}
+
+
+@pytest.mark.parametrize(("what", "exit_code", "status_reason", "reason", "action"), OUTCOMES)
+def test_lmpspot_outcomes(what, exit_code, status_reason, reason, action):
+    d = decide(LMPSPOT, 1, exit_code, status_reason, reason)
+    assert d.action == action, (what, d.why)
+    # ... and no retry once the attempts are used up.
+    last = decide(LMPSPOT, 5, exit_code, status_reason, reason)
+    assert last.action == ("SUCCEEDED" if action == "SUCCEEDED" else "FAILED"), (what, last.why)
+
+
+def test_lmpspot_rules_fit_batch_limits():
+    rules = LMPSPOT["evaluateOnExit"]
+    assert len(rules) <= 5  # Batch's limit
+    for rule in rules:
+        for key in ("onStatusReason", "onReason", "onExitCode"):
+            if key in rule:
+                assert "*" not in rule[key][:-1], rule  # a glob only at the end
+                assert len(rule[key]) <= 512
 
 
 @pytest.mark.parametrize(
@@ -88,11 +102,15 @@ def test_rule_matches(rule, exit_code, status_reason, reason, expected):
         (LMPSPOT, 1, 0, EXITED_REASON, None, False, "SUCCEEDED", None),
         ({"attempts": 1, "evaluateOnExit": [{"onExitCode": "0", "action": "EXIT"}]}, 1, 0, "", None, False,
          "SUCCEEDED", None),
-        # lmpspot's rules: reclaim and exit 75 retry, the rest ends the job
+        # lmpspot's rules: reclaim and exit 75 retry by rule, 2/3/OOM end the job, the
+        # rest matches nothing and is retried
         (LMPSPOT, 1, None, SPOT_RECLAIM_REASON, None, False, "RETRY", 0),
         (LMPSPOT, 1, 75, EXITED_REASON, None, False, "RETRY", 1),
         (LMPSPOT, 1, 2, EXITED_REASON, None, False, "FAILED", 2),
-        (LMPSPOT, 1, 1, EXITED_REASON, None, False, "FAILED", 2),
+        (LMPSPOT, 1, 3, EXITED_REASON, None, False, "FAILED", 3),
+        (LMPSPOT, 1, 137, EXITED_REASON, OOM, False, "FAILED", 4),
+        (LMPSPOT, 1, 1, EXITED_REASON, None, False, "RETRY", None),
+        (LMPSPOT, 1, 76, EXITED_REASON, None, False, "RETRY", None),
         (LMPSPOT, 4, 75, EXITED_REASON, None, False, "RETRY", 1),
         (LMPSPOT, 5, 75, EXITED_REASON, None, False, "FAILED", 1),  # attempts exhausted
         (LMPSPOT, 5, None, SPOT_RECLAIM_REASON, None, False, "FAILED", 0),

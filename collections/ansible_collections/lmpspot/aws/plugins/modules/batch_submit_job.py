@@ -21,6 +21,11 @@ description:
   - O(skip_succeeded=true) also returns, without submitting, the newest job of that name
     when it C(SUCCEEDED) (and no job of the name is active), with RV(finished=true) - a
     finished simulation is not run again.
+  - With O(sim_id), a job counts as the same simulation when its C(sim_id) parameter is
+    O(sim_id), whatever its name, and the queues searched are O(job_queue) and
+    O(job_queues) (lmpspot's Spot and On-Demand queues - the On-Demand fallback resubmits a
+    starved Spot job there). Active jobs are described to read their parameters; finished
+    ones are first narrowed by name (C(ListJobs) cannot filter by parameter).
   - The local AWS (moto, without Docker) marks every job C(SUCCEEDED) the moment it is
     submitted, so there a job is never found active and every run submits; the local
     executor (C(python -m lmpspot.executor)) is what runs the job there.
@@ -37,6 +42,18 @@ options:
     description: Job queue name or ARN.
     type: str
     required: true
+  sim_id:
+    description:
+      - The simulation id (the jobs' C(sim_id) parameter). When set, an active or finished
+        job of the simulation is found by it in every queue searched, not by name alone.
+    type: str
+  job_queues:
+    description:
+      - More queues (names or ARNs) to search for the simulation's jobs, besides O(job_queue).
+        Queues that do not exist are skipped.
+    type: list
+    elements: str
+    default: []
   job_definition:
     description:
       - Job definition name (latest ACTIVE revision), C(name:revision) or ARN.
@@ -185,6 +202,44 @@ def find_succeeded(summaries, name):
     return newest if newest is not None and newest.get("status") == "SUCCEEDED" else None
 
 
+def of_sim(client, summaries, sim_id):
+    """The summaries (array children excluded) whose job's ``sim_id`` parameter is ``sim_id``."""
+    ids = [s["jobId"] for s in summaries if ":" not in s.get("jobId", "")]
+    params = {}
+    for i in range(0, len(ids), 100):  # DescribeJobs takes 100 ids at a time
+        for job in client.describe_jobs(jobs=ids[i : i + 100], aws_retry=True).get("jobs", []):
+            params[job["jobId"]] = job.get("parameters") or {}
+    return [s for s in summaries if params.get(s.get("jobId"), {}).get("sim_id") == sim_id]
+
+
+def existing_queues(client, queues):
+    """The queues (names or ARNs) of ``queues`` that exist (a layer without an On-Demand
+    queue, a queue deleted since: nothing of the simulation can be there)."""
+    if not queues:
+        return []
+    found = client.describe_job_queues(jobQueues=list(queues), aws_retry=True).get("jobQueues", [])
+    known = {q["jobQueueName"] for q in found} | {q["jobQueueArn"] for q in found}
+    return [q for q in queues if q in known]
+
+
+def find_sim_jobs(client, queues, name, sim_id, finished=True):
+    """``(active, succeeded)``: the newest active job of the simulation in ``queues`` and
+    the newest of its finished jobs if that one SUCCEEDED (by ``sim_id`` when given;
+    finished jobs are looked at only when ``finished``)."""
+    active_all, finished_all = [], []
+    for queue in queues:
+        active_all += list_active(client, queue)
+        if finished:
+            finished_all += list_active(client, queue, ("SUCCEEDED", "FAILED"))
+    if sim_id:
+        active = of_sim(client, active_all, sim_id)
+        finished = of_sim(client, [s for s in finished_all if s.get("jobName") == name], sim_id)
+        newest = max(active, key=lambda s: s.get("createdAt", 0)) if active else None
+        done = max(finished, key=lambda s: s.get("createdAt", 0)) if finished else None
+        return newest, (done if done is not None and done.get("status") == "SUCCEEDED" else None)
+    return find_active(active_all, name), find_succeeded(finished_all, name)
+
+
 def submit_request(params):
     """The SubmitJob keyword arguments for the module's parameters."""
     req = {
@@ -263,6 +318,8 @@ def main():
             "name": {"type": "str", "required": True},
             "job_queue": {"type": "str", "required": True},
             "job_definition": {"type": "str", "required": True},
+            "sim_id": {"type": "str"},
+            "job_queues": {"type": "list", "elements": "str", "default": []},
             "parameters": {"type": "dict", "default": {}},
             "array_size": {"type": "int", "default": 0},
             "environment": {"type": "dict", "default": {}},
@@ -283,19 +340,22 @@ def main():
     request = submit_request(p)
     result = {"changed": False, "job_name": p["name"], "submitted": False, "job_id": "", "finished": False}
     try:
-        active = None if p["resubmit"] else find_active(list_active(client, p["job_queue"]), p["name"])
+        queues = [p["job_queue"]] + existing_queues(
+            client, [q for q in p["job_queues"] if q != p["job_queue"]]
+        )
+        active, done = None, None
+        if not p["resubmit"]:
+            active, done = find_sim_jobs(client, queues, p["name"], p["sim_id"], p["skip_succeeded"])
         if active is not None:
             result.update(job_id=active["jobId"], job_arn=active.get("jobArn", ""), status=active["status"])
             if p["wait"] and not module.check_mode:
                 wait_for(module, client, active["jobId"], result)
             module.exit_json(**result)
-        if p["skip_succeeded"] and not p["resubmit"]:
-            done = find_succeeded(list_active(client, p["job_queue"], ("SUCCEEDED", "FAILED")), p["name"])
-            if done is not None:
-                result.update(
-                    job_id=done["jobId"], job_arn=done.get("jobArn", ""), status="SUCCEEDED", finished=True
-                )
-                module.exit_json(**result)
+        if p["skip_succeeded"] and done is not None:
+            result.update(
+                job_id=done["jobId"], job_arn=done.get("jobArn", ""), status="SUCCEEDED", finished=True
+            )
+            module.exit_json(**result)
         result["changed"] = True
         if module._diff:
             result["diff"] = {"before": {}, "after": request}

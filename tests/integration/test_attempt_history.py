@@ -1,0 +1,155 @@
+"""Status, the cost ledger and prune-finished read a simulation's attempts from the runner's
+records in S3 (lmpspot.attempts, lmpspot.history), against the local AWS.
+
+The records are written with the runner's own writer (``AttemptRecord`` over
+``S3Backend``: conditional creates and updates); Batch jobs go to moto's Batch the way
+submit does.  Cases: a simulation whose Batch jobs are gone (Batch keeps finished jobs
+about a week) still shows every attempt, priced; a local-mode simulation joins the local
+executor's view of its current job (log URL, decision) to the runner's records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from lmp_helpers import unmanaged_queue
+
+from lmpspot.attempts import AttemptRecord, S3Backend
+from lmpspot.executor import ledger_key, write_ledger
+from lmpspot.status import Settings, gather
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "lmpspot-test-history"
+QUEUE = "lmpspot-test-history-q"
+
+
+@dataclass
+class FakePrice:
+    """What the ledger reads from lmpspot.prices.Price (the price itself is the test's)."""
+
+    usd_per_hour: float
+    label: str = "test price"
+    synthetic: bool = False
+
+
+def prices(itype: str, region: str, capacity: str) -> FakePrice:
+    assert region == "us-east-2"
+    return FakePrice({("g6.xlarge", "spot"): 0.5, ("g6.xlarge", "on-demand"): 1.0}[(itype, capacity)])
+
+
+def record(s3, sim_id: str, **kw) -> AttemptRecord:
+    rec = AttemptRecord([S3Backend(s3, BUCKET, f"checkpoints/{sim_id}/")], sim_id, host="test", **kw)
+    assert rec.flush()
+    return rec
+
+
+@pytest.fixture
+def s3(aws):
+    c = aws.client("s3")
+    c.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+    return c
+
+
+def test_history_outlives_batch_jobs(aws, s3):
+    """Spot attempt checkpointed on a notice, then the On-Demand fallback's job finished:
+    no Batch job is left, the records still give both attempts, their steps and cost."""
+    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-history-ce", role_name="lmpspot-test-history")
+    a1 = record(
+        s3, "melt-1", batch_job_id="j-spot", batch_attempt=1, lifecycle="spot", instance_type="g6.xlarge"
+    )
+    a1.set(last_checkpoint={"seq": 2, "stage": 0, "step": 2000})
+    a1.step(2150)
+    assert a1.stop(75, "checkpointed on a spot notice")
+    a2 = record(
+        s3,
+        "melt-1",
+        batch_job_id="j-ondemand",
+        batch_attempt=1,
+        lifecycle="on-demand",
+        instance_type="g6.xlarge",
+    )
+    a2.set(resumed_from={"seq": 3, "stage": 0, "step": 2150})
+    assert a2.stop(0, "finished")
+    cfg = Settings(bucket=BUCKET, region="us-east-2", queues=[QUEUE], sim_ids=["melt-1"])
+    (js,) = gather(cfg, s3=s3, batch=aws.client("batch"), price_fn=prices)
+    assert (js.source, js.state) == ("s3", "NO-JOB")
+    assert [(a["attempt"], a["batch_job_id"], a["capacity"], a["exit_code"]) for a in js.attempts] == [
+        (1, "j-spot", "spot", 75),
+        (2, "j-ondemand", "on-demand", 0),
+    ]
+    assert js.attempts[1]["resumed_from"] == {"seq": 3, "stage": 0, "step": 2150}
+    assert js.interruptions == 1 and js.attempt == 2
+    rows = js.ledger["attempts"]
+    assert [(r["capacity"], r["usd_per_hour"]) for r in rows] == [("spot", 0.5), ("on-demand", 1.0)]
+    assert js.ledger["unpriced"] == 0
+    assert any("runner's records" in n for n in js.notes)
+
+
+def test_local_mode_joins_the_executors_view(aws, s3):
+    """The local executor's record of the current job (what DescribeJobs would say) adds
+    its log URL and decision; an attempt the runner never recorded is still listed."""
+    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-history-ce", role_name="lmpspot-test-history")
+    batch = aws.client("batch")
+    batch.register_job_definition(
+        jobDefinitionName="lmpspot-test-history-jd",
+        type="container",
+        containerProperties={
+            "image": "x",
+            "command": ["run"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )
+    job_id = batch.submit_job(
+        jobName="lmpspot-lj-2",
+        jobQueue=QUEUE,
+        jobDefinition="lmpspot-test-history-jd",
+        parameters={"sim_id": "lj-2", "input": "/work/input/in.lj"},
+    )["jobId"]
+    rec = record(s3, "lj-2", batch_job_id=job_id, batch_attempt=2, lifecycle="local")
+    assert rec.stop(0, "finished")
+    log_url = f"s3://{BUCKET}/results/lj-2/logs/attempt-2.log"
+    write_ledger(
+        s3,
+        BUCKET,
+        ledger_key("results/", "lj-2"),
+        {
+            "format": 1,
+            "executor": "local",
+            "job_id": job_id,
+            "sim_id": "lj-2",
+            "status": "SUCCEEDED",
+            "attempts": [
+                {  # the image could not be pulled: the runner never started
+                    "attempt": 1,
+                    "started_at": "2020-01-01T00:00:00.000Z",
+                    "stopped_at": "2020-01-01T00:00:01.000Z",
+                    "exit_code": None,
+                    "status_reason": "CannotPullContainerError: x",
+                    "action": "RETRY",
+                },
+                {
+                    "attempt": 2,
+                    "started_at": rec.data["started"],
+                    "stopped_at": rec.data["stopped"],
+                    "exit_code": 0,
+                    "status_reason": "Essential container in task exited",
+                    "action": "SUCCEEDED",
+                    "log": log_url,
+                },
+            ],
+        },
+    )
+    cfg = Settings(bucket=BUCKET, region="us-east-2", queues=[QUEUE], sim_ids=["lj-2"], local=True)
+    (js,) = gather(cfg, s3=s3, batch=batch, price_fn=prices)
+    assert (js.source, js.state) == ("local", "SUCCEEDED")
+    first, second = js.attempts
+    assert (first["source"], first["status_reason"]) == ("local", "CannotPullContainerError: x")
+    assert (second["source"], second["log"], second["action"]) == ("runner", log_url, "SUCCEEDED")
+    assert (second["capacity"], second["instance_type"], second["exit_reason"]) == (
+        "local",
+        "local",
+        "finished",
+    )
+    assert js.ledger["attempts"][1]["capacity"] == "local"
