@@ -23,6 +23,7 @@ import os
 import sys
 from pathlib import Path
 
+from lmpspot import accel
 from lmpspot.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -77,7 +78,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="extra LAMMPS command-line argument (repeat; e.g. --lammps-arg=-sf --lammps-arg=gpu)",
     )
     p.add_argument("--attempt", type=int, default=None, help="default: $AWS_BATCH_JOB_ATTEMPT")
-    p.add_argument("--chunk-seconds", type=float, default=1.5, help="target wall s per chunk")
+    p.add_argument(
+        "--chunk-seconds", type=float, default=None, help="target wall s per chunk (default 1.5; 5 on a GPU)"
+    )
     p.add_argument(
         "--notice-grace",
         type=float,
@@ -324,6 +327,11 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         if failed is not None:
             return failed
     job_id = _array_job_id(args.job_id, variables)
+    try:
+        lammps_args = accel.with_default(list(args.lammps_arg))
+    except ValueError as e:
+        _log(str(e))
+        return EXIT_BAD_INPUT
     cfg = RunnerConfig(
         input=args.input.resolve(),
         job_id=job_id,
@@ -333,7 +341,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         force=args.force,
         attempt=args.attempt if args.attempt is not None else _attempt_from_env(),
         variables=variables,
-        lammps_args=list(args.lammps_arg),
+        lammps_args=lammps_args,
         chunk_seconds=args.chunk_seconds,
         notice_grace=args.notice_grace,
         progress_every=args.progress_every,
@@ -369,6 +377,8 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
     finally:
         if watcher is not None:
             watcher.stop()
+        if world is None:  # the process's last LAMMPS call (the MPI ranks do it in _run_rank)
+            runner.finalize_accelerator(mpi=True)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmpspot import registry
+from lmpspot import accel, registry
 from lmpspot.checkpoint import LocalStore, Manifest
 from lmpspot.mpi import SingleWorld
 from lmpspot.progress import Progress, sample_gpu_utilization
@@ -129,7 +129,7 @@ class RunnerConfig:
     attempt: int = 0
     variables: dict[str, list[str]] = field(default_factory=dict)
     lammps_args: list[str] = field(default_factory=list)  # e.g. ["-sf", "gpu", "-pk", "gpu", "1"]
-    chunk_seconds: float = 1.5
+    chunk_seconds: float | None = None  # None: lmpspot.accel.chunk_seconds (1.5 s CPU, 5 s GPU)
     notice_grace: float = 30.0
     progress_every: float = 60.0
     allow_short_interval: bool = False
@@ -192,6 +192,9 @@ class Runner:
         if cfg.interval < 0.05:
             raise ValueError("checkpoint interval must be >= 0.05 s")
         self.cfg = cfg
+        # The accelerator -sf/-pk/-k select: manifests record it; it sets the chunk length.
+        self.accel = accel.parse_args(cfg.lammps_args)
+        self.chunk_seconds = accel.chunk_seconds(self.accel, cfg.chunk_seconds)
         self.s3 = s3
         self.watcher = watcher
         self.log = log or _default_log
@@ -518,12 +521,11 @@ class Runner:
         path, man = msg["found"]
         return Path(path), Manifest.from_dict(man)
 
-    def finalize_accelerator(self) -> None:
-        """After :meth:`run` with several ranks, before ``MPI_Finalize``: Kokkos must be
-        finalised once every LAMMPS instance is closed (no-op on a CPU build)."""
-        if self.lmp is not None:
-            with contextlib.suppress(Exception):
-                self.lmp.lib.lammps_kokkos_finalize()
+    def finalize_accelerator(self, *, mpi: bool = False) -> None:
+        """After :meth:`run`, as the process's last LAMMPS call: Kokkos (and, with
+        ``mpi``, the MPI LAMMPS initialised) finalised once the instance is closed;
+        no-op on a CPU build; never raises (lmpspot.accel.shutdown)."""
+        accel.shutdown(self.lmp, mpi=mpi, log=self.log)
 
     def _replay(self, c: Command, restart_dir: Path, man: Manifest) -> None:
         """Issue (or skip) a command that precedes the resume point."""
@@ -591,7 +593,7 @@ class Runner:
                 self.rate = r if self.rate == 0 else 0.7 * self.rate + 0.3 * r
             pre = False
             if self.rate > 0:
-                chunk = min(int(self.rate * self.cfg.chunk_seconds), 4 * max(chunk, 1))
+                chunk = min(int(self.rate * self.chunk_seconds), 4 * max(chunk, 1))
             else:
                 chunk = chunk * 2
             if self.step() >= st.target:
@@ -648,7 +650,7 @@ class Runner:
                 late, n = self._agree(
                     [
                         time.monotonic() > deadline,
-                        max(1, int(self.rate * self.cfg.chunk_seconds)) if self.rate else 100,
+                        max(1, int(self.rate * self.chunk_seconds)) if self.rate else 100,
                     ]
                     if self.is_root
                     else None
@@ -796,7 +798,8 @@ class Runner:
                 "begin": st.begin,
                 "end": st.end,
                 "first_step": st.first_step,
-                "exact": exact,
+                "exact": exact and self.accel.exact,
+                "accelerator": self.accel.record(self.lmp),
                 "command_index": self.plan.stages[stage].command,
                 "done_steps": self._done_steps,
                 "outputs": self._output_sizes(),
@@ -811,9 +814,9 @@ class Runner:
         self.progress.checkpoint_done(self._done_steps, time.monotonic() - t0)
         self.last_ckpt_wall = time.monotonic()
         self.last_ckpt_step = step
+        stat = "" if exact and self.accel.exact else ", statistically exact"
         self.log(
-            f"checkpoint {seq} at step {step} (stage {stage}"
-            f"{' done' if stage_done else ''}{'' if exact else ', statistically exact'}) "
+            f"checkpoint {seq} at step {step} (stage {stage}{' done' if stage_done else ''}{stat}) "
             f"in {time.monotonic() - t0:.2f}s"
         )
         return man
