@@ -14,6 +14,11 @@
 #   - the runner's overhead against plain `lmp` on the same run at its default chunk length;
 #   - SIGTERM to the runner -> exit 75 (checkpointed) -> a second run resumes -> exit 0.
 # Exits 3 without an NVIDIA GPU and driver, 1 when a check fails, 0 otherwise.
+#
+# GPU_CHECK_CUDA_STUB_DIR=DIR (a folder with a libcuda.so.1 stub, e.g. Debian's): no GPU
+# needed; checks only that the bundle runs here -- `lmp -h`, `import lammps`, and the
+# runner's SIGTERM -> 75 -> resume -> 0 on a CPU run -- which is what can be checked
+# on a machine without a GPU.
 set -euo pipefail
 
 bundle=${1:?usage: gpu_check.sh BUNDLE.tar.xz [OUTDIR]}
@@ -25,7 +30,12 @@ say() { echo "$*" | tee -a "$report"; }
 fail() { say "FAIL: $*"; exit 1; }
 
 # --- a GPU and its driver, or a clear refusal ------------------------------------------
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+stub=${GPU_CHECK_CUDA_STUB_DIR:-}
+if [ -n "$stub" ]; then
+  libcuda="$stub/libcuda.so.1"
+  [ -e "$libcuda" ] || { say "gpu_check: no libcuda.so.1 in GPU_CHECK_CUDA_STUB_DIR=$stub"; exit 3; }
+  say "gpu_check: no-GPU self-test with the stub $libcuda (nothing runs on a GPU)"
+elif ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
   say "gpu_check: no NVIDIA GPU here (nvidia-smi missing or it lists no GPU): nothing to check"
   exit 3
 fi
@@ -37,7 +47,7 @@ if [ -z "$libcuda" ]; then
 fi
 [ -n "$libcuda" ] || { say "gpu_check: the NVIDIA driver's libcuda.so.1 is not installed"; exit 3; }
 say "date: $(date -u +%FT%TZ)  host: $(uname -n)  cpus: $(nproc)"
-say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader | head -1)"
+[ -n "$stub" ] || say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader | head -1)"
 say "libcuda: $libcuda"
 
 # --- the bundle -------------------------------------------------------------------------
@@ -60,8 +70,18 @@ run_py() {
 run_lmp -h > "$out/lmp-h.txt" || fail "lmp -h did not run from the bundle"
 grep -E "GPU package API|GPU package precision|^OS:|^Compiler|Accelerator" "$out/lmp-h.txt" | tee -a "$report" || true
 grep -q "GPU package API: CUDA" "$out/lmp-h.txt" || fail "the bundled lmp has no GPU package with CUDA"
+run_py -c "import lammps; l = lammps.lammps(cmdargs=['-log', 'none', '-screen', 'none']); print('import lammps:', l.version(), l.has_package('GPU')); l.close()" \
+  | tee -a "$report" || fail "import lammps failed in the bundled Python"
 mkdir -p "$out/in"
 cp "$root"/opt/lmpspot-bench/* "$out/in/"
+gpu_args=(--lammps-arg=-sf --lammps-arg=gpu --lammps-arg=-pk --lammps-arg=gpu --lammps-arg=1)
+sig_size=(--var x 2 --var y 1 --var z 1)
+sig_steps=20000
+if [ -n "$stub" ]; then  # CPU: the runner only, the 32,000-atom chain, fewer steps
+  gpu_args=()
+  sig_size=(--var x 1 --var y 1 --var z 1)
+  sig_steps=1500
+fi
 
 perf() { grep -E "^Performance:" "$1" | tail -1 | sed 's/^Performance: //'; }
 bench() {  # NAME INPUT X Y Z STEPS -> a line in the report; leaves the log as NAME.log
@@ -73,6 +93,30 @@ bench() {  # NAME INPUT X Y Z STEPS -> a line in the report; leaves the log as N
   atoms=$(awk '/^Loop time of/ {print $NF; exit}' "$out/$name.log")
   say "$name: $atoms atoms, $steps steps: $(perf "$out/$name.log")"
 }
+
+sigterm_resume() {  # SIGTERM -> 75 -> resume -> 0 on the chain input
+  sed "s/^run .*/run ${sig_steps}/" "$out/in/in.chain.scaled" > "$out/in/long.in"
+  rm -rf "$out/sig-wd"
+  local args=(-m lmpspot.cli run "$out/in/long.in" --job-id sig --workdir "$out/sig-wd" --interval 600
+    --progress-every 2 "${sig_size[@]}" "${gpu_args[@]}")
+  run_py "${args[@]}" 2> "$out/sig1.err" &
+  local pid=$! rc=0 step
+  for _ in $(seq 1 300); do grep -q "step [0-9]*/" "$out/sig1.err" 2>/dev/null && break; sleep 1; done
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  [ "$rc" = 75 ] || fail "SIGTERM: exit $rc, expected 75 (see $out/sig1.err)"
+  step=$(grep -o "checkpoint [0-9]* at step [0-9]*" "$out/sig1.err" | tail -1 | awk '{print $NF}')
+  rc=0
+  run_py "${args[@]}" 2> "$out/sig2.err" || rc=$?
+  [ "$rc" = 0 ] || fail "resume: exit $rc, expected 0 (see $out/sig2.err)"
+  grep -q "resuming at step $step" "$out/sig2.err" || fail "the second run did not resume at step $step"
+  say "SIGTERM -> exit 75 (checkpoint at step $step) -> resumed at step $step -> exit 0"
+}
+if [ -n "$stub" ]; then
+  sigterm_resume
+  say "OK (no-GPU self-test)"
+  exit 0
+fi
 
 # --- throughput -------------------------------------------------------------------------
 bench chain-64k in.chain.scaled 2 1 1 2000
@@ -88,7 +132,6 @@ bench rhodo-192k in.rhodo.scaled 3 2 1 500
 # --- runner overhead: the same chain run, plain lmp vs lmpspot run -----------------------
 steps=5000
 sed "s/^run .*/run ${steps}/" "$out/in/in.chain.scaled" > "$out/in/overhead.in"
-gpu_args=(--lammps-arg=-sf --lammps-arg=gpu --lammps-arg=-pk --lammps-arg=gpu --lammps-arg=1)
 t0=$(date +%s.%N)
 (cd "$out/in" && run_lmp -sf gpu -pk gpu 1 -var x 3 -var y 2 -var z 1 -in overhead.in \
    -log "$out/plain.log" -screen none) || fail "plain lmp failed"
@@ -103,22 +146,6 @@ say "$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$steps" 'BEGIN {
   printf "runner overhead (chain 192k, %d steps, default chunk length): plain lmp %.1f s, lmpspot run %.1f s, %+.1f%%", n, p, r, 100 * (r - p) / p }')"
 grep -E "checkpoint [0-9]+ at step" "$out/runner.err" | tail -1 | sed 's/^/  runner: /' | tee -a "$report" || true
 
-# --- SIGTERM -> 75 -> resume -> 0 (chain 64k, 20,000 steps) ----------------------------
-sed "s/^run .*/run 20000/" "$out/in/in.chain.scaled" > "$out/in/long.in"
-rm -rf "$out/sig-wd"
-args=(-m lmpspot.cli run "$out/in/long.in" --job-id sig --workdir "$out/sig-wd" --interval 600
-  --progress-every 2 --var x 2 --var y 1 --var z 1 "${gpu_args[@]}")
-run_py "${args[@]}" 2> "$out/sig1.err" &
-pid=$!
-for _ in $(seq 1 120); do grep -q "step [0-9]*/" "$out/sig1.err" 2>/dev/null && break; sleep 1; done
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" = 75 ] || fail "SIGTERM: exit $rc, expected 75 (see $out/sig1.err)"
-step=$(grep -o "checkpoint [0-9]* at step [0-9]*" "$out/sig1.err" | tail -1 | awk '{print $NF}')
-rc=0
-run_py "${args[@]}" 2> "$out/sig2.err" || rc=$?
-[ "$rc" = 0 ] || fail "resume: exit $rc, expected 0 (see $out/sig2.err)"
-grep -q "resuming at step $step" "$out/sig2.err" || fail "the second run did not resume at step $step"
-say "SIGTERM -> exit 75 (checkpoint at step $step) -> resumed at step $step -> exit 0"
+# --- SIGTERM -> 75 -> resume -> 0 (chain 64k) --------------------------------------------
+sigterm_resume
 say "OK"
