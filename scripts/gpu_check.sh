@@ -59,7 +59,7 @@ loader=$(readlink -f "$root/usr/lib64/ld-linux-x86-64.so.2" 2>/dev/null || true)
 case "$loader" in "$root"/*) ;; *) loader="$root/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ;; esac
 libpath="$root/opt/lammps/lib:$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu:$(dirname "$libcuda")"
 # Open MPI (singleton) finds its plugins under the bundle; glibc is the bundle's own.
-export OPAL_PREFIX="$root/usr" PMIX_PREFIX="$root/usr" OMPI_MCA_plm=isolated OMPI_MCA_btl=self,vader
+export OPAL_PREFIX="$root/usr" PMIX_INSTALL_PREFIX="$root/usr/lib/x86_64-linux-gnu/pmix2" OMPI_MCA_btl=self
 export OMP_NUM_THREADS=1
 run_lmp() { "$loader" --library-path "$libpath" "$root/opt/lammps/bin/lmp" "$@"; }
 site=$(find "$root/opt/lmpspot/lib" -maxdepth 2 -name site-packages | head -1)
@@ -67,6 +67,17 @@ run_py() {
   PYTHONHOME="$root/usr" PYTHONPATH="$repo/src:$root/opt/lammps/python:$site" \
     "$loader" --library-path "$libpath" "$root/usr/bin/$pyver" "$@"
 }
+built=$(cat "$root/GPU_ARCH" 2>/dev/null || echo unknown)
+say "bundle built for: $built"
+if [ -z "$stub" ]; then  # an sm_XY cubin runs on compute capability X.Z, Z >= Y (no PTX JIT)
+  cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' ')
+  want=${built#sm_}
+  if [ "${cap%.*}" != "${want%?}" ] || [ "${cap#*.}" -lt "${want: -1}" ]; then
+    say "gpu_check: the bundle's kernels are for $built, this GPU has compute capability $cap:"
+    say "  build an image with image_gpu_arch: sm_${cap/./} (make gpu-image, make gpu-bundle) for this GPU"
+    exit 1
+  fi
+fi
 run_lmp -h > "$out/lmp-h.txt" || fail "lmp -h did not run from the bundle"
 grep -E "GPU package API|GPU package precision|^OS:|^Compiler|Accelerator" "$out/lmp-h.txt" | tee -a "$report" || true
 grep -q "GPU package API: CUDA" "$out/lmp-h.txt" || fail "the bundled lmp has no GPU package with CUDA"
