@@ -6,8 +6,9 @@ the image's build settings, and returns one message per mismatch, naming the set
 and the fix:
 
 - GPU package (``accelerator: gpu``, ``arch: sm_XY``): its SASS for X.Y runs on a GPU of
-  compute capability X.Z with Z >= Y (same major); nothing else (no PTX is JIT-compiled
-  for other majors by this image's design).
+  compute capability X.Z with Z >= Y (same major). Its fatbins also carry compute_XY PTX,
+  which a new enough driver could JIT-compile for a later major, but the image is meant to
+  run its SASS (no JIT at every start, kernels built for the GPU): other majors are refused.
 - KOKKOS (``accelerator: kokkos``, ``arch: AMPERE80`` ...): exactly one architecture,
   which must equal the GPU's.
 - ``precision: double`` on a GPU whose FP64 rate is a small fraction of its FP32 rate
