@@ -45,7 +45,7 @@ echo "$pyver" > /out/PYTHON
 '
 # The architecture the kernels were built for (gpu_check.sh compares it with the GPU's).
 podman image inspect --format '{{index .Labels "org.opencontainers.image.description"}}' "$image" \
-  | grep -o 'sm_[0-9]*' | head -1 > "$stage/root/GPU_ARCH"
+  | { grep -o 'sm_[0-9]*' || echo unknown; } | head -1 > "$stage/root/GPU_ARCH"
 # The benchmark inputs, from the same LAMMPS source tarball the image was built from.
 tarball=$(ls "${LMPSPOT_STATE_DIR:-$repo/.state}"/gpu-sources/lammps_*.tar.gz | head -1)
 mkdir -p "$stage/root/opt/lmpspot-bench"
