@@ -13,12 +13,14 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 PYTEST_XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
-.PHONY: help setup up test lint pytest unit integration e2e molecule bench local-aws-start local-aws-stop clean
+.PHONY: help setup up test lint pytest unit integration e2e molecule bench gpu-image gpu-bundle local-aws-start local-aws-stop clean
 
 help:
 	@echo "make up     - set up, start the local AWS, stand the whole system up (site.yml) and run the main job"
 	@echo "make test   - set up, lint, and run the whole test suite"
 	@echo "make bench  - run the benchmarks and write docs/PERFORMANCE.md"
+	@echo "make gpu-image  - build the gpu image locally (LAMMPS + GPU package from source; long)"
+	@echo "make gpu-bundle - pack the gpu image's LAMMPS for scripts/gpu_check.sh (<= 64 MiB)"
 	@echo "make local-aws-stop - stop the local AWS started by make up"
 
 setup:
@@ -53,6 +55,15 @@ molecule: setup
 
 bench: setup
 	$(BIN)/python -m pytest tests/benchmarks -m bench -p no:cacheprovider $(PYTEST_ARGS)
+
+# The gpu image: both Debian bases, the pinned LAMMPS tarball, podman build --target gpu,
+# then a report of what the image holds (.state/gpu/report.txt). Needs root (debootstrap).
+gpu-image: setup
+	scripts/build-gpu-image.sh $(ARGS)
+
+# What scripts/gpu_check.sh runs on a GPU machine: .state/gpu/lmpspot-gpu-bundle.tar.xz.
+gpu-bundle:
+	scripts/gpu-bundle.sh $(ARGS)
 
 local-aws-start: setup
 	$(BIN)/ansible-playbook playbooks/local_aws.yml $(ARGS)

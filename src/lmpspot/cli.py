@@ -23,6 +23,7 @@ import os
 import sys
 from pathlib import Path
 
+from lmpspot import accel
 from lmpspot.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -80,8 +81,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chunk-seconds",
         type=float,
-        default=1.5,
-        help="shortest wall s per chunk",
+        default=None,
+        help="shortest wall s per chunk (default 1.5; 5 on a GPU)",
     )
     p.add_argument(
         "--max-chunk-seconds",
@@ -352,6 +353,11 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         if failed is not None:
             return failed
     job_id = _array_job_id(args.job_id, variables)
+    try:
+        lammps_args = accel.with_default(list(args.lammps_arg))
+    except ValueError as e:
+        _log(str(e))
+        return EXIT_BAD_INPUT
     cfg = RunnerConfig(
         input=args.input.resolve(),
         job_id=job_id,
@@ -361,7 +367,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         force=args.force,
         attempt=args.attempt if args.attempt is not None else _attempt_from_env(),
         variables=variables,
-        lammps_args=list(args.lammps_arg),
+        lammps_args=lammps_args,
         chunk_seconds=args.chunk_seconds,
         max_chunk_seconds=args.max_chunk_seconds,
         fresh_seeds=not args.keep_seeds,
@@ -400,6 +406,8 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
     finally:
         if watcher is not None:
             watcher.stop()
+        if world is None:  # the process's last LAMMPS call (the MPI ranks do it in _run_rank)
+            runner.finalize_accelerator(mpi=True)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmpspot import registry
+from lmpspot import accel, registry
 from lmpspot.checkpoint import LocalStore, Manifest
 from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
 from lmpspot.mpi import SingleWorld
@@ -132,7 +132,7 @@ class RunnerConfig:
     attempt: int = 0
     variables: dict[str, list[str]] = field(default_factory=dict)
     lammps_args: list[str] = field(default_factory=list)  # e.g. ["-sf", "gpu", "-pk", "gpu", "1"]
-    chunk_seconds: float = 1.5  # shortest chunk (wall s); longer where a boundary costs more
+    chunk_seconds: float | None = None  # shortest chunk (wall s); None: lmpspot.accel.chunk_seconds
     max_chunk_seconds: float = 5.0  # longest chunk: a notice waits at most this for it
     notice_grace: float = 8.0
     fresh_seeds: bool = True  # resumed seeded fixes get a seed derived from the resume point
@@ -199,6 +199,9 @@ class Runner:
         if cfg.interval < 0.05:
             raise ValueError("checkpoint interval must be >= 0.05 s")
         self.cfg = cfg
+        # The accelerator -sf/-pk/-k select: manifests record it; it sets the chunk length.
+        self.accel = accel.parse_args(cfg.lammps_args)
+        self.chunk_seconds = accel.chunk_seconds(self.accel, cfg.chunk_seconds)
         self.s3 = s3
         self.watcher = watcher
         self.log = log or _default_log
@@ -215,7 +218,7 @@ class Runner:
         self.lammps_version = ""
         self.sortfreq = DEFAULT_SORTFREQ
         self.rate = 0.0  # steps per wall second (pre-no chunks)
-        self._sizer = ChunkSizer(cfg.chunk_seconds, cfg.max_chunk_seconds)
+        self._sizer = ChunkSizer(self.chunk_seconds, cfg.max_chunk_seconds)
         self.last_ckpt_wall = time.monotonic()
         self.last_ckpt_step: int | None = None
         self.checkpoints_written = 0
@@ -527,12 +530,11 @@ class Runner:
         path, man = msg["found"]
         return Path(path), Manifest.from_dict(man)
 
-    def finalize_accelerator(self) -> None:
-        """After :meth:`run` with several ranks, before ``MPI_Finalize``: Kokkos must be
-        finalised once every LAMMPS instance is closed (no-op on a CPU build)."""
-        if self.lmp is not None:
-            with contextlib.suppress(Exception):
-                self.lmp.lib.lammps_kokkos_finalize()
+    def finalize_accelerator(self, *, mpi: bool = False) -> None:
+        """After :meth:`run`, as the process's last LAMMPS call: Kokkos (and, with
+        ``mpi``, the MPI LAMMPS initialised) finalised once the instance is closed;
+        no-op on a CPU build; never raises (lmpspot.accel.shutdown)."""
+        accel.shutdown(self.lmp, mpi=mpi, log=self.log)
 
     def _replay(self, c: Command, restart_dir: Path, man: Manifest) -> None:
         """Issue (or skip) a command that precedes the resume point."""
@@ -782,7 +784,8 @@ class Runner:
                 "begin": st.begin,
                 "end": st.end,
                 "first_step": st.first_step,
-                "exact": exact,
+                "exact": exact and self.accel.exact,
+                "accelerator": self.accel.record(self.lmp),
                 "command_index": self.plan.stages[stage].command,
                 "done_steps": self._done_steps,
                 "outputs": self._output_sizes(),
@@ -798,9 +801,9 @@ class Runner:
         self.progress.checkpoint_done(self._done_steps, time.monotonic() - t0)
         self.last_ckpt_wall = time.monotonic()
         self.last_ckpt_step = step
+        stat = "" if exact and self.accel.exact else ", statistically exact"
         self.log(
-            f"checkpoint {seq} at step {step} (stage {stage}"
-            f"{' done' if stage_done else ''}{'' if exact else ', statistically exact'}) "
+            f"checkpoint {seq} at step {step} (stage {stage}{' done' if stage_done else ''}{stat}) "
             f"in {time.monotonic() - t0:.2f}s"
         )
         return man

@@ -168,7 +168,7 @@ def test_compute_environments(layer):
             max_vcpus,
             0,
         )
-        assert sorted(cr["instanceTypes"]) == ["g5.xlarge", "g6.xlarge", "p4d.24xlarge"]
+        assert sorted(cr["instanceTypes"]) == ["p4d.24xlarge"]  # one A100 per job, 8 jobs per instance
         assert sorted(cr["subnets"]) == private
         assert cr["securityGroupIds"] == [sg]
         assert cr["instanceRole"].endswith(":instance-profile/lmpspot/lmpspot-local-ecs-instance")
@@ -214,11 +214,9 @@ def test_job_definition(layer):
     assert req["GPU"] == "1"
     p4d = aws.client("ec2").describe_instance_types(InstanceTypes=["p4d.24xlarge"])["InstanceTypes"][0]
     usable_mib = int(p4d["MemoryInfo"]["SizeInMiB"] * 0.95) - 32
-    assert 8 * float(req["VCPU"]) <= p4d["VCpuInfo"]["DefaultVCpus"]
-    assert 8 * int(req["MEMORY"]) <= usable_mib
-    # ... and one job still fits the smallest listed type (g5.xlarge: 4 vCPU, 16 GiB).
-    assert float(req["VCPU"]) == 4
-    assert int(req["MEMORY"]) <= int(16384 * 0.95) - 32
+    # One eighth of the p4d.24xlarge each: 8 one-GPU jobs share an instance.
+    assert float(req["VCPU"]) == p4d["VCpuInfo"]["DefaultVCpus"] // 8 == 12
+    assert int(req["MEMORY"]) == usable_mib // 8
     assert jd["retryStrategy"]["attempts"] == 5
     # First match wins; no match means RETRY (exit 76, 1, task-start failures, crashes).
     rules = [{**r, "action": r["action"].upper()} for r in jd["retryStrategy"]["evaluateOnExit"]]
@@ -241,7 +239,7 @@ def test_job_definition(layer):
         "LMPSPOT_INPUTS_PREFIX": "inputs/",
         "LMPSPOT_CHECKPOINT_INTERVAL": "600",
         "LMPSPOT_CHECKPOINT_RETENTION": "3",
-        "OMP_NUM_THREADS": "4",
+        "OMP_NUM_THREADS": "12",
     }
     # The content tag the image layer derives from this checkout (what image.yml pushes).
     assert re.fullmatch(r"127\.0\.0\.1:5050/lmpspot-local-lammps:cpu-[0-9a-f]{16}", c["image"]), c["image"]

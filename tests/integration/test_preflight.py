@@ -115,6 +115,27 @@ BROKEN = [
         ["compute_max_vcpus: 64 is below the 96 vCPUs"],
     ),
     (
+        "gpu-double-on-a10g",
+        {"image_target": "gpu", "compute_gpu_instance_types": ["p4d.24xlarge", "g5.xlarge"]},
+        ["image_gpu_precision: double on g5.xlarge (A10G", "image_gpu_precision: mixed"],
+    ),
+    (
+        "gpu-arch-other-major",
+        {"image_target": "gpu", "image_gpu_arch": "sm_90", "compute_gpu_instance_types": ["p4d.24xlarge"]},
+        ["image_gpu_arch: the image is built for sm_90 but p4d.24xlarge has A100", "image_gpu_arch: sm_80"],
+    ),
+    (
+        "kokkos-arch-mismatch",
+        {
+            "image_target": "gpu",
+            "image_gpu_accelerator": "kokkos",
+            "image_gpu_arch": "AMPERE80",
+            "image_gpu_precision": "mixed",
+            "compute_gpu_instance_types": ["g6e.xlarge"],
+        },
+        ["image_gpu_arch: the image is built for AMPERE80 but g6e.xlarge has L40S", "image_gpu_arch: ADA89"],
+    ),
+    (
         "bucket-placeholder",
         {"storage_bucket_name": "CHANGE-ME-lmpspot-results"},
         ["storage_bucket_name: 'CHANGE-ME-lmpspot-results' is the placeholder"],
