@@ -45,7 +45,7 @@ def ssh(user: str, key: str, *extra: str, command: str = "id -un") -> subprocess
         ("allowagentforwarding", "no"),
         ("x11forwarding", "no"),
         ("allowtcpforwarding", "local"),
-        ("permitopen", "*:22"),
+        ("permitopen", "*:22 127.0.0.1:2222"),  # converge.yml adds the container's own sshd
         ("permittunnel", "no"),
         ("gatewayports", "no"),
         ("hostkeyalgorithms", "ssh-ed25519"),
