@@ -114,7 +114,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "--imds",
         choices=("auto", "on", "off"),
         default="auto",
-        help="watch IMDS for spot notices (auto: when running in AWS Batch or an endpoint is configured)",
+        help="watch IMDS for spot notices (auto: when an endpoint is configured; Batch jobs get the notice "
+        "as SIGTERM from the host instead, docs/COMPUTE.md)",
     )
     p.add_argument("--imds-poll", type=float, default=5.0, help="s between IMDS polls")
     p.add_argument(
@@ -178,13 +179,11 @@ def _add_unsafe_flag(p: argparse.ArgumentParser) -> None:
 
 def _make_watcher(args: argparse.Namespace):
     """A started SpotNoticeWatcher, or None when IMDS watching is off."""
+    # Not for Batch jobs: they cannot read IMDS (hop limit 1, the host's IMDS rule); the
+    # host's handler SIGTERMs them on a notice.
     want = args.imds == "on" or (
         args.imds == "auto"
-        and bool(
-            args.imds_endpoint
-            or os.environ.get("AWS_BATCH_JOB_ID")
-            or os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-        )
+        and bool(args.imds_endpoint or os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
     )
     from lmpspot.window import with_window  # noqa: PLC0415
 

@@ -30,16 +30,19 @@ What it does, per job
   are on loopback) with ``AWS_BATCH_JOB_ID``, ``AWS_BATCH_JOB_ATTEMPT`` (1-based),
   ``AWS_BATCH_JQ_NAME``, ``AWS_BATCH_JOB_ARRAY_INDEX`` (array children), the local AWS's
   endpoint and dummy credentials (and its CA, mounted, as ``AWS_CA_BUNDLE``, when the
-  local AWS speaks https), and ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` pointing at a
-  per-job :class:`~lmpspot.testing.imds_stub.ImdsStub` (instance ``i-local0000``).
+  local AWS speaks https). No IMDS endpoint: as on the Batch hosts (hop limit 1, the
+  launch template's IMDS rule), the job cannot read instance metadata; the executor's
+  per-job :class:`~lmpspot.testing.imds_stub.ImdsStub` (instance ``i-local0000``) is the
+  host's.
   ``CONTAINERS_CONF`` is ``.state/containers.conf`` when present.  An image on a loopback
   registry is pulled with ``--tls-verify=false``.
 * Attempt timeout: ``podman stop -t 30`` (SIGTERM, SIGKILL 30 s later), status reason
   ``Job attempt duration exceeded timeout``; as on AWS a timed-out job is never retried.
 * Spot reclaim rehearsal: ``inject_notice_at`` seconds into attempt ``inject_on_attempt``
   the IMDS stand-in publishes an interruption notice for ``notice_lead_s`` (120, as on
-  EC2) later.  If the container still runs when that time comes, the executor kills it
-  (``podman kill``) and the attempt's status reason is
+  EC2) later, and the executor does what the hosts' handler does (launch template user
+  data, docs/COMPUTE.md): SIGTERM to the container.  If the container still runs when
+  that time comes, the executor kills it (``podman kill``) and the attempt's status reason is
   ``Host EC2 (instance i-local0000) terminated.``, as on AWS.
 * Night window (``window``, a :mod:`lmpspot.window` spec; off by default): the executor
   plays the compute environment that ``roles/night_window`` enables at the opening and
@@ -589,7 +592,7 @@ class LocalExecutor:
         if pull_error:
             return self._attempt(spec, attempt, started, None, pull_error, PULL_REASON)
         self.podman.call("rm", "--force", "--ignore", name)
-        env = {**self._aws_env(), **self.extra_env, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url}
+        env = {**self._aws_env(), **self.extra_env}
         if self.window is not None:
             env["LMPSPOT_WINDOW"] = self.window.spec()
         init = podman_init_available()
@@ -656,6 +659,7 @@ class LocalExecutor:
             if inject_notice_at is not None and notice_at is None and elapsed >= inject_notice_at:
                 imds.schedule_interruption(self.notice_lead_s)
                 notice_at = time.time()
+                self.podman.call("kill", "--signal", "TERM", name)  # the host handler's part
                 self.log(
                     f"job {spec.job_id} attempt {attempt}: spot interruption notice injected "
                     f"({elapsed:.1f}s in; instance terminates in {self.notice_lead_s:g}s)"

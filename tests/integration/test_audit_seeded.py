@@ -55,6 +55,7 @@ def cfg(**kw):
         "bucket_names": [BUCKET],
         "repository_names": ["lmpspot-local-lammps"],
         "checkpoint": {"bucket": BUCKET, "prefix": "checkpoints/", "interval": 600},
+        "ssh_only_from": {"lmpspot-local-sim-hosts": "lmpspot-local-bastion"},
     }
     return {**base, **kw}
 
@@ -126,6 +127,35 @@ def seeded(moto_server):
         GroupName="lmpspot-local-compute", Description="seeded", VpcId=ids["vpc"]
     )["GroupId"]
 
+    # The network layer's pieces in that VPC, some deleted by hand: the S3 gateway endpoint
+    # (made, then deleted), the private subnet (never made); the simulation hosts' group open
+    # to the world instead of taking SSH from the bastion's group only.
+    ids["rt_private"] = ec2.create_route_table(
+        VpcId=ids["vpc"],
+        TagSpecifications=[
+            {"ResourceType": "route-table", "Tags": _tag_list({**TAGS, "Name": "lmpspot-local-private"})}
+        ],
+    )["RouteTable"]["RouteTableId"]
+    s3_endpoint = ec2.create_vpc_endpoint(
+        VpcId=ids["vpc"],
+        ServiceName="com.amazonaws.us-east-2.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[ids["rt_private"]],
+    )["VpcEndpoint"]["VpcEndpointId"]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[s3_endpoint])
+    ids["sg_bastion"] = ec2.create_security_group(
+        GroupName="lmpspot-local-bastion", Description="seeded", VpcId=ids["vpc"]
+    )["GroupId"]
+    ids["sg_sim"] = ec2.create_security_group(
+        GroupName="lmpspot-local-sim-hosts", Description="seeded", VpcId=ids["vpc"]
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=ids["sg_sim"],
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ],
+    )
+
     # Buckets: the project's with none of the storage layer's settings (and a lifecycle
     # rule that drifted), someone else's public one, someone else's private one.
     s3.create_bucket(Bucket=BUCKET, **loc)
@@ -190,6 +220,44 @@ def seeded(moto_server):
                 ],
             },
         )["LaunchTemplate"]["LaunchTemplateId"]
+    # A Batch environment whose launch template lets containers reach IMDS (hop limit 2),
+    # and one with hop limit 1; a hop limit of 2 outside Batch is not flagged by this check.
+    service_role = iam.create_role(
+        RoleName="seeded-batch-service",
+        AssumeRolePolicyDocument=json.dumps(TRUST).replace("ecs-tasks", "batch"),
+    )["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName="seeded-ecs")["InstanceProfile"]["Arn"]
+    for key, hops in (("lt_hop2", 2), ("lt_hop1", 1), ("lt_hop2_free", 2)):
+        ids[key] = ec2.create_launch_template(
+            LaunchTemplateName=key,
+            LaunchTemplateData={
+                "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": hops},
+                "BlockDeviceMappings": [
+                    {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 30, "Encrypted": True}}
+                ],
+            },
+        )["LaunchTemplate"]["LaunchTemplateId"]
+    for lt_key, ref in (
+        ("lt_hop2", {"launchTemplateName": "lt_hop2"}),
+        ("lt_hop1", {"launchTemplateId": ids["lt_hop1"]}),
+    ):
+        aws.client("batch").create_compute_environment(
+            computeEnvironmentName=f"seeded-{lt_key}",
+            type="MANAGED",
+            state="DISABLED",
+            serviceRole=service_role,
+            computeResources={
+                "type": "EC2",
+                "minvCpus": 0,
+                "maxvCpus": 4,
+                "desiredvCpus": 0,
+                "instanceTypes": ["c5.large"],
+                "subnets": [ids["subnet_tagged"]],
+                "securityGroupIds": [ids["sg_untagged"]],
+                "instanceRole": profile,
+                "launchTemplate": ref,
+            },
+        )
     ids["vol_plain"] = ec2.create_volume(AvailabilityZone="us-east-2a", Size=10, Encrypted=False)["VolumeId"]
     ids["vol_enc"] = ec2.create_volume(AvailabilityZone="us-east-2a", Size=10, Encrypted=True)["VolumeId"]
 
@@ -239,6 +307,12 @@ def seeded(moto_server):
 
 EXPECTED = {
     "vpc": {"name": "lmpspot-local-vpc", "cidr": "10.42.0.0/16"},
+    "network": {
+        "subnets": ["lmpspot-local-private-us-east-2a"],
+        "route_tables": ["lmpspot-local-private"],
+        "security_groups": ["lmpspot-local-bastion", "lmpspot-local-sim-hosts"],
+        "endpoints": [{"service": "com.amazonaws.us-east-2.s3", "type": "Gateway"}],
+    },
     "bucket": {
         "name": BUCKET,
         "lifecycle_rules": [{"id": "checkpoints-noncurrent-expiry", "field": "noncurrent_days", "days": 3}],
@@ -259,8 +333,9 @@ def test_security_groups_open_to_the_world(seeded):
     assert_found(result, "sg.open_to_world", "high", seeded["sg_web"])
     assert seeded["sg_office"] not in json.dumps(result["findings"])
     assert result["errors"] == []
-    # Not lmpspot's VPC: with account_wide false these are out of scope.
-    assert seeded["project_only"]["findings"] == []
+    # Not lmpspot's VPC: with account_wide false these are out of scope (what is left is the
+    # simulation hosts' group in lmpspot's VPC).
+    assert {f["resource"] for f in seeded["project_only"]["findings"]} == {seeded["sg_sim"]}
 
 
 def test_buckets(seeded):
@@ -281,6 +356,9 @@ def test_imds_and_ebs(seeded):
     assert_found(result, "ec2.imdsv1_launch_template", "high", seeded["lt_v1"])
     assert_found(result, "ebs.unencrypted_launch_template", "high", seeded["lt_plain"])
     assert_found(result, "ebs.unencrypted", "high", seeded["vol_plain"])
+    assert_found(result, "ec2.batch_imds_hop_limit", "high", seeded["lt_hop2"])
+    hop = json.dumps(by_id(result).get("ec2.batch_imds_hop_limit", []))
+    assert seeded["lt_hop1"] not in hop and seeded["lt_hop2_free"] not in hop
     text = json.dumps([f for f in result["findings"] if f["id"].startswith(("ec2.", "ebs."))])
     for ok in (seeded["i_v2"], seeded["lt_ok"], seeded["vol_enc"]):
         assert ok not in text
@@ -329,6 +407,11 @@ def test_drift(seeded):
     assert sorted(f["resource"] for f in by_id(empty)["drift.missing"]) == sorted(
         [
             "lmpspot-local-vpc",
+            "lmpspot-local-private-us-east-2a",
+            "lmpspot-local-private",
+            "lmpspot-local-bastion",
+            "lmpspot-local-sim-hosts",
+            "com.amazonaws.us-east-2.s3",
             BUCKET,
             "lmpspot-local-gpu-spot",
             "lmpspot-local-spot",
@@ -339,6 +422,22 @@ def test_drift(seeded):
     drift = [f["message"] for f in by_id(seeded["result"])["drift.config"]]
     assert any("CIDR" in m and "10.99.0.0/16" in m for m in drift), drift
     assert any("checkpoints-noncurrent-expiry" in m and "30" in m for m in drift), drift
+
+
+def test_network_drift_deleted_gateway_endpoint_and_missing_subnet(seeded):
+    result = seeded["result"]
+    missing = {f["resource"] for f in by_id(result)["drift.missing"]}
+    # the deleted S3 gateway endpoint and the never-made subnet; what exists is not reported
+    assert {"com.amazonaws.us-east-2.s3", "lmpspot-local-private-us-east-2a"} <= missing
+    assert not missing & {"lmpspot-local-private", "lmpspot-local-bastion", "lmpspot-local-sim-hosts"}
+    assert_found(result, "drift.missing", "high", "com.amazonaws.us-east-2.s3")
+
+
+def test_sim_hosts_group_takes_ssh_from_the_bastion_only(seeded):
+    result = seeded["result"]
+    assert_found(result, "sg.ssh_only_from", "high", seeded["sg_sim"])
+    assert_found(result, "sg.open_admin_port", "critical", seeded["sg_sim"])
+    assert seeded["sg_bastion"] not in json.dumps(by_id(result).get("sg.ssh_only_from", []))
 
 
 def test_running_job_checkpoint_age_reads_s3(seeded):

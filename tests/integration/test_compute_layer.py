@@ -15,11 +15,14 @@ Batch target, hence the SQS stand-in that runs moto's real matcher and transform
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import email
 import json
 import re
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -31,6 +34,8 @@ from lmpspot.executor import LocalExecutor, decide
 from lmpspot.fallback import capacity_fallback, run_definition
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 COMPUTE = "playbooks/compute.yml"
 # Interface endpoints change nothing here and cost minutes of a loaded machine.
@@ -118,7 +123,19 @@ def test_launch_template(layer):
     assert len(versions) == 1  # idempotent: no version per run
     md = data["MetadataOptions"]
     assert md["HttpTokens"] == "required"
-    assert md["HttpPutResponseHopLimit"] == 2
+    # Job containers cannot reach IMDS; the host handler in the user data SIGTERMs them on
+    # a Spot notice (tests/integration/test_spot_notice_host.py runs that handler).
+    assert md["HttpPutResponseHopLimit"] == 1
+    mime = email.message_from_bytes(base64.b64decode(data["UserData"]))
+    assert mime.is_multipart()  # AWS Batch merges its own part into MIME multi-part user data
+    (part,) = mime.get_payload()
+    assert part.get_content_type() == "text/x-shellscript"
+    script = part.get_payload()
+    assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in script
+    assert "ECS_CONTAINER_STOP_TIMEOUT=110s" in script
+    assert "-d 169.254.169.254/32 -m owner ! --uid-owner 0 -j DROP" in script
+    handler = (REPO / "roles/compute/files/lmpspot-spot-notice.sh").read_text()
+    assert handler.strip() in script
     assert md["HttpEndpoint"] == "enabled"
     (bdm,) = data["BlockDeviceMappings"]
     assert bdm["DeviceName"] == "/dev/xvda"

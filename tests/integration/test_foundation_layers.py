@@ -186,6 +186,19 @@ def test_s3_gateway_endpoint_on_both_route_tables(ec2):
     assert tags(ep)["Project"] == "lmpspot"
     rts = route_tables(ec2, vpc_id)
     assert sorted(ep["RouteTableIds"]) == sorted(rt["RouteTableId"] for rt in rts.values())
+    # Its policy: every S3 action on the results bucket only; read-only ECR layers and the
+    # Amazon Linux repositories; nothing else (a gateway endpoint without one allows all S3).
+    policy = json.loads(ep["PolicyDocument"])
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert set(by_sid) == {"ProjectBuckets", "ImageLayersAndOsPackages"}
+    assert by_sid["ProjectBuckets"]["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]
+    assert by_sid["ImageLayersAndOsPackages"]["Action"] == "s3:GetObject"
+    assert by_sid["ImageLayersAndOsPackages"]["Resource"] == [
+        "arn:aws:s3:::prod-us-east-2-starport-layer-bucket/*",
+        "arn:aws:s3:::amazonlinux-2-repos-us-east-2/*",
+        "arn:aws:s3:::al2023-repos-us-east-2-de612dc2/*",
+    ]
+    assert all(st["Effect"] == "Allow" and "*" not in st["Resource"] for st in policy["Statement"])
 
 
 def security_groups(ec2, vpc_id):
@@ -215,7 +228,12 @@ def test_interface_endpoints_use_endpoint_sg_and_private_subnets(ec2):
 def test_security_group_rules(ec2):
     vpc_id = project_vpc(ec2)["VpcId"]
     sgs = security_groups(ec2, vpc_id)
-    assert set(sgs) == {"lmpspot-local-endpoints", "lmpspot-local-bastion", "lmpspot-local-compute"}
+    assert set(sgs) == {
+        "lmpspot-local-endpoints",
+        "lmpspot-local-bastion",
+        "lmpspot-local-compute",
+        "lmpspot-local-sim-hosts",
+    }
     endpoint_in = sgs["lmpspot-local-endpoints"]["IpPermissions"]
     assert [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in endpoint_in] == [("tcp", 443, 443)]
     assert [r["CidrIp"] for r in endpoint_in[0]["IpRanges"]] == [VPC_CIDR]
@@ -223,6 +241,11 @@ def test_security_group_rules(ec2):
     assert [(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in bastion_in] == [("tcp", 22, 22)]
     assert [r["CidrIp"] for r in bastion_in[0]["IpRanges"]] == ["203.0.113.0/24"]
     assert sgs["lmpspot-local-compute"]["IpPermissions"] == []
+    # The simulation hosts: SSH from the bastion's group only (no address range at all).
+    (sim_in,) = sgs["lmpspot-local-sim-hosts"]["IpPermissions"]
+    assert (sim_in["IpProtocol"], sim_in["FromPort"], sim_in["ToPort"]) == ("tcp", 22, 22)
+    assert [p["GroupId"] for p in sim_in["UserIdGroupPairs"]] == [sgs["lmpspot-local-bastion"]["GroupId"]]
+    assert not sim_in.get("IpRanges") and not sim_in.get("Ipv6Ranges")
     for name, sg in sgs.items():
         egress = sg["IpPermissionsEgress"]
         assert [(p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]]) for p in egress] == [

@@ -1,5 +1,5 @@
 """playbooks/hosts.yml against the local AWS: N GPU spot instances from a launch template
-(spot market, IMDSv2 with hop limit 2, encrypted gp3, private subnet, compute SG, project and
+(spot market, IMDSv2 with hop limit 2, encrypted gp3, private subnet, sim-hosts SG, project and
 Role tags), N=0 by default, idempotence, scale-down, discovery through the amazon.aws.aws_ec2
 inventory plugin (inventories/ec2/aws_ec2.yml), and absent."""
 
@@ -62,7 +62,7 @@ def test_sim_hosts_lifecycle(aws, playbook):
         subnet = ec2.describe_subnets(SubnetIds=[inst["SubnetId"]])["Subnets"][0]
         assert {t["Key"]: t["Value"] for t in subnet["Tags"]}["Tier"] == "private"
         assert "PublicIpAddress" not in inst
-        assert [g["GroupName"] for g in inst["SecurityGroups"]] == ["lmpspot-local-compute"]
+        assert [g["GroupName"] for g in inst["SecurityGroups"]] == ["lmpspot-local-sim-hosts"]
 
     lt = ec2.describe_launch_template_versions(
         LaunchTemplateName="lmpspot-local-sim-host", Versions=["$Latest"]

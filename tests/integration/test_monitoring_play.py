@@ -166,6 +166,13 @@ def test_log_groups_and_resource_policy(chain, account):
     assert "events.amazonaws.com" in stmt["Principal"]["Service"]
     assert sorted(stmt["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert stmt["Resource"] == f"arn:aws:logs:us-east-2:{account}:log-group:{EVENT_LOGS}:*"
+    # Only this account's two lmpspot rules may write (no confused deputy).
+    assert stmt["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnEquals": {
+            "aws:SourceArn": [f"arn:aws:events:us-east-2:{account}:rule/{r}" for r in RULES.values()]
+        },
+    }
 
 
 def test_rules_route_events_to_the_log_group(chain, account):

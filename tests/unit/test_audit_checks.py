@@ -164,6 +164,34 @@ def test_launch_templates_imds(data, want):
     assert ids(audit.check_launch_templates([v, v])) == want
 
 
+HOP = [("ec2.batch_imds_hop_limit", "high")]
+
+
+@pytest.mark.parametrize(
+    ("hops", "batch", "want"),
+    [
+        (2, ["lt-1"], HOP),  # a Batch environment's template, by id
+        (2, ["t"], HOP),  # ... or by name
+        (64, ["t"], HOP),
+        (1, ["t"], []),
+        (None, ["t"], []),  # unset: EC2's default, 1
+        (2, [], []),  # not a Batch template (a host's own containers may need 2)
+        (2, ["other"], []),
+    ],
+)
+def test_launch_templates_batch_hop_limit(hops, batch, want):
+    md = {"HttpTokens": "required"} | ({"HttpPutResponseHopLimit": hops} if hops else {})
+    v = {
+        "LaunchTemplateId": "lt-1",
+        "LaunchTemplateName": "t",
+        "VersionNumber": 3,
+        "LaunchTemplateData": {"MetadataOptions": md},
+    }
+    got = audit.check_launch_templates([v], batch)
+    assert ids(got) == want
+    assert all(f["resource"] == "lt-1:3" and f["name"] == "t" for f in got)
+
+
 def test_volumes():
     vols = [{"VolumeId": "vol-1", "Encrypted": False, "Size": 8}, {"VolumeId": "vol-2", "Encrypted": True}]
     assert [(f["id"], f["resource"]) for f in audit.check_volumes(vols)] == [("ebs.unencrypted", "vol-1")]

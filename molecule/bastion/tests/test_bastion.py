@@ -45,6 +45,7 @@ def ssh(user: str, key: str, *extra: str, command: str = "id -un") -> subprocess
         ("allowagentforwarding", "no"),
         ("x11forwarding", "no"),
         ("allowtcpforwarding", "local"),
+        ("permitopen", "*:22 127.0.0.1:2222"),  # converge.yml adds the container's own sshd
         ("permittunnel", "no"),
         ("gatewayports", "no"),
         ("hostkeyalgorithms", "ssh-ed25519"),
@@ -58,6 +59,17 @@ def ssh(user: str, key: str, *extra: str, command: str = "id -un") -> subprocess
 )
 def test_sshd_effective_settings(host, key, value):
     assert sshd_t(host)[key] == value
+
+
+def test_loosening_drop_in_is_read_but_loses(host):
+    """prepare.yml's drop-in (password logins, root, X11, any forward) is in place and sshd
+    reads it, yet every keyword it sets keeps the hardened value (asserted above)."""
+    drop_in = host.file("/etc/ssh/sshd_config.d/50-cloud-init.conf")
+    assert drop_in.exists and "PasswordAuthentication yes" in drop_in.content_string
+    assert "Include /etc/ssh/sshd_config.d/*.conf" in host.file("/etc/ssh/sshd_config").content_string
+    conf = sshd_t(host)
+    keys = ("passwordauthentication", "permitrootlogin", "x11forwarding", "allowtcpforwarding")
+    assert [conf[k] for k in keys] == ["no", "no", "no", "local"]
 
 
 def test_sshd_config_file_and_service(host):

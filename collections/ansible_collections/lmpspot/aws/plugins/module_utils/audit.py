@@ -23,6 +23,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.lmpspot.aws.plugins.module_utils import iam_policy
+from ansible_collections.lmpspot.aws.plugins.module_utils.audit_network import (
+    check_network_drift,
+    check_ssh_only_from,
+)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
@@ -291,9 +295,13 @@ def check_instances_imds(instances: Iterable[Mapping[str, Any]]) -> list:
     return out
 
 
-def check_launch_templates(versions: Iterable[Mapping[str, Any]]) -> list:
-    """Launch template versions (the default and the latest of each template): IMDSv1, and
-    EBS block devices not marked encrypted."""
+def check_launch_templates(
+    versions: Iterable[Mapping[str, Any]], batch_templates: Iterable[str] = ()
+) -> list:
+    """Launch template versions (the default and the latest of each template): IMDSv1, EBS
+    block devices not marked encrypted, and -- for templates a Batch compute environment
+    uses (``batch_templates``: ids or names) -- an IMDS hop limit above 1."""
+    batch = set(batch_templates)
     out, seen = [], set()
     for v in versions:
         key = (v["LaunchTemplateId"], v.get("VersionNumber"))
@@ -313,6 +321,22 @@ def check_launch_templates(versions: Iterable[Mapping[str, Any]]) -> list:
                     f"IMDSv1 (HttpTokens={md.get('HttpTokens', 'unset')})",
                     "Create a version with MetadataOptions.HttpTokens=required and make it the default "
                     "(playbooks/compute.yml does for lmpspot's template)",
+                    lt,
+                )
+            )
+        hops = md.get("HttpPutResponseHopLimit") or 1
+        if batch & {v["LaunchTemplateId"], lt} and int(hops) > 1:
+            out.append(
+                finding(
+                    "ec2.batch_imds_hop_limit",
+                    "high",
+                    res,
+                    f"launch template {lt} version {v.get('VersionNumber')} of a Batch compute "
+                    f"environment lets containers reach IMDS (HttpPutResponseHopLimit={hops}): "
+                    "every job can read the instance role's credentials",
+                    "Create a version with MetadataOptions.HttpPutResponseHopLimit=1 "
+                    "(playbooks/compute.yml does for lmpspot's template; the Spot notice reaches "
+                    "jobs as SIGTERM from the host, docs/COMPUTE.md)",
                     lt,
                 )
             )
@@ -964,6 +988,9 @@ class Audit:
         if not self.cfg.get("account_wide", True):
             groups = [g for g in groups if g.get("VpcId") in ours]
         self.findings += check_security_groups(groups, self.cfg.get("admin_ports", (22, 3389)))
+        self.findings += check_ssh_only_from(
+            [g for g in groups if g.get("VpcId") in ours], self.cfg.get("ssh_only_from") or {}
+        )
         for g in groups:
             if g.get("VpcId") in ours and g.get("GroupName") != "default":
                 self.tagged.append(("security group", g["GroupId"], g.get("Tags"), g.get("GroupName")))
@@ -1025,6 +1052,10 @@ class Audit:
             t["Tags"] = t.get("Tags") or lt_tags.get(t["LaunchTemplateId"], [])
         if not self.cfg.get("account_wide", True):
             templates = [t for t in templates if self.scope.ours(t["LaunchTemplateName"], t.get("Tags"))]
+        batch_templates = set()
+        for ce in _pages(self.client("batch"), "describe_compute_environments", "computeEnvironments"):
+            spec = (ce.get("computeResources") or {}).get("launchTemplate") or {}
+            batch_templates |= {spec[k] for k in ("launchTemplateId", "launchTemplateName") if spec.get(k)}
         versions = []
         for t in templates:
             versions += ec2.describe_launch_template_versions(
@@ -1034,7 +1065,7 @@ class Audit:
                 self.tagged.append(
                     ("launch template", t["LaunchTemplateId"], t["Tags"], t["LaunchTemplateName"])
                 )
-        self.findings += check_launch_templates(versions)
+        self.findings += check_launch_templates(versions, batch_templates)
 
     def ebs(self) -> None:
         volumes = _pages(self.client("ec2"), "describe_volumes", "Volumes")
@@ -1177,11 +1208,35 @@ class Audit:
                 )
                 rules = (lc or {}).get("Rules", [])
             self.actual["lifecycle_rules"] = rules
+        if expected.get("network"):
+            self.actual["network"] = self.network_inventory()
         if "compute_environments" not in self.actual and any(
             expected.get(k) for k in ("compute_environments", "job_queues", "job_definitions")
         ):
             self.batch_inventory()
         self.findings += check_drift(expected, self.actual)
+        if expected.get("network"):
+            self.findings += check_network_drift(expected["network"], self.actual["network"])
+
+    def network_inventory(self) -> dict[str, list]:
+        """The project VPCs' subnets, route tables, groups, gateways and endpoints."""
+        ec2 = self.client("ec2")
+        vpcs = sorted(self.project_vpc_ids())
+        if not vpcs:
+            return {}
+        by_vpc = [{"Name": "vpc-id", "Values": vpcs}]
+        return {
+            "subnets": _pages(ec2, "describe_subnets", "Subnets", Filters=by_vpc),
+            "route_tables": _pages(ec2, "describe_route_tables", "RouteTables", Filters=by_vpc),
+            "security_groups": _pages(ec2, "describe_security_groups", "SecurityGroups", Filters=by_vpc),
+            "internet_gateways": _pages(
+                ec2,
+                "describe_internet_gateways",
+                "InternetGateways",
+                Filters=[{"Name": "attachment.vpc-id", "Values": vpcs}],
+            ),
+            "endpoints": _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=by_vpc),
+        }
 
     def batch_inventory(self) -> None:
         batch = self.client("batch")

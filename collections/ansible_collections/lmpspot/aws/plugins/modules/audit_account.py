@@ -56,6 +56,12 @@ options:
     type: list
     elements: int
     default: [22, 3389]
+  ssh_only_from:
+    description:
+      - Project security group name -> the only group name it may take inbound traffic
+        from, and then TCP 22 only (the simulation hosts' group from the bastion's).
+    type: dict
+    default: {}
   unused_role_days:
     description: A project role unused (or never used and created) this many days ago is reported.
     type: int
@@ -77,7 +83,7 @@ options:
   expected:
     description:
       - The configuration to compare with the account (drift); see docs/AUDIT.md for the keys
-        (vpc, bucket, compute_environments, job_queues, job_definitions).
+        (vpc, network, bucket, compute_environments, job_queues, job_definitions).
     type: dict
     default: {}
   checks:
@@ -204,6 +210,7 @@ def main():
             "repository_names": {"type": "list", "elements": "str", "default": []},
             "account_wide": {"type": "bool", "default": True},
             "admin_ports": {"type": "list", "elements": "int", "default": [22, 3389]},
+            "ssh_only_from": {"type": "dict", "default": {}},
             "unused_role_days": {"type": "int", "default": 90},
             "runnable_max_age_s": {"type": "int", "default": 3600},
             "checkpoint": {"type": "dict", "default": {}},
