@@ -18,10 +18,10 @@ Who may take a lease that exists:
   response's ``Date`` minus the object's ``LastModified``), so the runners' clock skew
   does not matter.
 
-Otherwise the lease is live: a lease renewed less than two heartbeats ago, or one that
-is seen renewed while watching it, raises :class:`LeaseHeld` (exit 3); one that stays
-unrenewed is watched until it expires (a crashed holder delays a successor by at most
-``ttl``).  Heartbeat = ``ttl / 6``; the default ``ttl`` of 180 s gives 30 s renewals,
+Otherwise the runner watches the lease: seen renewed (its holder is alive) ->
+:class:`LeaseHeld` (exit 3), within about one heartbeat; not renewed until it expires ->
+taken over (a crashed holder delays a successor by at most ``ttl``).
+Heartbeat = ``ttl / 6``; the default ``ttl`` of 180 s gives 30 s renewals,
 so six renewals in a row must fail before another runner may take over, and a holder
 killed without releasing (host lost after the 2-minute spot notice) blocks the next
 job's runner for at most 3 minutes -- less than a replacement instance takes to boot.
@@ -150,7 +150,7 @@ class Lease:
                 why = self._takeable(data, age)
                 if why is None:
                     holder = f"runner {data.get('uid')} (Batch job {data.get('batch_job_id') or '-'})"
-                    if age < 2 * self.heartbeat or (seen is not None and etag != seen):
+                    if seen is not None and etag != seen:
                         raise LeaseHeld(
                             f"s3://{self.bucket}/{self.key}: simulation {self.sim_id} is owned by {holder}, "
                             f"renewed {age:.0f}s ago"
