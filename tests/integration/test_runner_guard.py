@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from lmp_helpers import lammps_env, lj_fcc, thermo_rows
 
-from lmpspot.attempts import read_attempts
+from lmpspot.attempts import read_attempts, read_local_attempts
 
 pytestmark = pytest.mark.integration
 VENV_BIN = Path(sys.executable).parent
@@ -148,7 +148,8 @@ def test_s3_down_at_start_exits_76_then_resumes(setup, tmp_path, plain):
     assert m and int(m.group(1)) > 0, a3.text
     same_as_plain(tmp_path / "a3" / "log.lammps", plain)
     recs = read_attempts(aws.client("s3"), BUCKET, "checkpoints/", "sim-1")
-    assert [r["exit_code"] for r in recs] == [75, 76, 0]
+    assert [r["exit_code"] for r in recs] == [75, 0]  # S3 never heard of the attempt it could not reach
+    assert [r["exit_code"] for r in read_local_attempts(tmp_path / "a2" / ".attempts")] == [76]
     assert recs[2]["resumed_from"]["step"] == int(m.group(1)) and recs[0]["steps_lost"] == 0
 
 
