@@ -150,7 +150,7 @@ def test_s3_down_at_start_exits_76_then_resumes(setup, tmp_path, plain):
     recs = read_attempts(aws.client("s3"), BUCKET, "checkpoints/", "sim-1")
     assert [r["exit_code"] for r in recs] == [75, 0]  # S3 never heard of the attempt it could not reach
     assert [r["exit_code"] for r in read_local_attempts(tmp_path / "a2" / ".attempts")] == [76]
-    assert recs[2]["resumed_from"]["step"] == int(m.group(1)) and recs[0]["steps_lost"] == 0
+    assert recs[1]["resumed_from"]["step"] == int(m.group(1)) and recs[0]["steps_lost"] == 0
 
 
 @pytest.mark.parametrize(
