@@ -654,7 +654,7 @@ class S3Store:
             seq for seq in others if seq < ptr_seq
         ]
         deleted: list[int] = []
-        for seq in sorted(set(deletable) - keep_set):
+        for seq in sorted(set(deletable) - keep_set, reverse=True):  # newest first
             self.delete(seq)
             deleted.append(seq)
         return deleted
