@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from lmpspot import accel
+from lmpspot.registry import check_job_id
 from lmpspot.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -163,6 +164,21 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "(KOKKOS -k on g N uses the launcher's local rank)",
     )
     _add_unsafe_flag(p)
+    p.add_argument(
+        "--store-wait",
+        type=float,
+        default=float(os.environ.get("LMPSPOT_STORE_WAIT") or 300),
+        help="seconds to keep retrying when S3 cannot say where to resume (unreachable, "
+        "throttled, refused, no checkpoint verifies) before exiting 76 without running "
+        "an MD step (default $LMPSPOT_STORE_WAIT or %(default)s)",
+    )
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=float(os.environ.get("LMPSPOT_LEASE_TTL") or 180),
+        help="seconds after its last renewal (every ttl/6) that a crashed runner's lease on "
+        "the simulation expires (default $LMPSPOT_LEASE_TTL or %(default)s)",
+    )
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_run)
 
@@ -354,6 +370,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
     job_id = _array_job_id(args.job_id, variables)
     try:
         lammps_args = accel.with_default(list(args.lammps_arg))
+        check_job_id(job_id)
     except ValueError as e:
         _log(str(e))
         return EXIT_BAD_INPUT
@@ -378,14 +395,19 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         stop_after_checkpoints=args.stop_after_checkpoints,
         results_prefix=args.results_prefix,
         allow_unsafe=args.allow_unsafe_commands,
+        store_wait=args.store_wait,
+        lease_ttl=args.lease_ttl,
     )
     s3 = None
     if args.bucket and root:
         import boto3  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415
 
         from lmpspot.s3store import S3Store  # noqa: PLC0415
 
-        client = boto3.client("s3", endpoint_url=args.endpoint_url)
+        # Bounded per call (the runner's own retries decide how long S3 may be away).
+        conf = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 4})
+        client = boto3.client("s3", endpoint_url=args.endpoint_url, config=conf)
         s3 = S3Store(client, args.bucket, args.prefix, job_id, log=_log)
     watcher = None
     try:

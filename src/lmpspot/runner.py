@@ -54,9 +54,14 @@ Exit codes
 * :data:`EXIT_OK` (0): the script finished.
 * :data:`EXIT_FAILED` (1): an unexpected/infrastructure error (retry may help).
 * :data:`EXIT_BAD_INPUT` (2): the input script is unsupported or LAMMPS rejected it.
+* :data:`EXIT_LEASE_HELD` (3): another runner owns this simulation (its lease in S3 is
+  live), or took it over while this one ran; this one did no MD work, or stopped without
+  moving the pointer.  Not retried.
 * :data:`EXIT_CHECKPOINTED` (75, ``EX_TEMPFAIL``): stopped early on a spot notice or
   SIGTERM after a checkpoint was written (and flushed to S3 when configured); rerun to
   resume.
+* :data:`EXIT_STORE_UNAVAILABLE` (76): S3 unavailable, or the resume point unknown, for
+  ``store_wait`` seconds; no MD step was run; retry (see :mod:`lmpspot.guard`).
 """
 
 from __future__ import annotations
@@ -76,11 +81,12 @@ from pathlib import Path
 from typing import Any
 
 from lmpspot import accel, registry
-from lmpspot.checkpoint import LocalStore, Manifest
+from lmpspot.checkpoint import LocalStore, Manifest, check_relative_name, ckpt_dir_name
 from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
+from lmpspot.guard import AttemptGuard, LeaseHeld, StoreUnavailable
 from lmpspot.mpi import SingleWorld
 from lmpspot.progress import Progress, sample_gpu_utilization
-from lmpspot.resume import ResumeRefused, find_resume_checkpoint
+from lmpspot.resume import ResumeRefused, find_resume_checkpoint, with_store_retry
 from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, _requote, parse_script, resume_text
 from lmpspot.seeds import reseed
 from lmpspot.seek import exact_seek
@@ -89,7 +95,9 @@ from lmpspot.sync import CheckpointSyncer
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_LEASE_HELD = 3
 EXIT_CHECKPOINTED = 75
+EXIT_STORE_UNAVAILABLE = 76
 
 RESTART_NAME = "restart.bin"
 RUNNER_FORMAT = 1
@@ -101,6 +109,27 @@ LogFn = Callable[[str], None]
 
 class LammpsError(RuntimeError):
     """LAMMPS rejected a command (bad input or a failed simulation)."""
+
+
+class CheckpointWriteError(RuntimeError):
+    """``write_restart`` failed (disk full, unwritable directory): infrastructure, exit 1."""
+
+
+class RestartRejected(RuntimeError):
+    """A checkpoint that verified by hash but LAMMPS could not read (``read_restart``)."""
+
+    def __init__(self, seq: int, msg: str) -> None:
+        super().__init__(msg)
+        self.seq = seq
+
+
+def _inside_workdir(name: str) -> bool:
+    """A manifest's file name is a plain relative name inside the work directory."""
+    try:
+        check_relative_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _default_log(msg: str) -> None:
@@ -148,6 +177,8 @@ class RunnerConfig:
     results_prefix: str | None = "results/"
     # Accept commands that run arbitrary code (shell, plugin, ...; script.unsafe_reason).
     allow_unsafe: bool = False
+    store_wait: float | None = None  # s to retry an unclear S3 at start (None: $LMPSPOT_STORE_WAIT or 300)
+    lease_ttl: float | None = None  # s (None: $LMPSPOT_LEASE_TTL or 180)
 
 
 @dataclass
@@ -235,6 +266,8 @@ class Runner:
         self._stage_index = 0
         self._done_steps = 0
         self.seeds: list[dict[str, Any]] = []  # seeds derived for this resume (lmpspot.seeds)
+        self.guard: AttemptGuard | None = None
+        self._rejected: set[int] = set()
 
     # -- small helpers -----------------------------------------------------------------
     def _agree(self, value: Any) -> Any:
@@ -302,6 +335,9 @@ class Runner:
         if self._sigterm.is_set():
             self.stop_reason = self.stop_reason or "SIGTERM"
             return True
+        if self.guard is not None and self.guard.superseded:
+            self.stop_reason = self.stop_reason or "superseded: another runner took the lease"
+            return True
         w = self.watcher
         if w is not None and w.notice.is_set() and getattr(w, "exit_required", True):
             self.stop_reason = self.stop_reason or str(getattr(w, "reason", "notice"))
@@ -323,22 +359,38 @@ class Runner:
     # -- main --------------------------------------------------------------------------
     def run(self) -> int:
         """Run the job; return one of the ``EXIT_*`` codes (never raises for bad input)."""
+        rc, reason = EXIT_FAILED, "unexpected error"
+        try:
+            rc, reason = self._run_outcome()
+            return rc
+        finally:
+            if self.guard is not None and self.is_root:
+                self.guard.stop(rc, reason)
+
+    def _run_outcome(self) -> tuple[int, str]:
         cfg = self.cfg
         try:
             self.plan = parse_script(cfg.input, allow_unsafe=cfg.allow_unsafe)
         except ScriptError as e:
             self.log(f"bad input: {e}")
-            return EXIT_BAD_INPUT
+            return EXIT_BAD_INPUT, f"bad input: {e}"
         old_handlers = self._install_signals()
         try:
             with self._registered():
-                return self._run()
-        except (ScriptError, LammpsError) as e:
-            self.log(f"bad input: {e}")
-            return EXIT_BAD_INPUT
-        except ResumeRefused as e:
-            self.log(str(e))
-            return EXIT_BAD_INPUT
+                rc = self._run_setting_aside()
+                return rc, self._reason(rc)
+        except (ScriptError, LammpsError, ResumeRefused) as e:
+            self.log(f"bad input: {e}" if not isinstance(e, ResumeRefused) else str(e))
+            return EXIT_BAD_INPUT, f"bad input: {e}"
+        except CheckpointWriteError as e:
+            self.log(f"{e}; exit {EXIT_FAILED} (infrastructure: a retry may help)")
+            return EXIT_FAILED, str(e)
+        except LeaseHeld as e:
+            self.log(f"{e}; exit {EXIT_LEASE_HELD}: no MD work was done here")
+            return EXIT_LEASE_HELD, str(e)
+        except StoreUnavailable as e:
+            self.log(f"{e}; exit {EXIT_STORE_UNAVAILABLE}: no MD step was run; retry")
+            return EXIT_STORE_UNAVAILABLE, f"S3 unavailable: {e}"
         finally:
             self._restore_signals(old_handlers)
             if self.lmp is not None:
@@ -347,6 +399,32 @@ class Runner:
             if self.syncer is not None:
                 self._sync_outputs()  # so the outputs in S3 end as they end on disk
                 self.syncer.close(timeout=cfg.flush_timeout)
+
+    def _reason(self, rc: int) -> str:
+        if rc == EXIT_OK:
+            return "finished"
+        if rc == EXIT_LEASE_HELD:
+            return self.stop_reason or "superseded"
+        return f"checkpointed: {self.stop_reason}" if rc == EXIT_CHECKPOINTED else f"exit {rc}"
+
+    def _run_setting_aside(self) -> int:
+        """:meth:`_run`; a checkpoint LAMMPS cannot read is set aside and the next older tried."""
+        while True:
+            try:
+                return self._run()
+            except RestartRejected as e:
+                self.log(f"{e}: setting checkpoint {e.seq} aside, trying the next older one")
+                self._rejected.add(e.seq)
+                if self.local is not None:
+                    bad = self.local.path_for(e.seq)
+                    if bad.exists():
+                        with contextlib.suppress(OSError):
+                            bad.rename(bad.with_name(f".rejected-{ckpt_dir_name(e.seq)}"))
+                if self.guard is not None:
+                    self.guard.record.set(rejected_checkpoints=sorted(self._rejected))
+                with contextlib.suppress(Exception):
+                    self.lmp.close()
+                self.lmp = None
 
     @contextlib.contextmanager
     def _registered(self):
@@ -497,38 +575,65 @@ class Runner:
     def _find_resume(self) -> tuple[Path, Manifest] | None:
         """Rank 0: open the checkpoint store and pick the resume checkpoint (local or S3);
         the other ranks get its path and manifest (or rank 0's refusal)."""
-        cfg = self.cfg
         if self.world.size == 1:
-            self.local = LocalStore(cfg.checkpoint_dir or cfg.workdir.resolve() / "checkpoints")
-            found = find_resume_checkpoint(
-                self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
-            )
-            self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
+            found = self._guarded_resume()
             self._seq_floor = self._remote_seq_floor()
             return found
         msg: dict[str, Any] | None = None
         refused: ResumeRefused | None = None
         if self.is_root:
             try:
-                self.local = LocalStore(cfg.checkpoint_dir or cfg.workdir.resolve() / "checkpoints")
-                found = find_resume_checkpoint(
-                    self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log
-                )
-                self.syncer = CheckpointSyncer(self.local, self.s3, cfg.retention, log=self.log)
+                found = self._guarded_resume()
                 self._seq_floor = self._remote_seq_floor()
                 msg = {"found": None if found is None else [str(found[0]), found[1].to_dict()]}
-            except ResumeRefused as e:
+            except (ResumeRefused, LeaseHeld, StoreUnavailable) as e:
                 refused = e
-                msg = {"refused": str(e)}
+                msg = {"refused": str(e), "kind": type(e).__name__}
         msg = self._agree(msg)
         if "refused" in msg:
             if refused is not None:
                 raise refused
-            raise ScriptError(msg["refused"])  # the other ranks end as rank 0 does (exit 2)
+            # the other ranks end as rank 0 does
+            if msg["kind"] == "LeaseHeld":
+                raise LeaseHeld(msg["refused"])
+            if msg["kind"] == "StoreUnavailable":
+                raise StoreUnavailable(msg["refused"])
+            raise ScriptError(msg["refused"])
         if msg["found"] is None:
             return None
         path, man = msg["found"]
         return Path(path), Manifest.from_dict(man)
+
+    def _guarded_resume(self) -> tuple[Path, Manifest] | None:
+        """Rank 0: lease, fail-safe resume search, attempt record (:mod:`lmpspot.guard`)."""
+        cfg = self.cfg
+        self.local = LocalStore(cfg.checkpoint_dir or cfg.workdir.resolve() / "checkpoints")
+
+        def resolve() -> tuple[Path, Manifest] | None:
+            return find_resume_checkpoint(
+                self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log,
+                exclude=self._rejected,
+            )  # fmt: skip
+
+        if self.guard is None:
+            self.guard = AttemptGuard(
+                self.s3,
+                cfg.job_id,
+                cfg.workdir.resolve() / ".attempts",
+                attempt=cfg.attempt,
+                store_wait=cfg.store_wait,
+                lease_ttl=cfg.lease_ttl,
+                log=self.log,
+            )
+            found = self.guard.start(resolve)
+        else:  # a rejected checkpoint was set aside: look again
+            found = with_store_retry(resolve, self.guard.store_wait, self.log)
+        if self.syncer is None:
+            self.syncer = CheckpointSyncer(
+                self.local, self.s3, cfg.retention, log=self.log, lease=self.guard.lease,
+                on_commit=self.guard.committed,
+            )  # fmt: skip
+        return found
 
     def finalize_accelerator(self, *, mpi: bool = False) -> None:
         """After :meth:`run`, as the process's last LAMMPS call: Kokkos (and, with
@@ -541,7 +646,11 @@ class Runner:
         plan = self.plan
         assert plan is not None
         if c.index == plan.create_index:
-            self.cmd(f"read_restart {restart_dir / man.extra.get('restart_file', RESTART_NAME)}")
+            name = check_relative_name(str(man.extra.get("restart_file", RESTART_NAME)))
+            try:
+                self.cmd(f"read_restart {restart_dir / name}")
+            except LammpsError as e:
+                raise RestartRejected(man.seq, f"LAMMPS cannot read checkpoint {man.seq}: {e}") from e
             return
         if c.kind in (Kind.SETTING, Kind.DUMP, Kind.LOG):
             for text in resume_text(c, man.step):
@@ -731,6 +840,9 @@ class Runner:
         self.syncer.sync_outputs(paths, f"{self.cfg.results_prefix}{self.cfg.job_id}/")
 
     def _exit_checkpointed(self) -> int:
+        if self._agree(self.guard is not None and self.guard.superseded if self.is_root else None):
+            self.log(f"another runner took this simulation over: stopping, exit {EXIT_LEASE_HELD}")
+            return EXIT_LEASE_HELD
         if not self.is_root:
             return EXIT_CHECKPOINTED
         assert self.syncer is not None
@@ -754,10 +866,14 @@ class Runner:
         restart: str | None = None
         if self.is_root:
             assert self.local is not None
-            seq = self.local.next_seq(at_least=self._seq_floor)
+            floor = max(self._seq_floor, self.syncer.seq_floor if self.syncer is not None else 0)
+            seq = self.local.next_seq(at_least=floor)
             staging = self.local.staging(seq)
             restart = str(staging / RESTART_NAME)
-        self.cmd(f"write_restart {self._agree(restart)} noinit")  # leaves the run untouched
+        try:
+            self.cmd(f"write_restart {self._agree(restart)} noinit")  # leaves the run untouched
+        except LammpsError as e:
+            raise CheckpointWriteError(f"could not write checkpoint at step {step}: {e}") from e
         if not self.is_root:
             self.checkpoints_written += 1
             self.last_ckpt_step = step
@@ -791,6 +907,7 @@ class Runner:
                 "outputs": self._output_sizes(),
                 "mpi_ranks": self.world.size,
                 "seeds": self.seeds,
+                "lease_token": self.guard.token if self.guard is not None else 0,
             },
         )
         self.syncer.submit(self.local.path_for(seq), man)
@@ -831,7 +948,7 @@ class Runner:
         sizes = {str(k): int(v) for k, v in dict(man.extra.get("outputs", {})).items()}
         for name in ["log.lammps", *sizes]:
             path = wd / name
-            if path.exists() or Path(name).is_absolute() or ".." in Path(name).parts:
+            if path.exists() or not _inside_workdir(name):
                 continue
             try:
                 self.s3.client.download_file(self.s3.bucket, prefix + name, str(path))
@@ -850,6 +967,9 @@ class Runner:
         """Cut dump files back to their size at the checkpoint (frames written after it
         by a killed attempt would otherwise appear twice)."""
         for name, size in dict(man.extra.get("outputs", {})).items():
+            if not _inside_workdir(name):
+                self.log(f"checkpoint names output {name!r} outside the work directory: ignored")
+                continue
             p = Path(name)
             if p.is_file() and p.stat().st_size > int(size):
                 with open(p, "r+b") as fh:
@@ -874,6 +994,8 @@ class Runner:
                 interruptions=max(0, self.cfg.attempt - 1),  # attempts before this one ended early
                 gpu_sampler=None if not self.cfg.emf else sample_gpu_utilization,
             )
+        if self.guard is not None:
+            self.guard.step(self.step())
         self.progress.timestep = float(self.lmp.extract_global("dt"))
         self.progress.update(
             self._done_steps,

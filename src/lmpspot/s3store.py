@@ -14,9 +14,17 @@ object metadata so ``verify(seq)`` can check a remote checkpoint without its loc
 The manifest goes up only after every file has verified, so a checkpoint whose manifest
 is present and whose objects verify is complete.
 
+Checkpoint directories are write-once: before any of its objects is uploaded a writer
+creates ``ckpt-<seq>/claim.json`` with ``If-None-Match: *``; a seq claimed by another
+writer raises :class:`SeqTaken` (the caller renumbers), and the manifest is created with
+``If-None-Match: *`` too, so a committed checkpoint is never replaced.
+
 The pointer is moved with ``If-None-Match: *`` (create) or ``If-Match: <etag>``
-(update); it never moves to an older seq, and a writer that loses a race (HTTP 412)
-re-reads and tries again.
+(update), ordered by *progress* ``(stage, step)``: it never moves to a checkpoint behind
+the one it names.  It carries the writer's lease token (:mod:`lmpspot.lease`); a commit
+by a writer whose token is below the pointer's raises :class:`Fenced`.  A writer that
+loses a race (HTTP 412) re-reads and decides again.  Pruning keeps the ``keep`` furthest
+verified checkpoints, the pointer's, and everything newer than the pointer.
 """
 
 from __future__ import annotations
@@ -51,9 +59,11 @@ from lmpspot.checkpoint import (
     utc_now_iso,
     verify_dir,
 )
+from lmpspot.registry import check_job_id
 
 DEFAULT_PREFIX = "checkpoints/"
 POINTER_NAME = "latest.json"
+CLAIM_NAME = "claim.json"
 SHA_META_KEY = "lmpspot-sha256"
 MIB = 1024 * 1024
 LogFn = Callable[[str], None]
@@ -75,6 +85,29 @@ class LocalCheckpointInvalid(S3StoreError):
 
 class PointerConflict(S3StoreError):
     """The pointer could not be moved after several conditional-write retries."""
+
+
+class SeqTaken(S3StoreError):
+    """Another writer claimed this checkpoint number first (directories are write-once)."""
+
+
+class Fenced(S3StoreError):
+    """The pointer was last moved by a newer lease holder: this writer is superseded."""
+
+
+def progress_of(obj: Any) -> tuple[int, int]:
+    """``(stage, step)`` of a Manifest or a pointer dict: how far a checkpoint got."""
+    if isinstance(obj, dict):
+        return int(obj.get("stage", -1)), int(obj.get("step", -1))
+    return int(obj.stage), int(obj.step)
+
+
+def token_of(man: Manifest) -> int:
+    """The lease token a checkpoint was written under (0: written without a lease)."""
+    try:
+        return int(man.extra.get("lease_token") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass
@@ -153,8 +186,7 @@ class S3Store:
         max_concurrency: int = 10,
         log: LogFn | None = None,
     ) -> None:
-        if not job_id or "/" in job_id:
-            raise ValueError(f"invalid job_id {job_id!r}")
+        check_job_id(job_id)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         self.client = client
@@ -259,14 +291,51 @@ class S3Store:
         if not ok:
             raise LocalCheckpointInvalid(f"refusing to upload {ckpt_dir}: {reason}")
         t0 = time.monotonic()
+        self.claim(manifest)
         total = 0
         # Largest first: the slow part starts early, small files fill in at the end.
         for name, meta in sorted(manifest.files.items(), key=lambda kv: -kv[1]["size"]):
             total += self.upload_file(ckpt_dir / name, self.key(manifest.seq, name), meta["sha256"])
         body = manifest.to_json().encode()
-        self._put_verified(self.key(manifest.seq, MANIFEST_NAME), body)
+        try:
+            self._put_verified(self.key(manifest.seq, MANIFEST_NAME), body, IfNoneMatch="*")
+        except ClientError as exc:
+            if not is_precondition_failed(exc):
+                raise
+            remote = self.get_manifest(manifest.seq)
+            if remote is None or remote.files != manifest.files:
+                raise SeqTaken(
+                    f"{self.url(self.ckpt_prefix(manifest.seq))} holds another checkpoint"
+                ) from exc
         total += len(body)
         return UploadStats(manifest.seq, total, time.monotonic() - t0, len(manifest.files) + 1)
+
+    def claim(self, manifest: Manifest) -> None:
+        """Claim ``ckpt-<seq>/`` for this checkpoint (conditional create); SeqTaken if taken.
+
+        The claim names the checkpoint (its files' sha256 and the lease token), so a
+        retry of the same upload finds its own claim and goes on."""
+        body = json.dumps(
+            {
+                "job_id": self.job_id,
+                "seq": manifest.seq,
+                "stage": manifest.stage,
+                "step": manifest.step,
+                "lease_token": token_of(manifest),
+                "files": {n: m["sha256"] for n, m in sorted(manifest.files.items())},
+            },
+            sort_keys=True,
+        ).encode()
+        key = self.key(manifest.seq, CLAIM_NAME)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
+            return
+        except ClientError as exc:
+            if not is_precondition_failed(exc):
+                raise
+        have = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        if have != body:
+            raise SeqTaken(f"{self.url(self.ckpt_prefix(manifest.seq))} is claimed by another checkpoint")
 
     def _put_verified(self, key: str, body: bytes, **cond: str) -> str:
         resp = self.client.put_object(
@@ -286,7 +355,9 @@ class S3Store:
     def get_manifest(self, seq: int) -> Manifest | None:
         """The manifest of remote checkpoint ``seq``; None when absent or invalid."""
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self.key(seq, MANIFEST_NAME))
+            obj = self.client.get_object(
+                Bucket=self.bucket, Key=self.key(seq, MANIFEST_NAME), ChecksumMode="ENABLED"
+            )
             man = Manifest.from_json(obj["Body"].read())
         except ClientError as exc:
             if is_not_found(exc):
@@ -342,14 +413,15 @@ class S3Store:
 
     def _read_pointer(self) -> tuple[dict | None, str | None]:
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self.pointer_key)
+            obj = self.client.get_object(Bucket=self.bucket, Key=self.pointer_key, ChecksumMode="ENABLED")
         except ClientError as exc:
             if is_not_found(exc):
                 return None, None
             raise
         etag = obj.get("ETag")
+        raw = obj["Body"].read()  # a transfer error raises here (retried by the caller)
         try:
-            data = json.loads(obj["Body"].read())
+            data = json.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
                 raise ValueError("no seq")
         except ValueError:
@@ -386,42 +458,66 @@ class S3Store:
                     seqs.add(seq)
         return sorted(seqs, reverse=True)
 
+    def pointer(self) -> dict | None:
+        """The pointer's content (seq, stage, step, lease_token, manifest), None if none."""
+        data, _ = self._read_pointer()
+        return None if data is None or data.get("seq", -1) < 0 else data
+
     # -- pointer -----------------------------------------------------------------------
-    def commit_latest(self, manifest: Manifest, *, verify: bool = True, max_attempts: int = 8) -> bool:
-        """Move ``latest.json`` to ``manifest.seq`` with a conditional write.
+    def _pointer_body(self, manifest: Manifest, token: int) -> bytes:
+        return json.dumps(
+            {
+                "job_id": self.job_id,
+                "seq": manifest.seq,
+                "key": self.ckpt_prefix(manifest.seq),
+                "step": manifest.step,
+                "stage": manifest.stage,
+                "lease_token": token,
+                "updated_at": utc_now_iso(),
+                "manifest": manifest.to_dict(),
+            },
+            indent=2,
+            sort_keys=True,
+        ).encode()
+
+    def commit_latest(
+        self, manifest: Manifest, *, verify: bool = True, max_attempts: int = 8, token: int | None = None
+    ) -> bool:
+        """Move ``latest.json`` to ``manifest`` with a conditional write.
 
         Returns True when the pointer names this seq afterwards (moved now, or already
-        there), False when it names a newer seq (the pointer never moves backwards).  With ``verify`` the
-        remote checkpoint must verify first.  Raises PointerConflict when other writers
-        keep winning the race.
+        there), False when it names a checkpoint at least as far along (the pointer
+        never moves back in progress).  ``token`` is the writer's lease token (default:
+        the manifest's); a pointer written under a newer token raises :class:`Fenced`.
+        With ``verify`` the remote checkpoint must verify first.  Raises PointerConflict
+        when other writers keep winning the race.
         """
+        token = token_of(manifest) if token is None else token
         if verify and not self.verify(manifest.seq):
             raise S3StoreError(
                 f"checkpoint {manifest.seq} does not verify in {self.url()}; pointer not moved"
             )
         for attempt in range(max_attempts):
             current, etag = self._read_pointer()
-            cur_seq = -1 if current is None else int(current.get("seq", -1))
-            if cur_seq >= manifest.seq:
-                if cur_seq > manifest.seq:
-                    self.log(f"pointer already at seq {cur_seq} >= {manifest.seq}; not moved back")
-                return cur_seq == manifest.seq
-            body = json.dumps(
-                {
-                    "job_id": self.job_id,
-                    "seq": manifest.seq,
-                    "key": self.ckpt_prefix(manifest.seq),
-                    "step": manifest.step,
-                    "stage": manifest.stage,
-                    "updated_at": utc_now_iso(),
-                    "manifest": manifest.to_dict(),
-                },
-                indent=2,
-                sort_keys=True,
-            ).encode()
+            if current is not None and current.get("seq", -1) >= 0:
+                cur_token = int(current.get("lease_token") or 0)
+                if cur_token > token:
+                    raise Fenced(
+                        f"{self.url(self.pointer_key)} was moved under lease token {cur_token} > ours "
+                        f"({token}): another runner owns this simulation"
+                    )
+                if int(current["seq"]) == manifest.seq:
+                    return True
+                if progress_of(current) >= progress_of(manifest):
+                    self.log(
+                        f"pointer at seq {current['seq']} (stage {current.get('stage')}, step "
+                        f"{current.get('step')}) is at or past checkpoint {manifest.seq} "
+                        f"(stage {manifest.stage}, step {manifest.step}); not moved back"
+                    )
+                    return False
             cond = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
             try:
-                self._put_verified(self.pointer_key, body, **cond)
+                self._put_verified(self.pointer_key, self._pointer_body(manifest, token), **cond)
                 return True
             except ClientError as exc:
                 if not is_precondition_failed(exc):
@@ -432,6 +528,29 @@ class S3Store:
                 # Someone overwrote it between our PUT and HEAD: re-read and decide again.
                 continue
         raise PointerConflict(f"could not move {self.url(self.pointer_key)} to {manifest.seq}")
+
+    def fence_pointer(self, token: int) -> bool:
+        """Re-write the pointer (same checkpoint) under lease ``token``, so a superseded
+        writer's next commit is refused.  True when done or nothing to fence."""
+        for _ in range(8):
+            current, etag = self._read_pointer()
+            if current is None or current.get("seq", -1) < 0 or etag is None:
+                return True
+            if int(current.get("lease_token") or 0) >= token:
+                return int(current.get("lease_token") or 0) == token
+            try:
+                man = Manifest.from_dict(current.get("manifest"))
+            except ManifestError:
+                return False
+            try:
+                self._put_verified(self.pointer_key, self._pointer_body(man, token), IfMatch=etag)
+                return True
+            except ClientError as exc:
+                if not is_precondition_failed(exc):
+                    raise
+            except UploadVerifyError:
+                continue
+        return False
 
     # -- download ----------------------------------------------------------------------
     def download(self, seq: int, dest_root: Path, manifest: Manifest | None = None) -> Path:
@@ -479,8 +598,10 @@ class S3Store:
     def candidate_seqs(self) -> list[int]:
         """Seqs to try for a resume, best first: the pointer's, then the others newest first.
 
-        Seqs newer than the pointer (uploaded, pointer not yet moved) come after the
-        pointer's seq: they are used only when they verify completely.
+        Seqs newer than the pointer (uploaded, pointer not yet moved) come before the
+        pointer's seq: the resume orders verified candidates by progress and takes one
+        past the pointer only when it is complete, verifies and carries a lease token at
+        least the pointer's (not a superseded writer's).  Raises on any S3 error.
         """
         seqs = self.list_seqs()
         ptr = self.latest_seq()
@@ -534,26 +655,34 @@ class S3Store:
         return len(keys) + 1
 
     def prune(self, keep: int) -> list[int]:
-        """Delete checkpoints beyond the newest ``keep`` VERIFIED ones; returns deleted seqs.
+        """Delete checkpoints beyond the ``keep`` furthest VERIFIED ones; returns deleted seqs.
 
-        Never deletes the seq the pointer names, nor anything newer than the newest
-        verified checkpoint (it may be an upload in progress).
+        Only checkpoints numbered below the pointer's and not past it in progress are
+        ever deleted; the pointer's own checkpoint, the furthest-progress verified one
+        and anything newer than the pointer (an upload in progress) are always kept.
+        Without a pointer nothing is deleted.
         """
         if keep < 1:
             raise ValueError("keep must be >= 1")
-        ptr = self.latest_seq()
-        kept = 0
-        newest_verified: int | None = None
-        deleted: list[int] = []
+        ptr = self.pointer()
+        if ptr is None:
+            return []
+        ptr_seq, ptr_prog = int(ptr["seq"]), progress_of(ptr)
+        verified: list[tuple[tuple[int, int], int]] = []
+        others: list[int] = []
         for seq in self.list_seqs():
-            ok = self.verify(seq)
-            if ok and newest_verified is None:
-                newest_verified = seq
-            if ok and kept < keep:
-                kept += 1
-                continue
-            if seq == ptr or newest_verified is None or seq > newest_verified:
-                continue
+            man = self.get_manifest(seq)
+            if man is not None and self.verify(seq):
+                verified.append((progress_of(man), seq))
+            else:
+                others.append(seq)
+        verified.sort(reverse=True)
+        keep_set = {seq for _, seq in verified[:keep]} | {ptr_seq}
+        deletable = [seq for prog, seq in verified[keep:] if seq < ptr_seq and prog <= ptr_prog] + [
+            seq for seq in others if seq < ptr_seq
+        ]
+        deleted: list[int] = []
+        for seq in sorted(set(deletable) - keep_set, reverse=True):  # newest first
             self.delete(seq)
             deleted.append(seq)
         return deleted

@@ -12,15 +12,24 @@ Ordering rules (the invariants the tests check):
 * local prune keeps ``retention`` valid checkpoints plus every checkpoint newer than
   the newest one verified in S3 (with no S3 configured: just ``retention``);
 * when several checkpoints queue up during an outage only the newest is uploaded
-  (``coalesce=True``): older ones are superseded, not needed for a resume.
+  (``coalesce=True``): older ones are superseded, not needed for a resume; at most
+  ``max_unsynced`` unsynced local checkpoints are kept (newest first, with a warning);
+* with a lease (:mod:`lmpspot.lease`) it is renewed before a checkpoint's upload, and
+  the pointer commit carries its token: a superseded runner neither claims a checkpoint
+  number nor moves the pointer (``lease.lost`` is set; the runner stops with exit 3);
+* checkpoints go before outputs: an output upload checks for a waiting checkpoint
+  between files and between the parts of a large file, and steps aside (the rest is
+  uploaded after the checkpoint);
+* outputs that only grew (logs, dumps, ``fix ave/*`` files) upload only their new
+  bytes: the object is rebuilt server-side as a multipart upload whose first parts are
+  copies of the object already in S3 (``UploadPartCopy``) and whose last parts are the
+  new bytes, so readers always see one whole object at the usual key.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from lmpspot.checkpoint import LocalStore, Manifest, ckpt_dir_name
-from lmpspot.s3store import LocalCheckpointInvalid, S3Store, UploadStats
+from lmpspot.lease import LeaseLost
+from lmpspot.outputs import OutputUploader, Preempted
+from lmpspot.s3store import Fenced, LocalCheckpointInvalid, S3Store, SeqTaken, UploadStats
 
 LogFn = Callable[[str], None]
 _log = logging.getLogger("lmpspot.sync")
@@ -102,6 +113,9 @@ class CheckpointSyncer:
         coalesce: bool = True,
         flush_retry_max: float = 2.0,
         start: bool = True,
+        lease: Any = None,
+        on_commit: Callable[[Manifest], None] | None = None,
+        max_unsynced: int = 3,
     ) -> None:
         if retention < 1:
             raise ValueError("retention must be >= 1")
@@ -113,13 +127,19 @@ class CheckpointSyncer:
         self.backoff_max = backoff_max
         self.coalesce = coalesce
         self.flush_retry_max = flush_retry_max
+        self.lease = lease
+        self.on_commit = on_commit
+        self.max_unsynced = max(1, max_unsynced)
+        self.seq_floor = 0  # a seq another writer claimed: new checkpoints number above it
+        self._uploader = (
+            OutputUploader(s3, self.local.root, self._checkpoint_waiting) if s3 is not None else None
+        )
         self.last_backoff = 0.0
         self._flushing = 0
         self.stats = SyncStats()
         self._cond = threading.Condition()
         self._pending: list[tuple[Path, Manifest]] = []
         self._outputs: list[tuple[list[Path], str]] = []
-        self._output_seen: dict[str, tuple[int, int]] = {}
         self._submitted_seq = -1
         self._done_seq = -1
         self._busy = False
@@ -245,6 +265,14 @@ class CheckpointSyncer:
                     self._sync_checkpoint(*item)
                 else:
                     self._upload_outputs(*item)
+            except Preempted:
+                outcome = "preempted"  # a checkpoint is waiting: it goes first, outputs after
+            except (LeaseLost, Fenced) as exc:
+                outcome = "superseded"
+                if self.lease is not None:
+                    self.lease.lost.set()
+                self.stats.last_error = str(exc)
+                self.log(f"sync stopped: {exc}")
             except _Permanent as exc:
                 outcome = "dropped"
                 self.stats.failures += 1
@@ -257,7 +285,12 @@ class CheckpointSyncer:
                 self.log(f"sync failed (attempt {attempt + 1}), will retry: {self.stats.last_error}")
             with self._cond:
                 self._busy = False
-                if outcome != "retry":
+                if outcome == "superseded":
+                    self._pending.clear()
+                    self._outputs.clear()
+                elif outcome == "preempted":
+                    pass  # the output item stays queued; the checkpoint is picked first
+                elif outcome != "retry":
                     attempt = 0
                     queue = self._pending if kind == "ckpt" else self._outputs
                     if queue and queue[0] is item:
@@ -272,23 +305,28 @@ class CheckpointSyncer:
                 self._sleep_backoff(attempt)
                 attempt += 1
 
+    def _checkpoint_waiting(self) -> bool:
+        with self._cond:
+            return bool(self._pending) or self._stop
+
     def _sync_checkpoint(self, ckpt_dir: Path, manifest: Manifest) -> None:
         if self.s3 is None:
             self._prune_local()
             return
+        token = self.lease.token if self.lease is not None else None
+        if self.lease is not None:
+            self.lease.renew()  # proves we still own the simulation before writing
         if self.stats.verified_seq is None or manifest.seq > self.stats.verified_seq:
             remote = self.s3.get_manifest(manifest.seq)
             same = remote is not None and remote.files == manifest.files
-            if remote is not None and not same:
-                self.log(
-                    f"s3 already holds a different checkpoint {manifest.seq}; overwriting it "
-                    "(seqs should continue after S3's newest: LocalStore.next_seq(at_least=))"
-                )
             if not (same and self.s3.verify(manifest.seq)):
                 try:
                     up = self.s3.upload(ckpt_dir, manifest)
                 except LocalCheckpointInvalid as exc:
                     raise _Permanent(str(exc)) from exc
+                except SeqTaken as exc:
+                    self.seq_floor = max(self.seq_floor, manifest.seq + 1)
+                    raise _Permanent(f"{exc}; the next checkpoint is numbered above it") from exc
                 self.stats.uploads.append(up)
                 self.log(
                     f"checkpoint {manifest.seq} uploaded: {up.bytes} B in {up.seconds:.2f}s "
@@ -297,11 +335,13 @@ class CheckpointSyncer:
             if not self.s3.verify(manifest.seq):
                 raise RuntimeError(f"checkpoint {manifest.seq} does not verify after upload")
             self.stats.verified_seq = manifest.seq
-        if not self.s3.commit_latest(manifest, verify=False):
+        if not self.s3.commit_latest(manifest, verify=False, token=token):
             self.log(
-                f"s3 pointer names a newer seq than {manifest.seq}: this checkpoint is stored "
-                "but a resume would pick the newer one"
+                f"s3 pointer names a checkpoint at least as far as {manifest.seq}: this one is "
+                "stored but the pointer stays"
             )
+        elif self.on_commit is not None:
+            self.on_commit(manifest)
         self.stats.committed_seq = max(self.stats.committed_seq or -1, manifest.seq)
         try:
             gone = self.s3.prune(self.retention)
@@ -315,9 +355,15 @@ class CheckpointSyncer:
         protect: set[str] = set()
         if self.s3 is not None:
             synced = self.stats.verified_seq if self.stats.verified_seq is not None else -1
-            for _path, man in self.local.list():
-                if man is not None and man.seq > synced:
-                    protect.add(ckpt_dir_name(man.seq))
+            unsynced = sorted(
+                (m.seq for _p, m in self.local.list() if m is not None and m.seq > synced), reverse=True
+            )
+            protect = {ckpt_dir_name(seq) for seq in unsynced[: self.max_unsynced]}
+            if len(unsynced) > self.max_unsynced:
+                self.log(
+                    f"WARNING: {len(unsynced)} checkpoints not in S3 yet: keeping the newest "
+                    f"{self.max_unsynced} locally ({sorted(protect)}), removing older unsynced ones"
+                )
         try:
             gone = self.local.prune(self.retention, protect=protect)
             if gone:
@@ -326,7 +372,7 @@ class CheckpointSyncer:
             self.log(f"local prune failed: {exc}")
 
     def _upload_outputs(self, paths: list[Path], results_prefix: str) -> None:
-        assert self.s3 is not None
+        assert self._uploader is not None
         for base in paths:
             if base.is_dir():
                 files = [
@@ -339,28 +385,15 @@ class CheckpointSyncer:
             else:
                 continue
             for rel, path in files:
-                try:
-                    st = path.stat()
-                except FileNotFoundError:
-                    continue
-                sig = (st.st_size, st.st_mtime_ns)
-                key = results_prefix + rel
-                if self._output_seen.get(key) == sig:
-                    continue
+                if self._checkpoint_waiting():
+                    raise Preempted()
                 t0 = time.monotonic()
-                # Snapshot first: a log the simulation is appending to must not change
-                # between upload and read-back verification.
-                with tempfile.TemporaryDirectory(dir=self.local.root, prefix=".out-") as tmp:
-                    snap = Path(tmp) / "snapshot"
-                    try:
-                        shutil.copyfile(path, snap)
-                    except FileNotFoundError:
-                        continue
-                    size = self.s3.upload_file(snap, key)
+                sent = self._uploader.upload(path, results_prefix + rel)
+                if sent is None:
+                    continue
                 self.stats.output_seconds += time.monotonic() - t0
-                self.stats.output_bytes += size
+                self.stats.output_bytes += sent
                 self.stats.output_files += 1
-                self._output_seen[key] = sig
 
 
 def results_prefix_for(job_id: str, root: str = "results/") -> str:

@@ -167,7 +167,9 @@ def test_kill9_at_random_moments_with_s3(tmp_path, aws, reference):
     src.mkdir()
     (src / "in.faults").write_text(SCRIPT)
     wd = tmp_path / "wd"
-    env = lammps_env(aws.env)
+    # Every attempt is one more attempt of the same Batch job: it takes the killed
+    # attempt's lease over at once (lmpspot.lease).  No IMDS/EMF on a test machine.
+    env = lammps_env({**aws.env, "AWS_BATCH_JOB_ID": "faults-batch-job"})
     cmd = [
         sys.executable,
         "-m",
@@ -189,6 +191,10 @@ def test_kill9_at_random_moments_with_s3(tmp_path, aws, reference):
         "2",
         "--progress-every",
         "600",
+        "--imds",
+        "off",
+        "--emf",
+        "off",
     ]
     kinds = {"time": 0, "after-commit": 0, "after-upload": 0}
     kills = 0

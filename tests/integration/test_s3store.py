@@ -188,11 +188,11 @@ def test_s3_prune_keeps_verified_and_pointer(aws, tmp_path: Path):
     st.commit_latest(st.get_manifest(2))  # pointer deliberately at an old seq
     client.put_object(Bucket=BUCKET, Key=st.key(6, "restart.bin"), Body=b"bad")  # 6 corrupt
     deleted = st.prune(keep=2)
-    # verified newest two are 5 and 4; 6 is newer than any verified one -> left alone;
-    # 2 is the pointer's -> kept; 3 and 1 deleted
-    assert sorted(deleted) == [1, 3]
-    assert st.list_seqs() == [6, 5, 4, 2]
-    assert not client.list_objects_v2(Bucket=BUCKET, Prefix=st.ckpt_prefix(3)).get("Contents")
+    # the furthest verified two are 5 and 4; 2 is the pointer's; 3 and 6 are newer than
+    # the pointer (never pruned); only 1 goes
+    assert sorted(deleted) == [1]
+    assert st.list_seqs() == [6, 5, 4, 3, 2]
+    assert not client.list_objects_v2(Bucket=BUCKET, Prefix=st.ckpt_prefix(1)).get("Contents")
 
 
 def test_resume_prefers_newest_across_local_and_s3(aws, tmp_path: Path):
