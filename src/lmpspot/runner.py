@@ -732,7 +732,10 @@ class Runner:
             # rank 0's chunk size (measured rate) and its view of signals, watcher and clock
             decision = None
             if self.is_root:
-                due = time.monotonic() - self.last_ckpt_wall >= self.cfg.interval
+                left = self.cfg.interval - (time.monotonic() - self.last_ckpt_wall)
+                due = left <= 0
+                if self.rate > 0 and not due:  # end the chunk about when the checkpoint is due
+                    chunk = min(chunk, max(1, int(left * self.rate) + 1))
                 decision = [chunk, self.stop_requested, due, due or self._rebalance_pending()]
             chunk, stop, due, ckpt = self._agree(decision)
             if stop:
@@ -749,6 +752,11 @@ class Runner:
                 # write_restart noinit left the running system untouched: go on with pre no
                 if self._stop_agreed():
                     return self._exit_checkpointed()
+                # the next checkpoint is due one interval from now (every rank agrees on it)
+                cap = None
+                if self.is_root:
+                    cap = max(1, int(self.cfg.interval * self.rate) + 1) if self.rate > 0 else chunk
+                chunk = min(chunk, self._agree(cap))
             t_prev = time.monotonic()
         return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
 

@@ -172,7 +172,12 @@ def test_stop_and_resume_equals_plain(tmp_path, reference, every):
         assert p.returncode == 75, p.stderr
     else:
         pytest.fail("did not finish in 60 attempts")
-    assert "finished" in states and "in progress" in states, states
+    # Checkpoint steps are deterministic (sort-aligned mid-stage points and stage ends), so
+    # which kind a stop lands on depends on N: with N = 3 every stop here lands on a stage
+    # end. N = 1 and 2 must resume both mid-stage and at stage boundaries.
+    assert "finished" in states, states
+    if every < 3:
+        assert "in progress" in states, states
     assert re.search(rf"finished at step {FINAL_STEP}", p.stderr)
     check_outputs(wd, reference)
 
