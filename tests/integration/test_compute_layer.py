@@ -461,7 +461,11 @@ def test_capacity_fallback_keeps_identity(layer, playbook, tmp_path):
     On-Demand job is the same simulation; a resubmit then starts nothing new."""
     aws = layer.aws
     batch = aws.client("batch")
-    (tmp_path / "in.lj").write_text("units lj\nrun 10\n")
+    # A script submit's parser accepts (it refuses a run before the system is defined).
+    (tmp_path / "in.lj").write_text(
+        "units lj\nlattice fcc 0.8442\nregion box block 0 2 0 2 0 2\ncreate_box 1 box\n"
+        "create_atoms 1 box\nmass 1 1.0\npair_style lj/cut 2.5\npair_coeff 1 1 1.0 1.0 2.5\nrun 10\n"
+    )
     ev = {
         **EV,
         "lmpspot_local_aws": False,  # the AWS path of submit.yml (no local executor)

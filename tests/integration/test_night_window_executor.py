@@ -166,5 +166,9 @@ def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path): 
 
     ledger = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/{sim_id}/attempts.json")["Body"].read())
     assert ledger["status"] == "SUCCEEDED"
-    assert sum(1 for a in ledger["attempts"] if a["window_closed_at"]) == len(attempts) - 1
+    # The ledger records each close as the executor saw it (the last attempt may also have
+    # seen one, when it finished within the grace after a close on a busy machine).
+    assert [bool(a["window_closed_at"]) for a in ledger["attempts"]] == [
+        bool(a.window_closed_at) for a in attempts
+    ]
     print(f"night window job: {steps} steps, {len(attempts)} windows, {wall:.0f} s wall")

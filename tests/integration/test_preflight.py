@@ -76,12 +76,12 @@ BROKEN = [
     (
         "ssh-anywhere",
         {"network_ssh_allowed_cidrs": ["0.0.0.0/0"]},
-        ["network_ssh_allowed_cidrs: 0.0.0.0/0 opens SSH"],
+        ["network_ssh_allowed_cidrs: 0.0.0.0/0 (/0) is wider", "opens SSH to the whole internet"],
     ),
     (
         "ssh-anywhere-v6",
         {"network_ssh_allowed_cidrs": ["::/0"]},
-        ["network_ssh_allowed_cidrs: ::/0 opens SSH"],
+        ["network_ssh_allowed_cidrs: ::/0 (/0) is wider", "opens SSH to the whole internet"],
     ),
     ("ssh-empty", {"network_ssh_allowed_cidrs": []}, ["network_ssh_allowed_cidrs: is empty"]),
     (

@@ -29,7 +29,8 @@ from lmpspot.attempts import read_attempts, read_local_attempts
 pytestmark = pytest.mark.integration
 VENV_BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
-NSTEPS = 6000
+# Long enough for several checkpoints at --interval 0.5 on a fast core (~4,000 steps/s here).
+NSTEPS = 20000
 SCRIPT = f"""\
 units           lj
 atom_style      atomic
@@ -207,7 +208,7 @@ def test_runner_under_faults(setup, tmp_path, plain, point):
     pp = os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])
     env = env_for(aws, "job-f", FAULT_POINT=point, FAULT_KIND=kind, FAULT_TIMES="3", PYTHONPATH=pp)
     a1 = Run(
-        src, tmp_path / "a1", aws.endpoint_url, env, "--stop-after-checkpoints", "4", "--store-wait", "60"
+        src, tmp_path / "a1", aws.endpoint_url, env, "--stop-after-checkpoints", "2", "--store-wait", "60"
     )
     assert a1.wait() == 75, a1.text
     a2 = Run(src, tmp_path / "a2", aws.endpoint_url, env, "--store-wait", "60")

@@ -91,10 +91,13 @@ def lmpspot(aws: LocalAws, *args: str, timeout: int = 120) -> subprocess.Complet
     )
 
 
-def run_attempt(aws: LocalAws, script: Path, sim: str, n: int, workdir: Path, imds: ImdsStub) -> Attempt:
-    """One attempt as a process; a notice once S3 holds two of its checkpoints (attempt 1)."""
+def run_attempt(
+    aws: LocalAws, script: Path, sim: str, job_id: str, n: int, workdir: Path, imds: ImdsStub
+) -> Attempt:
+    """Attempt ``n`` of Batch job ``job_id`` as a process (the runner records both, as in a
+    Batch container); a notice once S3 holds two of its checkpoints (attempt 1)."""
     s3 = aws.client("s3")
-    env = {**os.environ, **aws.env, "AWS_BATCH_JOB_ID": "local-test", "AWS_BATCH_JOB_ATTEMPT": str(n)}
+    env = {**os.environ, **aws.env, "AWS_BATCH_JOB_ID": job_id, "AWS_BATCH_JOB_ATTEMPT": str(n)}
     argv = [
         sys.executable,
         "-m",
@@ -206,7 +209,7 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     t0 = time.monotonic()
     imds = ImdsStub().start()
     try:
-        a1 = run_attempt(aws, script, sim, 1, tmp_path / "node1", imds)
+        a1 = run_attempt(aws, script, sim, job_id, 1, tmp_path / "node1", imds)
         assert a1.exit_code == 75 and a1.action == "RETRY", "\n".join(a1.output[-30:])
         write_attempts(aws, sim, job_id, [a1])
 
@@ -226,7 +229,7 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
         assert row["checkpoint_age_seconds"] is not None and row["checkpoint_step"] >= 2000
 
         imds.reset()  # a retried attempt runs on a new instance
-        a2 = run_attempt(aws, script, sim, 2, tmp_path / "node2", imds)
+        a2 = run_attempt(aws, script, sim, job_id, 2, tmp_path / "node2", imds)
     finally:
         imds.stop()
     assert a2.exit_code == 0 and a2.action == "SUCCEEDED", "\n".join(a2.output[-30:])
