@@ -123,6 +123,28 @@ def aws(moto_server: LocalAws) -> LocalAws:
     return moto_server
 
 
+def named_resources(aws: LocalAws, needle: str) -> set[tuple[str, str]]:
+    """Every IAM role, instance profile, log group, alarm, EventBridge rule, schedule, SNS
+    topic and state machine in the local AWS whose name contains ``needle``, as ``(kind, name)`` (the
+    kinds of the layers' ``<role>__resources``)."""
+    iam, logs, cw = aws.client("iam"), aws.client("logs"), aws.client("cloudwatch")
+    events, sched, sns = aws.client("events"), aws.client("scheduler"), aws.client("sns")
+    have = {("iam_role", r["RoleName"]) for r in iam.list_roles()["Roles"]}
+    have |= {
+        ("instance_profile", p["InstanceProfileName"])
+        for p in iam.list_instance_profiles()["InstanceProfiles"]
+    }
+    have |= {("log_group", g["logGroupName"]) for g in logs.describe_log_groups()["logGroups"]}
+    alarms = cw.describe_alarms()
+    have |= {("alarm", a["AlarmName"]) for a in alarms["MetricAlarms"] + alarms["CompositeAlarms"]}
+    have |= {("event_rule", r["Name"]) for r in events.list_rules()["Rules"]}
+    have |= {("schedule", s["Name"]) for s in sched.list_schedules()["Schedules"]}
+    have |= {("sns_topic", t["TopicArn"].rsplit(":", 1)[-1]) for t in sns.list_topics()["Topics"]}
+    machines = aws.client("stepfunctions").list_state_machines()["stateMachines"]
+    have |= {("state_machine", m["name"]) for m in machines}
+    return {(k, n) for k, n in have if needle in n}
+
+
 @dataclass
 class PlaybookResult:
     rc: int

@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import LocalAws, free_port, run_playbook
+from conftest import LocalAws, free_port, named_resources, run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -84,6 +84,12 @@ def test_audit_clean_deployment_then_seeded(aws: LocalAws, site_vars):
         "drift",
         "tags",
     ]
+    # Drift looked up every resource the layers declare, and they declare all that site.yml
+    # made of those kinds (roles, profiles, log groups, alarms, rules, schedules, ...).
+    compared = {(r["kind"], r["name"]) for r in report["compared"]}
+    assert compared and all(r["present"] for r in report["compared"]), report["compared"]
+    made = named_resources(aws, PROJECT_ENV)
+    assert made == compared, f"made, not declared: {made - compared}; declared, not made: {compared - made}"
     waived = {(f["id"], f["resource"]) for f in report["waived"]}
     assert ("s3.tls_only_policy", f"arn:aws:s3:::{PROJECT_ENV}-results") in waived
     assert all(f["waiver_reason"] for f in report["waived"])

@@ -104,6 +104,7 @@ def seeded(moto_server):
         ("sg_ssh", 22, {"IpRanges": [{"CidrIp": "0.0.0.0/0"}]}),
         ("sg_web", 8443, {"Ipv6Ranges": [{"CidrIpv6": "::/0"}]}),
         ("sg_office", 22, {"IpRanges": [{"CidrIp": "203.0.113.0/24"}]}),
+        ("sg_halves", 22, {"IpRanges": [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]}),
     ):
         ids[key] = ec2.create_security_group(GroupName=key, Description="seeded", VpcId=other)["GroupId"]
         ec2.authorize_security_group_ingress(
@@ -331,6 +332,7 @@ def test_security_groups_open_to_the_world(seeded):
     result = seeded["result"]
     assert_found(result, "sg.open_admin_port", "critical", seeded["sg_ssh"])
     assert_found(result, "sg.open_to_world", "high", seeded["sg_web"])
+    assert_found(result, "sg.wide_admin_port", "high", seeded["sg_halves"])
     assert seeded["sg_office"] not in json.dumps(result["findings"])
     assert result["errors"] == []
     # Not lmpspot's VPC: with account_wide false these are out of scope (what is left is the

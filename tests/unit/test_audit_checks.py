@@ -43,12 +43,30 @@ def _perm(proto="tcp", lo=22, hi=22, v4=(), v6=()):
         (_sg(_perm(lo=443, hi=443, v4=["0.0.0.0/0"])), [("sg.open_to_world", "high")]),
         (_sg(_perm(proto="udp", lo=0, hi=65535, v6=["::/0"])), [("sg.open_to_world", "high")]),
         (_sg(_perm(v4=["203.0.113.0/24"])), []),
+        # Wider than the minimum prefix (default /16, /48) but not /0: high, on admin ports only.
+        (_sg(_perm(v4=["0.0.0.0/1", "128.0.0.0/1"])), [("sg.wide_admin_port", "high")]),
+        (_sg(_perm(v4=["10.0.0.0/8"])), [("sg.wide_admin_port", "high")]),
+        (_sg(_perm(v6=["2001:db8::/32"])), [("sg.wide_admin_port", "high")]),
+        (_sg(_perm(v4=["10.42.0.0/16"], v6=["2001:db8:1::/48"])), []),
+        (_sg(_perm(lo=443, hi=443, v4=["0.0.0.0/1"])), []),
+        (
+            _sg(_perm(lo=0, hi=65535, v4=["0.0.0.0/0", "10.0.0.0/8"])),
+            [("sg.open_admin_port", "critical"), ("sg.wide_admin_port", "high")],
+        ),
         (_sg(_perm(lo=443, hi=443, v4=["10.42.0.0/16"])), []),
         (_sg(), []),
     ],
 )
 def test_security_groups(sg, want):
     assert ids(audit.check_security_groups([sg])) == want
+
+
+def test_wide_admin_range_follows_the_minimum_prefix():
+    sg = _sg(_perm(v4=["10.0.0.0/12"]))
+    assert ids(audit.check_security_groups([sg], min_prefix={"4": 8, "6": 32})) == []
+    assert ids(audit.check_security_groups([sg], min_prefix={"4": 16, "6": 48})) == [
+        ("sg.wide_admin_port", "high")
+    ]
 
 
 TLS_POLICY = {

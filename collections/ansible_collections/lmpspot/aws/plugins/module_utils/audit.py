@@ -17,12 +17,13 @@ count; :func:`summarize` counts the rest against the fail threshold.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible_collections.lmpspot.aws.plugins.module_utils import iam_policy
+from ansible_collections.lmpspot.aws.plugins.module_utils import audit_resources, iam_policy
 from ansible_collections.lmpspot.aws.plugins.module_utils.audit_network import (
     check_network_drift,
     check_ssh_only_from,
@@ -110,21 +111,51 @@ def _port_text(perm: Mapping[str, Any]) -> str:
     return f"{perm.get('IpProtocol')} {ports}"
 
 
+def _wide(cidr: str, min_prefix: Mapping[int, int]) -> bool:
+    """Wider than the minimum prefix length of its family, but not the whole internet."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return 0 < net.prefixlen < int(min_prefix.get(net.version, 0))
+
+
 def check_security_groups(
-    groups: Iterable[Mapping[str, Any]], admin_ports: Iterable[int] = (22, 3389)
+    groups: Iterable[Mapping[str, Any]],
+    admin_ports: Iterable[int] = (22, 3389),
+    min_prefix: Mapping[int, int] | None = None,
 ) -> list:
-    """Ingress from 0.0.0.0/0 or ::/0: on an admin port (SSH/RDP) critical, any other high."""
+    """Ingress from 0.0.0.0/0 or ::/0: on an admin port (SSH/RDP) critical, any other high.
+    An admin port open to a range wider than ``min_prefix`` ({4: 16, 6: 48}, the network
+    layer's network_ssh_min_prefix_ipv4/_ipv6; e.g. 0.0.0.0/1 + 128.0.0.0/1): high."""
     admin_ports = tuple(int(p) for p in admin_ports)
+    min_prefix = {4: 16, 6: 48} if min_prefix is None else {int(k): int(v) for k, v in min_prefix.items()}
     out = []
     for sg in groups:
         gid = sg["GroupId"]
         label = f"{gid} ({sg.get('GroupName', '')}, {sg.get('VpcId', '-')})"
         for perm in sg.get("IpPermissions", []):
-            opens = [r["CidrIp"] for r in perm.get("IpRanges", []) if r.get("CidrIp") in OPEN_CIDRS]
-            opens += [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", []) if r.get("CidrIpv6") in OPEN_CIDRS]
+            ranges = [r["CidrIp"] for r in perm.get("IpRanges", []) if r.get("CidrIp")]
+            ranges += [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", []) if r.get("CidrIpv6")]
+            opens = [c for c in ranges if c in OPEN_CIDRS]
+            wide = [c for c in ranges if _wide(c, min_prefix)]
+            admin = [p for p in admin_ports if _covers(perm, p)]
+            if admin and wide:
+                out.append(
+                    finding(
+                        "sg.wide_admin_port",
+                        "high",
+                        gid,
+                        f"security group {label} allows {_port_text(perm)} (port "
+                        f"{', '.join(map(str, admin))}) from {', '.join(wide)}, wider than "
+                        f"/{min_prefix.get(4)} (IPv4) or /{min_prefix.get(6)} (IPv6)",
+                        "Allow SSH only from your office or VPN ranges (network_ssh_allowed_cidrs; "
+                        "network_ssh_min_prefix_ipv4/_ipv6) and revoke the rule",
+                        sg.get("GroupName"),
+                    )
+                )
             if not opens:
                 continue
-            admin = [p for p in admin_ports if _covers(perm, p)]
             what = _port_text(perm)
             if admin:
                 out.append(
@@ -954,6 +985,7 @@ class Audit:
         self.tagged: list[tuple[str, str, Any]] = []  # (kind, resource, tags) of our resources
         self.actual: dict[str, Any] = {}
         self._vpc_ids: set[str] | None = None
+        self.compared: list[dict] = []  # the declared resources the drift check looked up
 
     # -- helpers
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -987,7 +1019,9 @@ class Audit:
         ours = self.project_vpc_ids()
         if not self.cfg.get("account_wide", True):
             groups = [g for g in groups if g.get("VpcId") in ours]
-        self.findings += check_security_groups(groups, self.cfg.get("admin_ports", (22, 3389)))
+        self.findings += check_security_groups(
+            groups, self.cfg.get("admin_ports", (22, 3389)), self.cfg.get("admin_min_prefix")
+        )
         self.findings += check_ssh_only_from(
             [g for g in groups if g.get("VpcId") in ours], self.cfg.get("ssh_only_from") or {}
         )
@@ -1217,6 +1251,14 @@ class Audit:
         self.findings += check_drift(expected, self.actual)
         if expected.get("network"):
             self.findings += check_network_drift(expected["network"], self.actual["network"])
+        if expected.get("resources"):
+            declared = audit_resources.flatten(expected["resources"])
+            self.actual["resources"] = audit_resources.collect_resources(self.client, declared)
+            self.findings += audit_resources.check_resource_drift(declared, self.actual["resources"])
+            self.compared = [
+                {**r, "present": self.actual["resources"].get((r["kind"], r["name"])) is not None}
+                for r in declared
+            ]
 
     def network_inventory(self) -> dict[str, list]:
         """The project VPCs' subnets, route tables, groups, gateways and endpoints."""
@@ -1280,4 +1322,4 @@ class Audit:
         )
         for name in order:
             self._guard(f"{name} check", getattr(self, name))
-        return {"findings": self.findings, "errors": self.errors, "checks": order}
+        return {"findings": self.findings, "errors": self.errors, "checks": order, "compared": self.compared}

@@ -56,6 +56,12 @@ options:
     type: list
     elements: int
     default: [22, 3389]
+  admin_min_prefix:
+    description:
+      - Minimum prefix length per IP version (keys V(4) and V(6)) of a range that may reach an
+        admin port; a wider one (not V(/0), which is critical) is a C(sg.wide_admin_port) finding.
+    type: dict
+    default: {"4": 16, "6": 48}
   ssh_only_from:
     description:
       - Project security group name -> the only group name it may take inbound traffic
@@ -83,7 +89,10 @@ options:
   expected:
     description:
       - The configuration to compare with the account (drift); see docs/AUDIT.md for the keys
-        (vpc, network, bucket, compute_environments, job_queues, job_definitions).
+        (vpc, network, bucket, compute_environments, job_queues, job_definitions,
+        resources).
+      - V(resources) maps a play to the resources it makes (C([{kind, name}]), each layer
+        role's C(<role>__resources)); each missing one is a C(drift.missing) finding.
     type: dict
     default: {}
   checks:
@@ -183,6 +192,12 @@ generated_at:
   description: When the audit ran (UTC, ISO 8601).
   returned: always
   type: str
+compared:
+  description: The declared resources the drift check looked up (C(expected.resources)), each with
+    C(kind), C(name), C(play) and C(present).
+  returned: always
+  type: list
+  elements: dict
 markdown:
   description: The report for people (Markdown).
   returned: always
@@ -210,6 +225,7 @@ def main():
             "repository_names": {"type": "list", "elements": "str", "default": []},
             "account_wide": {"type": "bool", "default": True},
             "admin_ports": {"type": "list", "elements": "int", "default": [22, 3389]},
+            "admin_min_prefix": {"type": "dict", "default": {"4": 16, "6": 48}},
             "ssh_only_from": {"type": "dict", "default": {}},
             "unused_role_days": {"type": "int", "default": 90},
             "runnable_max_age_s": {"type": "int", "default": 3600},
@@ -259,6 +275,7 @@ def main():
         "findings": audit.sort_findings(counted),
         "waived": audit.sort_findings(waived),
         "errors": result["errors"],
+        "compared": result.get("compared", []),
         "summary": audit.summarize(counted, waived, p["fail_severity"]),
     }
     module.exit_json(changed=False, markdown=audit.render_markdown(report), **report)
