@@ -1,4 +1,4 @@
-"""``lmpspot checkpoints list|verify|prune|download|sync``.
+"""``lmpspot checkpoints list|verify|prune|download|sync|quarantine``.
 
 ``register(subparsers)`` adds the ``checkpoints`` command to the main CLI's
 subparsers; every leaf sets ``func`` (``args.func(args) -> int`` is the exit code).
@@ -15,6 +15,11 @@ runner's background syncer, for host services (the checkpoint_sync timer): verif
 local checkpoints not yet verified in S3 are uploaded (and verified), ``latest.json``
 advances, and keep-last-N is enforced in S3 and locally with the syncer's rules (a
 local checkpoint newer than the newest one verified in S3 is never deleted).
+
+``quarantine`` (``--bucket B --job J [--yes]``, :mod:`lmpspot.quarantine`) moves S3
+checkpoints that do not verify aside (copied under ``<job>/quarantine/``) and points
+``latest.json`` at the furthest one that does: the way out when a runner exits 76
+because checkpoints exist but none verifies.  Exit 3 while a runner holds the lease.
 """
 
 from __future__ import annotations
@@ -72,6 +77,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600.0, help="give up after N s (%(default)s)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser(
+        "quarantine",
+        help="move S3 checkpoints that do not verify aside (copies kept), so a blocked job can go on",
+    )
+    _add_sources(p)
+    p.add_argument("--yes", action="store_true", help="do it (without: only report what would be done)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_quarantine)
 
     from lmpspot import prune  # noqa: PLC0415 (prune-finished lives with its retention rules)
 
@@ -255,6 +269,37 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"latest={res['committed_seq']}"
         )
     return 0 if res["ok"] else 1
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from lmpspot.quarantine import QuarantineRefused, quarantine  # noqa: PLC0415
+
+    s3 = _s3(args)
+    if s3 is None:
+        raise SystemExit("quarantine needs --bucket B and --job J")
+    try:
+        res = quarantine(s3, apply=args.yes, log=lambda m: print(m, file=sys.stderr))
+    except QuarantineRefused as exc:
+        print(f"lmpspot: refusing to quarantine: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(res, indent=2, default=str))
+        return 0
+    ptr = res["pointer"]
+    for seq, why in sorted(res["damaged"].items()):
+        print(f"s3 {seq}: {why}: {'moved to ' + res['dest'] if args.yes else 'would be moved aside'}")
+    kept, partial = res["verified"] or "none", res["incomplete"] or "none"
+    print(f"verified, kept: {kept}; incomplete (left alone): {partial}")
+    if ptr["action"] == "move":
+        print(f"pointer: seq {ptr['from']} -> seq {ptr['seq']}{'' if args.yes else ' (would be)'}")
+    elif ptr["action"] == "remove":
+        done = "removed" if args.yes else "would be removed"
+        print(f"pointer: seq {ptr['from']} {done} (nothing verifies)")
+    if not args.yes and (res["damaged"] or ptr["action"] != "keep"):
+        print("nothing changed: rerun with --yes to do it")
+    elif not res["damaged"] and ptr["action"] == "keep":
+        print("nothing to quarantine")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -317,13 +317,17 @@ def launch(
     log: LogFn,
     exit_failed: int = 1,
     linger: float = 60.0,
+    stop_linger: float = 180.0,
 ) -> int:
     """Run ``nranks`` copies of ``python -m lmpspot.cli <rank_argv>`` under ``launcher``.
 
     Returns rank 0's exit code, or ``exit_failed`` when rank 0 reported none.  Signals
     in :data:`RELAYED_SIGNALS` are relayed to rank 0 (held until it has started).
     ``linger``: seconds the launcher may take to exit after rank 0 reported, before it
-    and the ranks are killed.
+    and the ranks are killed.  ``stop_linger``: seconds the ranks may take to report after
+    a SIGTERM/SIGINT was relayed (a checkpoint and exit 75 take far less; longer than the
+    2-minute spot notice) before they are killed -- a rank stuck in an MPI collective
+    never sees the signal, and the job must not hang on it.
     """
     ctl = Path(tempfile.mkdtemp(prefix="lmpspot-mpi-"))
     env = {**os.environ, CONTROL_ENV: str(ctl)}
@@ -352,6 +356,7 @@ def launch(
         return exit_failed
     result_path = ctl / RESULT_NAME
     reported_at: float | None = None
+    stop_at: float | None = None
     try:
         while True:
             try:
@@ -367,8 +372,19 @@ def launch(
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, sig)
                         log(f"relayed {signal.Signals(sig).name} to rank 0 (pid {pid})")
+                        if sig != signal.SIGUSR1 and stop_at is None:
+                            stop_at = time.monotonic()
             if reported_at is None and result_path.exists():
                 reported_at = time.monotonic()
+            if reported_at is None and stop_at is not None and time.monotonic() - stop_at > stop_linger:
+                log(
+                    f"MPI ranks did not stop within {stop_linger:.0f}s of the relayed signal (a rank "
+                    "stuck in MPI?): killing them; the next attempt resumes from the last checkpoint"
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return exit_failed
             if reported_at is not None and time.monotonic() - reported_at > linger:
                 log(f"MPI launcher still running {linger:.0f}s after rank 0 finished: killing it")
                 with contextlib.suppress(ProcessLookupError):

@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lmpspot.checkpoint import LocalStore, Manifest
-from lmpspot.s3store import S3Store, S3StoreError, progress_of
+from lmpspot.s3store import DEFAULT_PREFIX, S3Store, S3StoreError, progress_of
 
 LogFn = Callable[[str], None]
 _log = logging.getLogger("lmpspot.resume")
@@ -162,7 +162,12 @@ def find_resume_checkpoint(
         return got, man
     if s3 is not None and (ptr is not None or failed):
         where = f"the pointer names seq {ptr['seq']}" if ptr is not None else f"{failed} checkpoint(s) exist"
-        raise StoreUnavailable(f"{where} in {s3.url()} but none verified: not starting from the beginning")
+        prefix = f" --prefix {s3.prefix}" if s3.prefix != DEFAULT_PREFIX else ""
+        raise StoreUnavailable(
+            f"{where} in {s3.url()} but none verified: not starting from the beginning "
+            f"(if they are damaged for good: lmpspot checkpoints quarantine --bucket {s3.bucket} "
+            f"--job {s3.job_id}{prefix} --yes moves them aside)"
+        )
     if failed:
         log("no local checkpoint verifies (no S3 configured): starting from the beginning")
     else:

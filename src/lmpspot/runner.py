@@ -710,6 +710,9 @@ class Runner:
             return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
         sizer = self._sizer
         chunk = sizer.next() if sizer.step_seconds > 0 else FIRST_CHUNK
+        # each rank's sizer measured its own clock: the first chunk is rank 0's on all
+        # of them, or the ranks issue runs of different lengths and deadlock in MPI
+        chunk = self._agree(chunk)
         t_prev = time.monotonic()
         while (cur := self.step()) < st.target:
             end = min(st.target, cur + max(1, chunk))

@@ -529,6 +529,19 @@ class S3Store:
                 continue
         raise PointerConflict(f"could not move {self.url(self.pointer_key)} to {manifest.seq}")
 
+    def replace_pointer(self, manifest: Manifest | None, token: int) -> dict | None:
+        """Operator repair only (:mod:`lmpspot.quarantine`, under the lease): point
+        ``latest.json`` at ``manifest`` even if that is behind the current pointer, or
+        remove it (``None``).  Returns the pointer content it replaced (None if none)."""
+        current, etag = self._read_pointer()
+        if manifest is None:
+            if etag is not None:
+                self.client.delete_object(Bucket=self.bucket, Key=self.pointer_key)
+            return current
+        cond = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+        self._put_verified(self.pointer_key, self._pointer_body(manifest, token), **cond)
+        return current
+
     def fence_pointer(self, token: int) -> bool:
         """Re-write the pointer (same checkpoint) under lease ``token``, so a superseded
         writer's next commit is refused.  True when done or nothing to fence."""

@@ -77,7 +77,13 @@ def reference(load, tmp_path_factory) -> dict:
     }
 
 
-def runner_cmd(wd: Path, attempt: int) -> list[str]:
+def interval(reference: dict) -> str:
+    """A tenth of the plain run's wall time (at most 0.5 s): every stage outlasts a
+    checkpoint interval however fast or loaded the machine is."""
+    return f"{max(0.05, min(0.5, reference['seconds'] / 10)):.3f}"
+
+
+def runner_cmd(wd: Path, attempt: int, reference: dict) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -89,7 +95,7 @@ def runner_cmd(wd: Path, attempt: int) -> list[str]:
         "--workdir",
         str(wd),
         "--interval",
-        "0.5",
+        interval(reference),
         "--chunk-seconds",
         "0.05",
         "--max-chunk-seconds",
@@ -119,7 +125,12 @@ def test_uninterrupted_equals_plain_under_load(tmp_path, reference):
     wd.mkdir()
     (wd / "in.load").write_text(SCRIPT)
     p = subprocess.run(
-        runner_cmd(wd, 1), env=lammps_env(), capture_output=True, text=True, timeout=600, check=False
+        runner_cmd(wd, 1, reference),
+        env=lammps_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert p.returncode == 0, p.stderr
     mid = re.findall(r"checkpoint \d+ at step (\d+) \(stage [12]\)", p.stderr)
@@ -139,7 +150,11 @@ def test_sigkill_at_random_moments_equals_plain_under_load(tmp_path, reference, 
     for _ in range(KILLS_PER_TRIAL):
         attempt += 1
         proc = subprocess.Popen(
-            runner_cmd(wd, attempt), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            runner_cmd(wd, attempt, reference),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert proc.stderr is not None
         for line in proc.stderr:  # LAMMPS is up and the script (or its resume) is running
@@ -153,7 +168,12 @@ def test_sigkill_at_random_moments_equals_plain_under_load(tmp_path, reference, 
             break
         assert proc.returncode == -signal.SIGKILL
     p = subprocess.run(
-        runner_cmd(wd, attempt + 1), env=env, capture_output=True, text=True, timeout=600, check=False
+        runner_cmd(wd, attempt + 1, reference),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert p.returncode == 0, p.stderr
     assert "statistically" not in p.stderr, p.stderr

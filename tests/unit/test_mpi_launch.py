@@ -112,3 +112,43 @@ def test_single_world_is_a_no_op():
     w = mpi.SingleWorld()
     assert (w.rank, w.size) == (0, 1)
     assert w.bcast({"a": 1}) == {"a": 1}
+
+
+FAKE_STUCK_RANKS = """\
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a rank stuck in a collective never acts on it
+with open(os.path.join(os.environ["LMPSPOT_MPI_CONTROL"], "rank0.pid"), "w") as fh:
+    fh.write(str(os.getpid()))
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(os.getpid()))
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_ranks_that_ignore_a_relayed_sigterm_are_killed_after_stop_linger(tmp_path):
+    """A deadlocked MPI job must not outlive its stop: after ``stop_linger`` seconds
+    without rank 0's result the launcher's process group is killed and the attempt fails
+    (1: retried), instead of hanging until Batch's own timeout."""
+    import os
+    import signal
+    import threading
+    import time
+
+    fake = tmp_path / "fake_mpiexec.py"
+    fake.write_text(FAKE_STUCK_RANKS)
+    pidfile = tmp_path / "pid"
+    logs: list[str] = []
+    # the fake "launcher" gets "-n 2 python -m lmpspot.cli ..." after its own argv: ignore them
+    launcher = [sys.executable, str(fake), str(pidfile), "--"]
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    t0 = time.monotonic()
+    rc = mpi.launch(2, ["run", "x"], launcher=launcher, log=logs.append, stop_linger=1.5)
+    took = time.monotonic() - t0
+    assert rc == 1, logs
+    assert any("relayed SIGTERM" in m for m in logs), logs
+    assert any("did not stop within 2s" in m for m in logs), logs
+    assert took < 30, took
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
