@@ -256,6 +256,7 @@ class Runner:
         self.chunks = 0
         self.chunk_wall = 0.0
         self.stop_reason: str | None = None
+        self._stop_announced = False
         self._sigterm = threading.Event()
         # SIGUSR1 (the host spot handler on a rebalance recommendation): checkpoint now, go on.
         self._ckpt_now = threading.Event()
@@ -802,10 +803,13 @@ class Runner:
         st = st or _StageState(stage, begin, end, target, step)
         self._write_checkpoint(stage, st, stage_done=True, exact=True)
         if self._stop_agreed():
+            if not self._stop_announced:  # the stop came during the stage's last chunk
+                self.log(f"stop requested ({self.stop_reason}) at the end of stage {stage} (step {step})")
             return self._exit_checkpointed()
         return EXIT_OK
 
     def _checkpoint_and_exit(self, st: _StageState, grace: float) -> int:
+        self._stop_announced = True
         self.log(f"stop requested ({self.stop_reason}) at step {self.step()}: checkpointing")
         done = self._seek_exact_step(st, grace)
         if done is None:  # reached the stage end while seeking
