@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 LOCAL = "local"
-CAPACITY_TYPES = ("spot", "on-demand", LOCAL)
 
 PriceFn = Callable[[str, str, str], Any]  # (instance_type, region, capacity) -> Price-like
 
