@@ -459,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod = None
     if mod is not None and hasattr(mod, "register"):
         mod.register(sub)
-    # Day-2 views (issue 7): `lmpspot status`, `lmpspot report`, `lmpspot plan` (lmpspot.planner).
+    # Day-2 views: `lmpspot status`, `lmpspot report`, `lmpspot plan` (lmpspot.planner).
     for name in ("lmpspot.status", "lmpspot.report", "lmpspot.planner"):
         importlib.import_module(name).register(sub)
     # Listed for --help; main() hands its arguments to lmpspot.executor untouched.
