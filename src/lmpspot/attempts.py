@@ -41,6 +41,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lmpspot.timefmt import utc_compact, utc_iso
+
 SCHEMA = 1
 ATTEMPTS_DIR = "attempts/"
 LIFECYCLES = ("spot", "on-demand", "local")
@@ -50,15 +52,6 @@ _log = logging.getLogger("lmpspot.attempts")
 
 class AttemptConflict(RuntimeError):
     """The record changed under us (its ETag is not the one we last wrote)."""
-
-
-def compact_utc(dt: datetime | None = None) -> str:
-    """``20261203T150102.123456Z``: sortable and safe in an S3 key."""
-    return (dt or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def iso_utc(dt: datetime | None = None) -> str:
-    return (dt or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _point(man: Any) -> dict[str, int] | None:
@@ -239,7 +232,7 @@ class AttemptRecord:
             raise ValueError(f"lifecycle {lifecycle!r} is not one of {LIFECYCLES}")
         now = datetime.now(timezone.utc)
         self.uid = secrets.token_hex(4)
-        self.name = f"{compact_utc(now)}-{self.uid}.json"
+        self.name = f"{utc_compact(now, digits=6)}-{self.uid}.json"
         self.backends = list(backends)
         self.log: LogFn = log or _log.info
         self._lock = threading.Lock()
@@ -251,9 +244,9 @@ class AttemptRecord:
             "uid": self.uid,
             "batch_job_id": batch_job_id,
             "batch_attempt": batch_attempt,
-            "started": iso_utc(now),
+            "started": utc_iso(now, digits=6),
             "stopped": None,
-            "updated": iso_utc(now),
+            "updated": utc_iso(now, digits=6),
             "host": host if host is not None else socket.gethostname(),
             "instance_type": instance_type,
             "lifecycle": lifecycle,
@@ -284,7 +277,7 @@ class AttemptRecord:
         with self._lock:
             self.data["exit_code"] = int(exit_code)
             self.data["exit_reason"] = reason
-            self.data["stopped"] = iso_utc()
+            self.data["stopped"] = utc_iso(digits=6)
             ck, last = self.data["last_checkpoint"], self.data["last_step"]
             base = ck or self.data["resumed_from"]
             if last is not None:
@@ -300,7 +293,7 @@ class AttemptRecord:
         with self._lock:
             if not self._dirty:
                 return True
-            self.data["updated"] = iso_utc()
+            self.data["updated"] = utc_iso(digits=6)
             body = _encode(self.data)
             ok = True
             for i, be in enumerate(self.backends):

@@ -27,9 +27,10 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from lmpspot.timefmt import utc_iso
 
 MANIFEST_NAME = "manifest.json"
 CKPT_PREFIX = "ckpt-"
@@ -43,11 +44,6 @@ _HASH_CHUNK = 4 * 1024 * 1024
 
 class ManifestError(ValueError):
     """A manifest is missing, unparsable or structurally invalid."""
-
-
-def utc_now_iso() -> str:
-    """The current time as an ISO 8601 UTC string with a ``Z`` suffix."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def ckpt_dir_name(seq: int) -> str:
@@ -127,7 +123,7 @@ class Manifest:
     build_hash: str = ""
     input_hash: str = ""
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    created_at: str = field(default_factory=utc_now_iso)
+    created_at: str = field(default_factory=lambda: utc_iso(digits=6))
     extra: dict[str, Any] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
 
@@ -301,7 +297,7 @@ class LocalStore:
         if "job_id" not in manifest_fields:
             raise ValueError("commit needs job_id=")
         manifest_fields.pop("files", None)
-        manifest_fields.setdefault("created_at", utc_now_iso())
+        manifest_fields.setdefault("created_at", utc_iso(digits=6))
         stale = staging_dir / MANIFEST_NAME
         if stale.exists():
             stale.unlink()

@@ -29,7 +29,6 @@ from lmpspot.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_OK,
-    MIN_INTERVAL,
     Runner,
     RunnerConfig,
 )
@@ -57,11 +56,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         default=600.0,
         help="seconds of wall time between checkpoints (default %(default)s)",
     )
-    p.add_argument(
-        "--allow-short-interval",
-        action="store_true",
-        help=f"accept --interval below {MIN_INTERVAL:.0f}s (down to 0.05s; for tests)",
-    )
+    # Test-only: accept --interval below runner.MIN_INTERVAL (down to 0.05 s). Hidden from --help.
+    p.add_argument("--allow-short-interval", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--retention", type=int, default=3, help="checkpoints kept (default 3)")
     p.add_argument("--force", action="store_true", help="resume even if the input or LAMMPS build changed")
     p.add_argument(
@@ -463,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod = None
     if mod is not None and hasattr(mod, "register"):
         mod.register(sub)
-    # Day-2 views (issue 7): `lmpspot status`, `lmpspot report`, `lmpspot plan` (lmpspot.planner).
+    # Day-2 views: `lmpspot status`, `lmpspot report`, `lmpspot plan` (lmpspot.planner).
     for name in ("lmpspot.status", "lmpspot.report", "lmpspot.planner"):
         importlib.import_module(name).register(sub)
     # Listed for --help; main() hands its arguments to lmpspot.executor untouched.

@@ -79,7 +79,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +88,7 @@ from lmpspot.container_env import (
     require_loopback_endpoint,
     write_env_file,
 )
+from lmpspot.timefmt import utc_iso as _utc_iso
 
 LogFn = Callable[[str], None]
 
@@ -119,8 +119,7 @@ def _default_log(msg: str) -> None:
 
 def utc_iso(t: float | None = None) -> str:
     """``2026-11-28T22:31:45.123Z`` for ``t`` (default now)."""
-    dt = datetime.fromtimestamp(time.time() if t is None else t, timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return _utc_iso(time.time() if t is None else t, digits=3)
 
 
 # --------------------------------------------------------------------------------------

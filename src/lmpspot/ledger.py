@@ -25,11 +25,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from lmpspot.timefmt import utc_iso
+
 LOCAL = "local"
-CAPACITY_TYPES = ("spot", "on-demand", LOCAL)
 
 PriceFn = Callable[[str, str, str], Any]  # (instance_type, region, capacity) -> Price-like
 
@@ -49,7 +50,7 @@ def parse_time(value: Any) -> float | None:
 def iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(t)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -501,13 +501,6 @@ def to_text(result: dict[str, Any], limit: int | None = None) -> list[str]:
             f"{_usd(c[f'packed_cost_{key}'])} USD/job ({key}), x{'n/a' if ratio is None else f'{ratio:.1f}'}"
         )
     return out
-
-
-def iter_prices(result: dict[str, Any]) -> Iterable[dict]:
-    for r in result["options"] + result["unusable"]:
-        for key in ("spot_price", "on_demand_price"):
-            if key in r:
-                yield r[key]
 
 
 # --------------------------------------------------------------------------- command line

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from lmpspot.checkpoint import atomic_write_bytes, utc_now_iso
+from lmpspot.checkpoint import atomic_write_bytes
+from lmpspot.timefmt import utc_iso
 
 NAMESPACE = "lmpspot"
 
@@ -210,7 +211,7 @@ class Progress:
         age = self.checkpoint_age()
         status = {
             "job_id": self.job_id,
-            "updated_at": utc_now_iso(),
+            "updated_at": utc_iso(digits=6),
             "step": self.step,
             "total_steps": self.total_steps,
             "progress_percent": round(100.0 * self.fraction, 3),

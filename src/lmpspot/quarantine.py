@@ -23,6 +23,7 @@ holds a live lease, and every later runner's token is above its own.  Without
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import Any
 from lmpspot.checkpoint import Manifest
 from lmpspot.lease import Lease, LeaseHeld
 from lmpspot.s3store import S3Store, progress_of
+from lmpspot.timefmt import utc_compact
 
 LogFn = Callable[[str], None]
 QUARANTINE_DIR = "quarantine/"
@@ -104,7 +106,7 @@ def quarantine(
     """Report (``apply`` False) or carry out the plan; returns the plan plus ``moved``
     (seq -> objects copied) and ``dest`` (the quarantine prefix)."""
     result = plan(s3)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now()))
+    stamp = utc_compact(math.floor(now()))
     dest = f"{s3.base}{QUARANTINE_DIR}{stamp}/"
     result.update(dest=s3.url(dest), moved={}, applied=apply)
     if not apply or (not result["damaged"] and result["pointer"]["action"] == "keep"):

@@ -19,9 +19,10 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from lmpspot.timefmt import utc_iso
 
 DEFAULT_RUN_DIR = "/run/lmpspot"
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -101,7 +102,7 @@ def register(
         "job_id": check_job_id(job_id),
         "workdir": str(Path(workdir).resolve()),
         "checkpoint_dir": str(Path(checkpoint_dir).resolve()),
-        "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_at": utc_iso(),
     }
     path = write_entry(rd, entry)
     try:

@@ -40,11 +40,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lmpspot.progress import TIME_UNIT_NS
+from lmpspot.timefmt import utc_iso
 
 LogFn = Callable[[str], None]
 
@@ -668,7 +669,7 @@ def build_report(inp: ReportInputs, out_dir: Path) -> dict[str, Any]:
     last = {c: series.values[c][-1] for c in series.columns}
     summary: dict[str, Any] = {
         "sim_id": inp.sim_id,
-        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": utc_iso(),
         "source": inp.source,
         "units": data.units,
         "time_unit": series.time_unit,

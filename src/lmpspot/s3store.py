@@ -56,10 +56,10 @@ from lmpspot.checkpoint import (
     ckpt_dir_name,
     parse_ckpt_name,
     sha256_file,
-    utc_now_iso,
     verify_dir,
 )
 from lmpspot.registry import check_job_id
+from lmpspot.timefmt import utc_iso
 
 DEFAULT_PREFIX = "checkpoints/"
 POINTER_NAME = "latest.json"
@@ -473,7 +473,7 @@ class S3Store:
                 "step": manifest.step,
                 "stage": manifest.stage,
                 "lease_token": token,
-                "updated_at": utc_now_iso(),
+                "updated_at": utc_iso(digits=6),
                 "manifest": manifest.to_dict(),
             },
             indent=2,

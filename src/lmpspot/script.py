@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +198,6 @@ def unsafe_reason(words: list[str]) -> str | None:
     return None
 
 
-RUN_KEYWORDS = {"upto", "start", "stop", "pre", "post", "every"}
 # Dump styles whose output file cannot be appended to (image/movie, per-snapshot cfg).
 NO_APPEND_DUMP_STYLES = {"image", "movie", "cfg", "cfg/gz", "cfg/zstd", "cfg/mpiio"}
 # Fix styles that make a restart statistically, not bitwise, exact: random forces or
@@ -564,14 +562,6 @@ def parse_script(path: str | Path, *, allow_unsafe: bool = False) -> Plan:
     seen: set[Path] = set()
     files = [f for f in input_files if not (f in seen or seen.add(f))]
     return Plan(path, commands, stages, files, create_index)
-
-
-_VAR_REF = re.compile(r"\$(\{[^}]*\}|\([^)]*\)|[A-Za-z0-9_])")
-
-
-def uses_variables(word: str) -> bool:
-    """True if a word needs LAMMPS variable substitution."""
-    return bool(_VAR_REF.search(word))
 
 
 def resume_text(cmd: Command, resume_step: int) -> list[str]:

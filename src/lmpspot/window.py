@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from lmpspot.timefmt import utc_iso
+
 LogFn = Callable[[str], None]
 
 REASON_WINDOW_CLOSED = "window-closed"
@@ -180,7 +182,7 @@ def describe(window: Window, t: float | None = None) -> str:
     """``open until <time>`` / ``closed until <time>`` (UTC) for logs."""
     t = time.time() if t is None else t
     state = "open" if window.is_open(t) else "closed"
-    until = datetime.fromtimestamp(window.next_change(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = utc_iso(window.next_change(t))
     return f"{state} until {until}"
 
 

@@ -34,16 +34,13 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from lmpspot.timefmt import utc_iso
+
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"  # noqa: S105 (header name)
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ImdsStub:
@@ -191,13 +188,13 @@ class ImdsStub:
             self._interrupt = {
                 "visible_at": time.monotonic() + after_s,
                 "action": action,
-                "time": _iso(now + after_s + delay_s),
+                "time": utc_iso(now + after_s + delay_s),
             }
 
     def recommend_rebalance(self) -> None:
         """Publish a rebalance recommendation (from now on)."""
         with self._lock:
-            self._rebalance = _iso(time.time())
+            self._rebalance = utc_iso(time.time())
 
     def fail_with(self, status: int) -> None:
         """Answer every metadata request with HTTP ``status`` (0: behave again)."""
