@@ -265,47 +265,24 @@ import contextlib
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.batch_common import BatchResource
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
 
 
-class Runner:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = module.client("batch", retry_decorator=AWSRetry.jittered_backoff())
-        self.name = self.params["name"]
+class ComputeEnvironmentManager(BatchResource):
+    kind = "compute environment"
 
     # -- helpers -------------------------------------------------------------------------------
     def describe(self):
         return batch.describe_compute_environment(self.client, self.name)
 
-    def wait(self, ready, what):
-        try:
-            return batch.wait_for(
-                self.describe,
-                ready,
-                self.params["wait_timeout"],
-                self.params["wait_delay"],
-                what=f"compute environment {self.name} ({what})",
-            )
-        except batch.BatchWaitError as exc:
-            self.module.fail_json(msg=str(exc))
-
     def wait_queue(self, name):
-        try:
-            batch.wait_for(
-                lambda: batch.describe_job_queue(self.client, name),
-                batch.settled,
-                self.params["wait_timeout"],
-                self.params["wait_delay"],
-                what=f"job queue {name}",
-            )
-        except batch.BatchWaitError as exc:
-            self.module.fail_json(msg=str(exc))
+        self.wait_until(
+            lambda: batch.describe_job_queue(self.client, name), batch.settled, f"job queue {name}"
+        )
 
     def users(self, arn):
         """Job queues whose computeEnvironmentOrder names this environment."""
@@ -560,7 +537,7 @@ def main():
         required_if=[("state", "present", ["compute_resources"])],
         supports_check_mode=True,
     )
-    runner = Runner(module)
+    runner = ComputeEnvironmentManager(module)
     try:
         result = runner.present() if module.params["state"] == "present" else runner.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

@@ -168,34 +168,18 @@ import contextlib
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.batch_common import BatchResource
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
 
 
-class Runner:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = module.client("batch", retry_decorator=AWSRetry.jittered_backoff())
-        self.name = self.params["name"]
+class JobQueueManager(BatchResource):
+    kind = "job queue"
 
     def describe(self):
         return batch.describe_job_queue(self.client, self.name)
-
-    def wait(self, ready, what):
-        try:
-            return batch.wait_for(
-                self.describe,
-                ready,
-                self.params["wait_timeout"],
-                self.params["wait_delay"],
-                what=f"job queue {self.name} ({what})",
-            )
-        except batch.BatchWaitError as exc:
-            self.module.fail_json(msg=str(exc))
 
     def resolve(self, identifiers):
         """Compute environment names or ARNs -> ARNs (all must exist)."""
@@ -351,7 +335,7 @@ def main():
         required_if=[("state", "present", ["compute_environments"])],
         supports_check_mode=True,
     )
-    runner = Runner(module)
+    runner = JobQueueManager(module)
     try:
         result = runner.present() if module.params["state"] == "present" else runner.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
