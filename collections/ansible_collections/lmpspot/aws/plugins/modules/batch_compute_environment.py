@@ -140,14 +140,6 @@ options:
       placement_group:
         description: Placement group of the instances.
         type: str
-  tags:
-    description: Tags of the compute environment resource itself.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove resource tags not listed in O(tags).
-    type: bool
-    default: true
   replace:
     description:
       - Allow deleting and re-creating the environment when a field changes that AWS
@@ -163,6 +155,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -172,6 +165,8 @@ notes:
     C(batch:DescribeJobQueues), C(batch:UpdateJobQueue), C(batch:TagResource),
     C(batch:UntagResource) and C(iam:PassRole) on the instance and service roles.
   - Supports check mode and diff mode.
+  - O(tags) are the tags of the compute environment resource itself;
+    O(compute_resources.tags) are applied to the instances it launches.
 """
 
 EXAMPLES = r"""

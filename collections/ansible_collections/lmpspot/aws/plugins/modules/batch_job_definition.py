@@ -214,19 +214,12 @@ options:
     elements: str
     choices: [EC2, FARGATE]
     default: [EC2]
-  tags:
-    description: Tags of the job definition; set on the latest revision without a new revision.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
   deregister_old_revisions:
     description: Deregister every C(ACTIVE) revision but the latest.
     type: bool
     default: false
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -235,6 +228,7 @@ notes:
     C(batch:DeregisterJobDefinition), C(batch:TagResource), C(batch:UntagResource) and
     C(iam:PassRole) on the job and execution roles.
   - Supports check mode and diff mode.
+  - O(tags) are set on the latest revision without registering a new revision.
 """
 
 EXAMPLES = r"""

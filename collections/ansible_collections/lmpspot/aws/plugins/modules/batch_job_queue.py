@@ -80,14 +80,6 @@ options:
         type: str
         choices: [CANCEL, TERMINATE]
         default: CANCEL
-  tags:
-    description: Resource tags of the queue.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
   wait_timeout:
     description: Seconds to wait for each status change.
     type: int
@@ -97,6 +89,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -49,15 +49,8 @@ options:
           weight_factor:
             description: Weight (0.0001-999.9999); AWS's default is 1.0.
             type: float
-  tags:
-    description: Resource tags.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -62,15 +62,8 @@ options:
     description: Remove (confirmed) subscriptions that O(subscriptions) does not list.
     type: bool
     default: true
-  tags:
-    description: Tags of the topic.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
