@@ -262,6 +262,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
 from ansible_collections.lmpspot.aws.plugins.module_utils.batch_common import BatchResource
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -438,9 +439,7 @@ class ComputeEnvironmentManager(BatchResource):
         merged.update(want["computeResources"])
         after["computeResources"] = merged
         if self.params["tags"] is not None:
-            tags = {} if self.params["purge_tags"] else dict(after.get("tags") or {})
-            tags.update(self.params["tags"])
-            after["tags"] = tags
+            after["tags"] = tags_after(after.get("tags"), self.params["tags"], self.params["purge_tags"])
         return after
 
     def absent(self):

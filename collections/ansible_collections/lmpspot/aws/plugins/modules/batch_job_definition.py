@@ -305,6 +305,7 @@ import copy
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -368,9 +369,7 @@ def present(module, client):
         result["changed"] = True
         if module.check_mode:
             after = dict(latest)
-            tags = {} if p["purge_tags"] else dict(latest.get("tags") or {})
-            tags.update(p["tags"])
-            after["tags"] = tags
+            after["tags"] = tags_after(latest.get("tags"), p["tags"], p["purge_tags"])
         else:
             after = batch.job_definition_revisions(client, p["name"])[-1]
     if p["deregister_old_revisions"]:

@@ -163,6 +163,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
 from ansible_collections.lmpspot.aws.plugins.module_utils.batch_common import BatchResource
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -259,9 +260,7 @@ class JobQueueManager(BatchResource):
             after = dict(current or {})
             after.update(want)
             if p["tags"] is not None:
-                tags = {} if p["purge_tags"] else dict(after.get("tags") or {})
-                tags.update(p["tags"])
-                after["tags"] = tags
+                after["tags"] = tags_after(after.get("tags"), p["tags"], p["purge_tags"])
         facts = batch.to_snake(after or {}, ignore_list=("tags",))
         if self.module._diff:
             result["diff"] = {
