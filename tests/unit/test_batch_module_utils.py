@@ -47,21 +47,6 @@ def test_str_map_rejects(bad):
         batch.str_map(bad, "environment")
 
 
-@pytest.mark.parametrize(
-    ("current", "desired", "purge", "expected"),
-    [
-        ({"a": "1"}, None, True, ({}, [])),
-        ({"a": "1"}, {"a": "1"}, True, ({}, [])),
-        ({"a": "1", "b": "2"}, {"a": "1"}, True, ({}, ["b"])),
-        ({"a": "1", "b": "2"}, {"a": "1"}, False, ({}, [])),
-        ({"a": "1"}, {"a": "2", "c": "3"}, True, ({"a": "2", "c": "3"}, [])),
-        (None, {}, True, ({}, [])),
-    ],
-)
-def test_tag_changes(current, desired, purge, expected):
-    assert batch.tag_changes(current, desired, purge) == expected
-
-
 def test_to_snake_spells_vcpus_and_keeps_tag_keys():
     facts = batch.to_snake(
         {

@@ -16,6 +16,7 @@ from ansible.module_utils.common.dict_transformations import (
     camel_dict_to_snake_dict,
     snake_dict_to_camel_dict,
 )
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tag_changes
 
 SERVICE_LINKED_ROLE_MARKER = ":role/aws-service-role/batch.amazonaws.com/"
 
@@ -141,16 +142,6 @@ def to_snake(api_dict, ignore_list=()):
         return obj
 
     return fix(snake)
-
-
-def tag_changes(current, desired, purge):
-    """(tags to set, keys to remove); desired None means tags are not managed."""
-    current = current or {}
-    if desired is None:
-        return {}, []
-    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
-    to_remove = sorted(k for k in current if k not in desired) if purge else []
-    return to_set, to_remove
 
 
 # --------------------------------------------------------------------------- job definitions

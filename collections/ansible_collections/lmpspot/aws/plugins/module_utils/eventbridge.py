@@ -14,6 +14,7 @@ import json
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import str_values, tag_changes, tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -107,11 +108,8 @@ class RuleRunner:
             or (current.get("Description") or "") != (p["description"] or "")
         )
         target_differs = cur_target != self.comparable_target(want_target)
-        to_set, to_remove = {}, []
-        if p["tags"] is not None:
-            to_set = {k: str(v) for k, v in p["tags"].items() if cur_tags.get(k) != str(v)}
-            if p["purge_tags"]:
-                to_remove = sorted(k for k in cur_tags if k not in p["tags"])
+        want_tags = str_values(p["tags"])
+        to_set, to_remove = tag_changes(cur_tags, want_tags, p["purge_tags"])
         changed = rule_differs or target_differs or bool(others) or bool(to_set) or bool(to_remove)
         result["changed"] = changed
 
@@ -159,9 +157,8 @@ class RuleRunner:
                 State=want_state,
                 Description=p["description"],
             )
-            if p["tags"] is not None:
-                after_tags = {} if p["purge_tags"] else dict(cur_tags)
-                after_tags.update({k: str(v) for k, v in p["tags"].items()})
+            if want_tags is not None:
+                after_tags = tags_after(cur_tags, want_tags, p["purge_tags"])
             after_target = want_target
         rule_facts, target_facts = self.facts(after_rule, after_tags, after_target)
         if self.module._diff:

@@ -140,14 +140,6 @@ options:
       placement_group:
         description: Placement group of the instances.
         type: str
-  tags:
-    description: Tags of the compute environment resource itself.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove resource tags not listed in O(tags).
-    type: bool
-    default: true
   replace:
     description:
       - Allow deleting and re-creating the environment when a field changes that AWS
@@ -163,6 +155,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -172,6 +165,8 @@ notes:
     C(batch:DescribeJobQueues), C(batch:UpdateJobQueue), C(batch:TagResource),
     C(batch:UntagResource) and C(iam:PassRole) on the instance and service roles.
   - Supports check mode and diff mode.
+  - O(tags) are the tags of the compute environment resource itself;
+    O(compute_resources.tags) are applied to the instances it launches.
 """
 
 EXAMPLES = r"""
@@ -265,47 +260,25 @@ import contextlib
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.batch_common import BatchResource
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
 
 
-class Runner:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = module.client("batch", retry_decorator=AWSRetry.jittered_backoff())
-        self.name = self.params["name"]
+class ComputeEnvironmentManager(BatchResource):
+    kind = "compute environment"
 
     # -- helpers -------------------------------------------------------------------------------
     def describe(self):
         return batch.describe_compute_environment(self.client, self.name)
 
-    def wait(self, ready, what):
-        try:
-            return batch.wait_for(
-                self.describe,
-                ready,
-                self.params["wait_timeout"],
-                self.params["wait_delay"],
-                what=f"compute environment {self.name} ({what})",
-            )
-        except batch.BatchWaitError as exc:
-            self.module.fail_json(msg=str(exc))
-
     def wait_queue(self, name):
-        try:
-            batch.wait_for(
-                lambda: batch.describe_job_queue(self.client, name),
-                batch.settled,
-                self.params["wait_timeout"],
-                self.params["wait_delay"],
-                what=f"job queue {name}",
-            )
-        except batch.BatchWaitError as exc:
-            self.module.fail_json(msg=str(exc))
+        self.wait_until(
+            lambda: batch.describe_job_queue(self.client, name), batch.settled, f"job queue {name}"
+        )
 
     def users(self, arn):
         """Job queues whose computeEnvironmentOrder names this environment."""
@@ -466,9 +439,7 @@ class Runner:
         merged.update(want["computeResources"])
         after["computeResources"] = merged
         if self.params["tags"] is not None:
-            tags = {} if self.params["purge_tags"] else dict(after.get("tags") or {})
-            tags.update(self.params["tags"])
-            after["tags"] = tags
+            after["tags"] = tags_after(after.get("tags"), self.params["tags"], self.params["purge_tags"])
         return after
 
     def absent(self):
@@ -560,7 +531,7 @@ def main():
         required_if=[("state", "present", ["compute_resources"])],
         supports_check_mode=True,
     )
-    runner = Runner(module)
+    runner = ComputeEnvironmentManager(module)
     try:
         result = runner.present() if module.params["state"] == "present" else runner.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

@@ -214,19 +214,12 @@ options:
     elements: str
     choices: [EC2, FARGATE]
     default: [EC2]
-  tags:
-    description: Tags of the job definition; set on the latest revision without a new revision.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
   deregister_old_revisions:
     description: Deregister every C(ACTIVE) revision but the latest.
     type: bool
     default: false
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -235,6 +228,7 @@ notes:
     C(batch:DeregisterJobDefinition), C(batch:TagResource), C(batch:UntagResource) and
     C(iam:PassRole) on the job and execution roles.
   - Supports check mode and diff mode.
+  - O(tags) are set on the latest revision without registering a new revision.
 """
 
 EXAMPLES = r"""
@@ -311,6 +305,7 @@ import copy
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -374,9 +369,7 @@ def present(module, client):
         result["changed"] = True
         if module.check_mode:
             after = dict(latest)
-            tags = {} if p["purge_tags"] else dict(latest.get("tags") or {})
-            tags.update(p["tags"])
-            after["tags"] = tags
+            after["tags"] = tags_after(latest.get("tags"), p["tags"], p["purge_tags"])
         else:
             after = batch.job_definition_revisions(client, p["name"])[-1]
     if p["deregister_old_revisions"]:

@@ -80,14 +80,6 @@ options:
         type: str
         choices: [CANCEL, TERMINATE]
         default: CANCEL
-  tags:
-    description: Resource tags of the queue.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
   wait_timeout:
     description: Seconds to wait for each status change.
     type: int
@@ -97,6 +89,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -168,34 +161,19 @@ import contextlib
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.batch_common import BatchResource
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
 
 
-class Runner:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = module.client("batch", retry_decorator=AWSRetry.jittered_backoff())
-        self.name = self.params["name"]
+class JobQueueManager(BatchResource):
+    kind = "job queue"
 
     def describe(self):
         return batch.describe_job_queue(self.client, self.name)
-
-    def wait(self, ready, what):
-        try:
-            return batch.wait_for(
-                self.describe,
-                ready,
-                self.params["wait_timeout"],
-                self.params["wait_delay"],
-                what=f"job queue {self.name} ({what})",
-            )
-        except batch.BatchWaitError as exc:
-            self.module.fail_json(msg=str(exc))
 
     def resolve(self, identifiers):
         """Compute environment names or ARNs -> ARNs (all must exist)."""
@@ -282,9 +260,7 @@ class Runner:
             after = dict(current or {})
             after.update(want)
             if p["tags"] is not None:
-                tags = {} if p["purge_tags"] else dict(after.get("tags") or {})
-                tags.update(p["tags"])
-                after["tags"] = tags
+                after["tags"] = tags_after(after.get("tags"), p["tags"], p["purge_tags"])
         facts = batch.to_snake(after or {}, ignore_list=("tags",))
         if self.module._diff:
             result["diff"] = {
@@ -351,7 +327,7 @@ def main():
         required_if=[("state", "present", ["compute_environments"])],
         supports_check_mode=True,
     )
-    runner = Runner(module)
+    runner = JobQueueManager(module)
     try:
         result = runner.present() if module.params["state"] == "present" else runner.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

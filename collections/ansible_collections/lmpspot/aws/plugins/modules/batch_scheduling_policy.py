@@ -49,15 +49,8 @@ options:
           weight_factor:
             description: Weight (0.0001-999.9999); AWS's default is 1.0.
             type: float
-  tags:
-    description: Resource tags.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -105,6 +98,7 @@ import contextlib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.lmpspot.aws.plugins.module_utils import batch
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import tags_after
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -147,9 +141,7 @@ def present(module, client):
             if module.check_mode:
                 after = dict(current, fairsharePolicy=want)
                 if p["tags"] is not None:
-                    tags = {} if p["purge_tags"] else dict(current.get("tags") or {})
-                    tags.update(p["tags"])
-                    after["tags"] = tags
+                    after["tags"] = tags_after(current.get("tags"), p["tags"], p["purge_tags"])
             else:
                 after = batch.find_scheduling_policy(client, p["name"])
     if module._diff:

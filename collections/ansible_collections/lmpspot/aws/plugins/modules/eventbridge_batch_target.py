@@ -73,15 +73,8 @@ options:
       - Input transformer template; C(<name>) placeholders are replaced by the values of
         O(input_paths_map). Without it the whole event is sent.
     type: str
-  tags:
-    description: Tags of the rule.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

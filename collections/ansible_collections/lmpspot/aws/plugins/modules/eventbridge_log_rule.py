@@ -52,15 +52,8 @@ options:
     description:
       - ARN of the target log group, without the trailing C(:*). Required when O(state=present).
     type: str
-  tags:
-    description: Tags of the rule.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -54,15 +54,8 @@ options:
   input_path:
     description: JSON path of the part of the event to pass; omit to pass the whole event.
     type: str
-  tags:
-    description: Tags of the rule.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

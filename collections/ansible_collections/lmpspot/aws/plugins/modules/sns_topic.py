@@ -62,15 +62,8 @@ options:
     description: Remove (confirmed) subscriptions that O(subscriptions) does not list.
     type: bool
     default: true
-  tags:
-    description: Tags of the topic.
-    type: dict
-    aliases: [resource_tags]
-  purge_tags:
-    description: Remove tags not listed in O(tags).
-    type: bool
-    default: true
 extends_documentation_fragment:
+  - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -120,6 +113,7 @@ import json
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import str_values, tag_changes
 
 with contextlib.suppress(ImportError):  # a missing botocore is reported by AnsibleAWSModule
     import botocore
@@ -186,13 +180,9 @@ class Runner:
         pending = [k for k in extra if have_subs[k] == PENDING]
         if pending:
             self.module.warn(f"subscriptions awaiting confirmation cannot be removed, left alone: {pending}")
-        want_tags, to_tag, to_untag = dict(cur["tags"]), {}, []
-        if p["tags"] is not None:
-            to_tag = {k: str(v) for k, v in p["tags"].items() if cur["tags"].get(k) != str(v)}
-            if p["purge_tags"]:
-                to_untag = sorted(k for k in cur["tags"] if k not in p["tags"])
-            want_tags = {k: v for k, v in cur["tags"].items() if k not in to_untag}
-            want_tags.update(to_tag)
+        to_tag, to_untag = tag_changes(cur["tags"], str_values(p["tags"]), p["purge_tags"])
+        want_tags = {k: v for k, v in cur["tags"].items() if k not in to_untag}
+        want_tags.update(to_tag)
         changed = have is None or bool(attr_changes or add or remove or to_tag or to_untag)
         if changed and not self.module.check_mode:
             if have is None:
