@@ -75,7 +75,8 @@ def plan(s3: S3Store) -> dict[str, Any]:
     }
 
 
-def _lease_check(s3: S3Store) -> tuple[Lease, float]:
+def _lease_check(s3: S3Store) -> Lease:
+    """A lease of our own to take, or QuarantineRefused while a runner holds a live one."""
     probe = Lease(s3.client, s3.bucket, s3.base, s3.job_id, "probe")
     data, _etag, age = probe.read()
     ttl = float((data or {}).get("ttl_s") or probe.ttl)
@@ -85,7 +86,7 @@ def _lease_check(s3: S3Store) -> tuple[Lease, float]:
             f"{data.get('batch_job_id') or '-'}) holds the lease, renewed {age:.0f}s ago "
             f"(ttl {ttl:.0f}s): stop that job (or wait {max(0.0, ttl - age):.0f}s) and run this again"
         )
-    return Lease(s3.client, s3.bucket, s3.base, s3.job_id, f"quarantine-{uuid.uuid4().hex[:8]}", ttl=ttl), ttl
+    return Lease(s3.client, s3.bucket, s3.base, s3.job_id, f"quarantine-{uuid.uuid4().hex[:8]}", ttl=ttl)
 
 
 def _copy_prefix(s3: S3Store, src_prefix: str, dst_prefix: str) -> int:
@@ -111,7 +112,7 @@ def quarantine(
     result.update(dest=s3.url(dest), moved={}, applied=apply)
     if not apply or (not result["damaged"] and result["pointer"]["action"] == "keep"):
         return result
-    lease, _ttl = _lease_check(s3)
+    lease = _lease_check(s3)
     try:
         lease.acquire()
     except LeaseHeld as exc:  # a runner took it between the check and now
