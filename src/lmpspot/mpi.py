@@ -166,14 +166,14 @@ class World:
             if timeout is not None and time.monotonic() - t0 > timeout:
                 raise MpiError(f"no answer from rank 0 within {timeout:.0f}s")
 
-    def _ibcast(self, buf: Any, nbytes: int, timeout: float | None) -> None:
+    def _ibcast(self, buf: Any, nbytes: int, timeout: float | None, root: int = 0) -> None:
         req = self._req_t()
         self._call(
             "MPI_Ibcast",
             buf,
             ctypes.c_int(nbytes),
             self._byte,
-            ctypes.c_int(0),
+            ctypes.c_int(root),
             self._comm,
             ctypes.byref(req),
         )
@@ -183,16 +183,25 @@ class World:
         """Rank 0's ``obj`` (JSON-serialisable) on every rank; collective."""
         if self.size == 1:
             return obj
-        data = json.dumps(obj).encode() if self.rank == 0 else b""
+        return self._bcast_from(0, obj, timeout)
+
+    def allgather(self, obj: Any, timeout: float | None = None) -> list[Any]:
+        """Every rank's ``obj`` (JSON-serialisable), in rank order, on every rank; collective.
+
+        One broadcast per rank: meant for a few small values at checkpoints, not for data.
+        """
+        if self.size == 1:
+            return [obj]
+        return [self._bcast_from(r, obj, timeout) for r in range(self.size)]
+
+    def _bcast_from(self, root: int, obj: Any, timeout: float | None) -> Any:
+        mine = self.rank == root
+        data = json.dumps(obj).encode() if mine else b""
         n = ctypes.c_int64(len(data))
-        self._ibcast(ctypes.byref(n), 8, timeout)
-        buf = (
-            ctypes.create_string_buffer(data, n.value)
-            if self.rank == 0
-            else ctypes.create_string_buffer(n.value)
-        )
+        self._ibcast(ctypes.byref(n), 8, timeout, root)
+        buf = ctypes.create_string_buffer(data, n.value) if mine else ctypes.create_string_buffer(n.value)
         if n.value:
-            self._ibcast(buf, n.value, timeout)
+            self._ibcast(buf, n.value, timeout, root)
         return json.loads(buf.raw[: n.value].decode())
 
     def barrier(self, timeout: float | None = None) -> None:
@@ -227,6 +236,9 @@ class SingleWorld:
 
     def bcast(self, obj: Any = None, timeout: float | None = None) -> Any:
         return obj
+
+    def allgather(self, obj: Any, timeout: float | None = None) -> list[Any]:
+        return [obj]
 
     def barrier(self, timeout: float | None = None) -> None:
         return None

@@ -257,6 +257,8 @@ class Runner:
         self.chunk_wall = 0.0
         self.stop_reason: str | None = None
         self._stop_announced = False
+        self._stop_carried = False  # a stop came at an inexact stage end: stop in the next stage
+        self._exact_due = False  # the last stage end was inexact: checkpoint the next exact step
         self._sigterm = threading.Event()
         # SIGUSR1 (the host spot handler on a rebalance recommendation): checkpoint now, go on.
         self._ckpt_now = threading.Event()
@@ -714,6 +716,8 @@ class Runner:
         # each rank's sizer measured its own clock: the first chunk is rank 0's on all
         # of them, or the ranks issue runs of different lengths and deadlock in MPI
         chunk = self._agree(chunk)
+        if self._stop_carried or self._exact_due:  # the last stage end was inexact: seek at once
+            chunk = 1
         t_prev = time.monotonic()
         while (cur := self.step()) < st.target:
             end = min(st.target, cur + max(1, chunk))
@@ -740,14 +744,21 @@ class Runner:
                 due = left <= 0
                 if self.rate > 0 and not due:  # end the chunk about when the checkpoint is due
                     chunk = min(chunk, max(1, int(left * self.rate) + 1))
-                decision = [chunk, self.stop_requested, due, due or self._rebalance_pending()]
+                stop = self._stop_carried or self.stop_requested
+                decision = [chunk, stop, due, due or self._rebalance_pending()]
             chunk, stop, due, ckpt = self._agree(decision)
             if stop:
                 return self._checkpoint_and_exit(st, grace=self.cfg.notice_grace)
-            if ckpt:
+            if ckpt or self._exact_due:
                 if not due and self.is_root:
-                    why = "SIGUSR1" if self._ckpt_now.is_set() else "rebalance recommendation"
+                    if self._exact_due:
+                        why = "the last stage-end checkpoint is not bitwise exact"
+                    elif self._ckpt_now.is_set():
+                        why = "SIGUSR1"
+                    else:
+                        why = "rebalance recommendation"
                     self.log(f"checkpoint requested ({why}) at step {self.step()}")
+                self._exact_due = False
                 wrote = self._mid_stage_checkpoint(st)
                 if self.is_root and self._rebalance_pending():
                     self._ack_checkpoint_now()
@@ -801,16 +812,67 @@ class Runner:
     ) -> int:
         step = self.step()
         st = st or _StageState(stage, begin, end, target, step)
-        self._write_checkpoint(stage, st, stage_done=True, exact=True)
+        exact = self._stage_end_exact()
+        self._write_checkpoint(stage, st, stage_done=True, exact=exact)
+        # a resume from an inexact stage end would differ in the last bits: the next stage
+        # (its setup re-partitions the atoms as a restart does) checkpoints at its first
+        # exact step, and a stop waits for that step
+        self._exact_due = not exact and self._exactness_attainable() and self._next_stage_is_run(stage)
         if self._stop_agreed():
             if not self._stop_announced:  # the stop came during the stage's last chunk
                 self.log(f"stop requested ({self.stop_reason}) at the end of stage {stage} (step {step})")
+                self._stop_announced = True
+            if self._exact_due:
+                self.log(
+                    f"the stage-end checkpoint at step {step} is not bitwise exact with "
+                    f"{self.world.size} MPI ranks: going on to an exact step of the next stage"
+                )
+                self._stop_carried = True
+                return EXIT_OK
             return self._exit_checkpointed()
         return EXIT_OK
 
+    def _stage_end_exact(self) -> bool:
+        """Whether a restart at this stage end continues bit for bit like the script.
+
+        One process: always (``read_restart`` keeps the atoms' order; the next stage's setup
+        then does what it would have done).  Several MPI ranks: only if every rank's atoms
+        still lie inside its own sub-domain (in the dimensions the domain is split in).
+        ``read_restart`` gives each atom to the rank whose sub-domain holds it, so an atom
+        that drifted across a boundary since the last neighbour-list build changes owner
+        and order, and every sum over atoms made before the next setup (``velocity ...
+        scale``, a ``compute``) comes out in another order.
+        Collective.  Conservative: a triclinic box counts as not exact.
+        """
+        if self.world.size == 1:
+            return True
+        inside = False
+        if self.accel.exact and not int(self.lmp.extract_global("triclinic")):
+            n = int(self.lmp.extract_global("nlocal"))
+            lo, hi = self.lmp.extract_global("sublo"), self.lmp.extract_global("subhi")
+            blo, bhi = self.lmp.extract_global("boxlo"), self.lmp.extract_global("boxhi")
+            # a dimension this rank spans whole keeps its atoms (a periodic remap included)
+            split = [not (lo[d] == blo[d] and hi[d] == bhi[d]) for d in range(3)]
+            x = self.lmp.numpy.extract_atom("x")
+            inside = True
+            if n and x is not None:
+                xs = x[:n]
+                inside = bool((((xs >= lo) & (xs < hi)) | [not s for s in split]).all())
+        return all(self.world.allgather(inside))
+
+    def _exactness_attainable(self) -> bool:
+        assert self.plan is not None
+        return self.plan.bitwise_restartable and self.accel.exact
+
+    def _next_stage_is_run(self, stage: int) -> bool:
+        assert self.plan is not None
+        later = [c for c in self.plan.commands if c.stage is not None and c.stage > stage]
+        return bool(later) and min(later, key=lambda c: c.stage).kind is Kind.RUN
+
     def _checkpoint_and_exit(self, st: _StageState, grace: float) -> int:
+        if not self._stop_carried:
+            self.log(f"stop requested ({self.stop_reason}) at step {self.step()}: checkpointing")
         self._stop_announced = True
-        self.log(f"stop requested ({self.stop_reason}) at step {self.step()}: checkpointing")
         done = self._seek_exact_step(st, grace)
         if done is None:  # reached the stage end while seeking
             return self._checkpoint_stage_end(st.stage, st.begin, st.end, st.target, st)

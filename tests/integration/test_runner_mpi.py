@@ -165,10 +165,17 @@ def test_two_ranks_checkpoint_mid_stage_and_equal_plain_mpi(tmp_path, aws, bucke
     )
     assert p.returncode == 0, p.stderr
     assert "launching 2 MPI ranks" in p.stderr
-    # mid-stage checkpoints, at exact (sort-aligned) steps: no "statistically exact"
+    # mid-stage checkpoints, at exact (sort-aligned) steps: never "statistically exact"
     mids = re.findall(r"checkpoint \d+ at step (\d+) \(stage ([01])\)", p.stderr)
     assert mids, p.stderr
-    assert "statistically" not in p.stderr, p.stderr
+    assert not re.search(r"\(stage \d+, statistically", p.stderr), p.stderr
+    # A stage end is exact on 2 ranks only if no atom left its rank's sub-domain since the
+    # last neighbour-list build; an inexact one is followed by an exact checkpoint of the
+    # next stage at its first exact step (logged as requested unless the interval was due).
+    stage_end = re.search(r"checkpoint \d+ at step 1000 \(stage 0 done(, statistically exact)?\)", p.stderr)
+    assert stage_end, p.stderr
+    if stage_end.group(1):
+        assert re.search(r"checkpoint \d+ at step 1[01]\d\d \(stage 1\)", p.stderr), p.stderr
     # only rank 0 reports: one "finished" line, one line per checkpoint
     assert p.stderr.count(f"finished at step {FINAL_STEP}") == 1, p.stderr
     assert check_outputs(wd, reference) >= len(reference["rows"])
@@ -216,6 +223,45 @@ def test_sigterm_to_the_launcher_checkpoints_exits_75_and_resumes_from_s3(tmp_pa
     assert p.returncode == 0, p.stderr
     assert f"resuming at step {stopped_at}" in p.stderr, p.stderr
     assert f"finished at step {FINAL_STEP}" in p.stderr
+    check_outputs(wd2, reference)
+
+
+def test_a_stop_at_an_inexact_stage_end_stops_at_an_exact_step_of_the_next_stage(
+    tmp_path, aws, bucket, reference
+):
+    """A stop that lands on a stage end (here: right after its checkpoint) where atoms have
+    drifted out of their rank's sub-domain: a resume from that checkpoint would rescale the
+    velocities (``velocity all scale``, a sum over atoms) in another order and differ in the
+    last bits, so the runner goes on to the next stage's first exact step, checkpoints and
+    exits 75 there; the resume on a fresh node equals plain ``mpiexec``."""
+    wd = fresh(tmp_path)
+    p = subprocess.run(
+        lmpspot_cmd(wd, "--interval", "600", "--stop-after-checkpoints", "1", *s3_args(aws)),
+        env=lammps_env(aws.env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert p.returncode == 75, p.stderr
+    # this script's stage 0 ends with atoms outside their sub-domain (deterministic physics)
+    assert "checkpoint 0 at step 1000 (stage 0 done, statistically exact)" in p.stderr, p.stderr
+    assert "going on to an exact step of the next stage" in p.stderr, p.stderr
+    stopped_at = int(re.findall(r"checkpointed at step (\d+)", p.stderr)[-1])
+    assert 1100 <= stopped_at < 1200, p.stderr  # the first build at/after the sort multiple 1100
+    assert re.search(rf"checkpoint 1 at step {stopped_at} \(stage 1\) in", p.stderr), p.stderr
+
+    wd2 = fresh(tmp_path, "wd2")
+    r = subprocess.run(
+        lmpspot_cmd(wd2, "--interval", "600", "--attempt", "1", *s3_args(aws)),
+        env=lammps_env(aws.env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"resuming at step {stopped_at}" in r.stderr, r.stderr
     check_outputs(wd2, reference)
 
 
