@@ -148,6 +148,19 @@ def preload_mpi() -> None:
             ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
 
 
+def _inside(x: Any, n: int, lo: Any, hi: Any, dims: list[int]) -> bool:
+    """Whether the first ``n`` rows of LAMMPS' ``x`` (a ``double **`` from ``extract_atom``,
+    one contiguous block) lie in ``[lo, hi)`` in ``dims``.  No numpy: the image has none."""
+    if n == 0 or not dims:
+        return True
+    flat = (ctypes.c_double * (3 * n)).from_address(ctypes.addressof(x[0].contents))
+    for d in dims:
+        col = flat[d::3]
+        if min(col) < lo[d] or max(col) >= hi[d]:
+            return False
+    return True
+
+
 @dataclass
 class RunnerConfig:
     """Everything a run needs (the CLI builds one from its arguments)."""
@@ -852,12 +865,8 @@ class Runner:
             lo, hi = self.lmp.extract_global("sublo"), self.lmp.extract_global("subhi")
             blo, bhi = self.lmp.extract_global("boxlo"), self.lmp.extract_global("boxhi")
             # a dimension this rank spans whole keeps its atoms (a periodic remap included)
-            split = [not (lo[d] == blo[d] and hi[d] == bhi[d]) for d in range(3)]
-            x = self.lmp.numpy.extract_atom("x")
-            inside = True
-            if n and x is not None:
-                xs = x[:n]
-                inside = bool((((xs >= lo) & (xs < hi)) | [not s for s in split]).all())
+            split = [d for d in range(3) if not (lo[d] == blo[d] and hi[d] == bhi[d])]
+            inside = _inside(self.lmp.extract_atom("x"), n, lo, hi, split)
         return all(self.world.allgather(inside))
 
     def _exactness_attainable(self) -> bool:
