@@ -15,6 +15,11 @@ import yaml
 PLUGINS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/lmpspot/aws/plugins"
 MODULES = sorted((PLUGINS / "modules").glob("*.py"))
 FRAGMENTS = sorted((PLUGINS / "doc_fragments").glob("*.py"))
+GALAXY = yaml.safe_load((PLUGINS.parent / "galaxy.yml").read_text())
+
+
+def _version(text) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split("."))
 
 
 def _blocks(path: Path, body=None) -> dict[str, str]:
@@ -48,6 +53,10 @@ def test_module_docs_parse(path):
         assert opt.get("description"), f"{path.name}: option {name} has no description"
     yaml.safe_load(blocks["EXAMPLES"])
     yaml.safe_load(blocks["RETURN"])
+    if "version_added" in doc:
+        assert _version(doc["version_added"]) <= _version(GALAXY["version"]), (
+            f"{path.name}: version_added {doc['version_added']} is above galaxy.yml's {GALAXY['version']}"
+        )
 
 
 @pytest.mark.parametrize("path", FRAGMENTS, ids=lambda p: p.stem)

@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: audit_account
+version_added: 0.1.0
 short_description: Read-only security and hygiene audit of an lmpspot AWS account
 description:
   - Reads the account (only Describe, List and Get calls) and returns findings, each with

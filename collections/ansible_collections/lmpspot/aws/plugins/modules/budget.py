@@ -15,7 +15,7 @@ description:
     O(notifications) is deleted when O(purge_notifications) is true.
   - O(state=absent) deletes the budget with its notifications.
   - Supports check mode and diff.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:

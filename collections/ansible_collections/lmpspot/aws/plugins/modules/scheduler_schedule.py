@@ -16,7 +16,7 @@ description:
     within 86400 s, an empty description) compare equal to those defaults.
   - The flexible time window is off unless O(flexible_window_minutes) is set.
   - Schedules carry no tags in the Scheduler API (only schedule groups do).
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:

@@ -16,7 +16,7 @@ description:
     left alone (and lapse after 3 days) with a warning.
   - O(state=absent) deletes the topic, which removes its subscriptions.
   - Supports check mode and diff.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:
