@@ -19,73 +19,6 @@ from urllib.parse import urlsplit
 from ansible.errors import AnsibleFilterError
 from ansible_collections.lmpspot.aws.plugins.module_utils import ssh_cidrs
 
-DOCUMENTATION_CONFIG_PROBLEMS = r"""
-name: config_problems
-short_description: Every problem of an lmpspot configuration, as a list of messages
-description:
-  - Checks the settings of C(inventories/<env>/group_vars/all/*.yml) against AWS limits
-    and lmpspot's own rules. Needs no AWS access.
-  - Instance types are checked separately by P(lmpspot.aws.instance_type_problems#filter)
-    with the facts of M(lmpspot.aws.ec2_instance_type_info).
-options:
-  _input:
-    description: Mapping of setting name to value (the settings listed in the preflight role's argument spec).
-    type: dict
-    required: true
-"""
-
-DOCUMENTATION_BUCKET_NAME_PROBLEMS = r"""
-name: bucket_name_problems
-short_description: Problems of an S3 general purpose bucket name
-options:
-  _input: {description: Bucket name., type: str, required: true}
-  setting: {description: Setting name used in the messages., type: str, default: storage_bucket_name}
-"""
-
-DOCUMENTATION_INSTANCE_TYPE_PROBLEMS = r"""
-name: instance_type_problems
-short_description: Problems of the GPU instance types, given DescribeInstanceTypes facts
-positional: requested, gpus_per_job, max_vcpus
-options:
-  _input:
-    description: The result of M(lmpspot.aws.ec2_instance_type_info) (needs C(instance_types) and C(missing)).
-    type: dict
-    required: true
-  requested: {description: compute_gpu_instance_types., type: list, elements: str, required: true}
-  gpus_per_job: {description: compute_gpus_per_job., type: int, required: true}
-  max_vcpus: {description: compute_max_vcpus (skipped when null)., type: int}
-"""
-
-DOCUMENTATION_AVAILABILITY_ZONE_PROBLEMS = r"""
-name: availability_zone_problems
-short_description: Problems of lmpspot_availability_zones, given DescribeAvailabilityZones facts
-positional: available
-options:
-  _input: {description: lmpspot_availability_zones., type: list, elements: str, required: true}
-  available:
-    description: The C(availability_zones) list of M(amazon.aws.aws_az_info).
-    type: list
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Collect configuration problems
-  ansible.builtin.set_fact:
-    problems: "{{ {'network_vpc_cidr': '10.42.0.0/33'} | lmpspot.aws.config_problems }}"
-# -> ["network_vpc_cidr: '10.42.0.0/33' is not a valid IPv4 CIDR ..."]
-
-- name: Check a bucket name
-  ansible.builtin.debug:
-    msg: "{{ 'My_Bucket' | lmpspot.aws.bucket_name_problems }}"
-"""
-
-RETURN = r"""
-_value:
-  description: Problem messages, each naming the setting and the fix. Empty when all is well.
-  type: list
-  elements: str
-"""
-
 # Tag keys lmpspot relies on to find its own resources (kept in step with naming.RESERVED_TAGS).
 RESERVED_TAGS = ("Project", "Environment", "ManagedBy")
 MAX_TAGS_PER_RESOURCE = 50
@@ -995,22 +928,6 @@ def availability_zone_problems(azs, available) -> list:
 
 
 # --------------------------------------------------------------------------- schedules
-
-DOCUMENTATION_SCHEDULE_PROBLEMS = r"""
-name: schedule_problems
-short_description: Problems of the weekly windows (bastion stop schedule, night window)
-description:
-  - Checks the C(bastion_instance_schedule_*) (C(enabled), C(timezone), C(start_time),
-    C(stop_time), C(weekdays)) and C(night_window_*) (C(enabled), C(timezone), C(open_time),
-    C(close_time), C(weekdays)) settings present in the input. A window that is
-    not enabled is still checked, so that a mistake shows before it is switched on.
-  - Needs no AWS access. Also part of P(lmpspot.aws.config_problems#filter).
-options:
-  _input:
-    description: Mapping of setting name to value.
-    type: dict
-    required: true
-"""
 
 
 def _timezone_ok(name) -> bool:
