@@ -18,7 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ansible_collections.lmpspot.aws.plugins.module_utils.audit_common import finding, missing, read_or_none
+from ansible_collections.lmpspot.aws.plugins.module_utils.audit_common import (
+    finding,
+    missing,
+    pages,
+    read_or_none,
+)
 
 # kind -> what a person calls it (the message) ...
 KINDS = {
@@ -121,17 +126,13 @@ def _schedules(client, names):
 
 def _state_machines(client, names):
     sfn = client("stepfunctions")
-    have = set()
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        have |= {m["name"] for m in page.get("stateMachines", [])}
+    have = {m["name"] for m in pages(sfn, "list_state_machines", "stateMachines")}
     return {n: ({"enabled": True} if n in have else None) for n in names}
 
 
 def _sns_topics(client, names):
     sns = client("sns")
-    have = set()
-    for page in sns.get_paginator("list_topics").paginate():
-        have |= {t["TopicArn"].rsplit(":", 1)[-1] for t in page.get("Topics", [])}
+    have = {t["TopicArn"].rsplit(":", 1)[-1] for t in pages(sns, "list_topics", "Topics")}
     return {n: ({"enabled": True} if n in have else None) for n in names}
 
 
