@@ -1,7 +1,7 @@
 """The audit's collectors and checks against a real local AWS (moto server), seeded.
 
 Each kind of misconfiguration is made with boto3 in an emptied local AWS, then the audit
-(``module_utils/audit.py``, the code ``lmpspot.aws.audit_account`` runs) reads the
+(``module_utils/audit*.py``, the code ``lmpspot.aws.audit_account`` runs) reads the
 account and must report it, with its severity, on the seeded resource.
 
 One limit of the local AWS shapes the Batch tests: moto (``use_docker: false``) marks
@@ -16,7 +16,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from ansible_collections.lmpspot.aws.plugins.module_utils import audit
+from ansible_collections.lmpspot.aws.plugins.module_utils import audit, audit_batch
 
 pytestmark = pytest.mark.integration
 
@@ -462,10 +462,10 @@ def test_running_job_checkpoint_age_reads_s3(seeded):
 
     now = written + timedelta(minutes=5)
     jobs = [job("sim-1", 60, now), job("sim-2", 60, now)]
-    got = audit.check_checkpoint_age(jobs, a.newest_checkpoint, cfg()["checkpoint"], now)
+    got = audit_batch.check_checkpoint_age(jobs, a.newest_checkpoint, cfg()["checkpoint"], now)
     assert [f["resource"] for f in got] == ["job-sim-2"]  # no checkpoint in an hour
     later = now + timedelta(minutes=30)  # sim-1's checkpoint is now 35 min > 2 x 10 min old
-    got = audit.check_checkpoint_age(jobs, a.newest_checkpoint, cfg()["checkpoint"], later)
+    got = audit_batch.check_checkpoint_age(jobs, a.newest_checkpoint, cfg()["checkpoint"], later)
     assert sorted(f["resource"] for f in got) == ["job-sim-1", "job-sim-2"]
     assert {f["severity"] for f in got} == {"high"}
 

@@ -1,4 +1,4 @@
-"""The audit's pure checks (module_utils/audit.py): described AWS data -> findings.
+"""The audit's pure checks (module_utils/audit_*.py): described AWS data -> findings.
 
 Tables of inputs in the shapes boto3 returns; each row says which finding ids (and
 severities) must come out -- including none, for the compliant shapes.
@@ -9,7 +9,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from ansible_collections.lmpspot.aws.plugins.module_utils import audit
+from ansible_collections.lmpspot.aws.plugins.module_utils import (
+    audit,
+    audit_batch,
+    audit_common,
+    audit_drift,
+    audit_ec2,
+    audit_ecr,
+    audit_iam,
+    audit_network,
+    audit_report,
+    audit_s3,
+    audit_tags,
+    iam_policy,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -58,13 +71,13 @@ def _perm(proto="tcp", lo=22, hi=22, v4=(), v6=()):
     ],
 )
 def test_security_groups(sg, want):
-    assert ids(audit.check_security_groups([sg])) == want
+    assert ids(audit_network.check_security_groups([sg])) == want
 
 
 def test_wide_admin_range_follows_the_minimum_prefix():
     sg = _sg(_perm(v4=["10.0.0.0/12"]))
-    assert ids(audit.check_security_groups([sg], min_prefix={"4": 8, "6": 32})) == []
-    assert ids(audit.check_security_groups([sg], min_prefix={"4": 16, "6": 48})) == [
+    assert ids(audit_network.check_security_groups([sg], min_prefix={"4": 8, "6": 32})) == []
+    assert ids(audit_network.check_security_groups([sg], min_prefix={"4": 16, "6": 48})) == [
         ("sg.wide_admin_port", "high")
     ]
 
@@ -81,7 +94,7 @@ TLS_POLICY = {
         }
     ]
 }
-PAB = dict.fromkeys(audit.PAB_KEYS, True)
+PAB = dict.fromkeys(audit_s3.PAB_KEYS, True)
 GOOD = {
     "name": "b",
     "encryption": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}],
@@ -123,7 +136,7 @@ PUBLIC_POLICY = {
     ],
 )
 def test_bucket(change, project, want):
-    assert ids(audit.check_bucket({**GOOD, **change}, project)) == want
+    assert ids(audit_s3.check_bucket({**GOOD, **change}, project)) == want
 
 
 @pytest.mark.parametrize(
@@ -145,7 +158,7 @@ def test_bucket(change, project, want):
     ],
 )
 def test_tls_only_policy(policy, tls_only):
-    assert audit.is_tls_only_policy(policy) is tls_only
+    assert audit_s3.is_tls_only_policy(policy) is tls_only
 
 
 @pytest.mark.parametrize(
@@ -160,7 +173,7 @@ def test_tls_only_policy(policy, tls_only):
 )
 def test_instances_imds(md, state, want):
     inst = {"InstanceId": "i-1", "State": {"Name": state}, "MetadataOptions": md}
-    assert ids(audit.check_instances_imds([inst])) == want
+    assert ids(audit_ec2.check_instances_imds([inst])) == want
 
 
 @pytest.mark.parametrize(
@@ -179,7 +192,7 @@ def test_launch_templates_imds(data, want):
         "LaunchTemplateData": data,
     }
     # $Default and $Latest are the same version here: reported once.
-    assert ids(audit.check_launch_templates([v, v])) == want
+    assert ids(audit_ec2.check_launch_templates([v, v])) == want
 
 
 HOP = [("ec2.batch_imds_hop_limit", "high")]
@@ -205,14 +218,14 @@ def test_launch_templates_batch_hop_limit(hops, batch, want):
         "VersionNumber": 3,
         "LaunchTemplateData": {"MetadataOptions": md},
     }
-    got = audit.check_launch_templates([v], batch)
+    got = audit_ec2.check_launch_templates([v], batch)
     assert ids(got) == want
     assert all(f["resource"] == "lt-1:3" and f["name"] == "t" for f in got)
 
 
 def test_volumes():
     vols = [{"VolumeId": "vol-1", "Encrypted": False, "Size": 8}, {"VolumeId": "vol-2", "Encrypted": True}]
-    assert [(f["id"], f["resource"]) for f in audit.check_volumes(vols)] == [("ebs.unencrypted", "vol-1")]
+    assert [(f["id"], f["resource"]) for f in audit_ec2.check_volumes(vols)] == [("ebs.unencrypted", "vol-1")]
 
 
 @pytest.mark.parametrize(
@@ -228,10 +241,10 @@ def test_volumes():
 )
 def test_star_policy(statement, star):
     doc = {"Version": "2012-10-17", "Statement": [statement]}
-    got = audit.check_policy_documents([("arn:aws:iam::1:role/r", "role r inline policy p", doc)])
+    got = audit_iam.check_policy_documents([("arn:aws:iam::1:role/r", "role r inline policy p", doc)])
     assert ids(got) == ([("iam.star_policy", "critical")] if star else [])
     # The policy as a JSON string (as some APIs return it) reads the same.
-    assert bool(audit.star_statements(__import__("json").dumps(doc))) is star
+    assert bool(iam_policy.star_statements(__import__("json").dumps(doc))) is star
 
 
 @pytest.mark.parametrize(
@@ -247,7 +260,9 @@ def test_unused_roles(created_days, used_days, flagged):
     }
     if used_days is not None:
         role["RoleLastUsed"] = {"LastUsedDate": NOW - timedelta(days=used_days)}
-    assert ids(audit.check_unused_roles([role], NOW, 90)) == ([("iam.unused_role", "low")] if flagged else [])
+    assert ids(audit_iam.check_unused_roles([role], NOW, 90)) == (
+        [("iam.unused_role", "low")] if flagged else []
+    )
 
 
 @pytest.mark.parametrize(
@@ -272,7 +287,7 @@ def test_unused_roles(created_days, used_days, flagged):
     ],
 )
 def test_ecr(repo, scans, want):
-    assert ids(audit.check_ecr_repository({"repositoryName": "r", **repo}, scans)) == want
+    assert ids(audit_ecr.check_ecr_repository({"repositoryName": "r", **repo}, scans)) == want
 
 
 REQUIRED = {"Project": "lmpspot", "Environment": "local", "ManagedBy": "lmpspot"}
@@ -290,7 +305,7 @@ REQUIRED = {"Project": "lmpspot", "Environment": "local", "ManagedBy": "lmpspot"
     ],
 )
 def test_tags(tags, flagged):
-    got = audit.check_tags([("bucket", "arn:aws:s3:::b", tags)], REQUIRED)
+    got = audit_tags.check_tags([("bucket", "arn:aws:s3:::b", tags)], REQUIRED)
     assert ids(got) == ([("tags.missing", "low")] if flagged else [])
 
 
@@ -316,7 +331,7 @@ def test_runnable_jobs(status, created_min, last_stop_min, flagged):
     }
     if last_stop_min is not None:
         job["attempts"] = [{"stoppedAt": _ms(NOW - timedelta(minutes=last_stop_min))}]
-    got = audit.check_runnable_jobs([job], NOW, 3600)
+    got = audit_batch.check_runnable_jobs([job], NOW, 3600)
     assert ids(got) == ([("batch.stuck_runnable", "medium")] if flagged else [])
 
 
@@ -345,7 +360,7 @@ def test_checkpoint_age(started_min, ckpt_min, interval, flagged):
         seen.append((bucket, prefix))
         return None if ckpt_min is None else NOW - timedelta(minutes=ckpt_min)
 
-    got = audit.check_checkpoint_age(
+    got = audit_batch.check_checkpoint_age(
         [job], newest, {"bucket": "b", "prefix": "checkpoints/", "interval": 600}, NOW
     )
     assert seen == [("b", "checkpoints/sim-1/")]
@@ -422,7 +437,7 @@ def test_drift(path, value, want):
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
-    assert ids(audit.check_drift(EXPECTED, actual)) == want
+    assert ids(audit_drift.check_drift(EXPECTED, actual)) == want
 
 
 def test_drift_lifecycle_days():
@@ -431,13 +446,13 @@ def test_drift_lifecycle_days():
             {"ID": "ck", "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}
         ]
     }
-    got = audit.check_drift({"bucket": EXPECTED["bucket"]}, actual)
+    got = audit_drift.check_drift({"bucket": EXPECTED["bucket"]}, actual)
     assert ids(got) == [("drift.config", "medium")]
     assert "30" in got[0]["message"] and "3" in got[0]["message"]
 
 
 def _f(fid, sev, res="r"):
-    return audit.finding(fid, sev, res, "m", "x")
+    return audit_common.finding(fid, sev, res, "m", "x")
 
 
 def test_waivers_and_summary():
@@ -446,36 +461,36 @@ def test_waivers_and_summary():
         _f("s3.tls_only_policy", "medium", "arn:aws:s3:::c"),
         _f("sg.open_admin_port", "critical"),
     ]
-    counted, waived = audit.apply_waivers(
+    counted, waived = audit_report.apply_waivers(
         findings, [{"id": "s3.*", "resource": "arn:aws:s3:::b", "reason": "local"}]
     )
     assert [f["resource"] for f in waived] == ["arn:aws:s3:::b"]
     assert waived[0]["waiver_reason"] == "local"
     assert len(counted) == 2
-    s = audit.summarize(counted, waived, "high")
+    s = audit_report.summarize(counted, waived, "high")
     assert (s["counted"], s["waived"], s["at_or_above_threshold"], s["failed"]) == (2, 1, 1, True)
     assert s["by_severity"]["critical"] == 1 and s["by_severity"]["medium"] == 1
-    assert audit.summarize(counted[:1], waived, "high")["failed"] is False
-    assert audit.summarize(counted[:1], waived, "medium")["failed"] is True
+    assert audit_report.summarize(counted[:1], waived, "high")["failed"] is False
+    assert audit_report.summarize(counted[:1], waived, "medium")["failed"] is True
     # Most severe first.
-    assert [f["severity"] for f in audit.sort_findings(counted)] == ["critical", "medium"]
+    assert [f["severity"] for f in audit_report.sort_findings(counted)] == ["critical", "medium"]
 
 
 @pytest.mark.parametrize("waiver", [{"id": "x"}, {"reason": "r"}, {"id": "x", "reason": "  "}])
 def test_waiver_needs_id_and_reason(waiver):
     with pytest.raises(ValueError, match="needs an id and a reason"):
-        audit.apply_waivers([], [waiver])
+        audit_report.apply_waivers([], [waiver])
 
 
 def test_severity_overrides():
-    out = audit.apply_severity_overrides([_f("tags.missing", "low")], {"tags.missing": "high"})
+    out = audit_report.apply_severity_overrides([_f("tags.missing", "low")], {"tags.missing": "high"})
     assert out[0]["severity"] == "high"
     with pytest.raises(ValueError, match="not one of"):
-        audit.apply_severity_overrides([], {"tags.missing": "severe"})
+        audit_report.apply_severity_overrides([], {"tags.missing": "severe"})
 
 
 def test_markdown_escapes_and_lists_waived():
-    counted = [audit.finding("sg.open_to_world", "high", "sg-1", "a | b", "fix it")]
+    counted = [audit_common.finding("sg.open_to_world", "high", "sg-1", "a | b", "fix it")]
     waived = [{**_f("s3.tls_only_policy", "medium", "arn:aws:s3:::b"), "waiver_reason": "local mode"}]
     report = {
         "project": "p",
@@ -487,16 +502,16 @@ def test_markdown_escapes_and_lists_waived():
         "findings": counted,
         "waived": waived,
         "errors": ["iam check: AccessDenied"],
-        "summary": audit.summarize(counted, waived, "high"),
+        "summary": audit_report.summarize(counted, waived, "high"),
     }
-    md = audit.render_markdown(report)
+    md = audit_report.render_markdown(report)
     assert "| high | sg.open_to_world | sg-1 | a \\| b | fix it |" in md
     assert "local mode" in md and "FAILED" in md and "AccessDenied" in md
 
 
 def test_unknown_severity_and_check():
     with pytest.raises(ValueError):
-        audit.finding("x", "severe", "r", "m", "f")
+        audit_common.finding("x", "severe", "r", "m", "f")
     with pytest.raises(ValueError, match="unknown audit checks"):
         audit.Audit(lambda s: None, {"project_tags": REQUIRED}).run(["nope"])
 
@@ -519,19 +534,19 @@ def test_launch_template_volumes(ebs, flagged):
             "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": ebs}],
         },
     }
-    got = audit.check_launch_templates([v])
+    got = audit_ec2.check_launch_templates([v])
     assert ids(got) == ([("ebs.unencrypted_launch_template", "high")] if flagged else [])
     assert all(f["name"] == "t" and f["resource"] == "lt-1:2" for f in got)
 
 
 def test_waiver_by_name():
     findings = [
-        audit.finding("ec2.imdsv1_instance", "high", "i-1", "m", "x", "lmpspot-local-bastion"),
-        audit.finding("ec2.imdsv1_instance", "high", "i-2", "m", "x", "someone-else"),
-        audit.finding("ec2.imdsv1_instance", "high", "i-3", "m", "x"),  # no Name tag
+        audit_common.finding("ec2.imdsv1_instance", "high", "i-1", "m", "x", "lmpspot-local-bastion"),
+        audit_common.finding("ec2.imdsv1_instance", "high", "i-2", "m", "x", "someone-else"),
+        audit_common.finding("ec2.imdsv1_instance", "high", "i-3", "m", "x"),  # no Name tag
     ]
     waiver = {"id": "ec2.imdsv1_instance", "name": "lmpspot-local-bastion", "reason": "r"}
-    counted, waived = audit.apply_waivers(findings, [waiver])
+    counted, waived = audit_report.apply_waivers(findings, [waiver])
     assert [f["resource"] for f in waived] == ["i-1"]
     assert [f["resource"] for f in counted] == ["i-2", "i-3"]
 
@@ -543,7 +558,7 @@ def test_drift_environment_state_can_be_left_out():
     actual = copy.deepcopy(ACTUAL)
     actual["compute_environments"][0]["state"] = "DISABLED"
     expected = {"compute_environments": [{**EXPECTED["compute_environments"][0], "state": None}]}
-    assert audit.check_drift(expected, actual) == []
-    assert ids(audit.check_drift({"compute_environments": EXPECTED["compute_environments"]}, actual)) == [
-        ("drift.config", "medium")
-    ]
+    assert audit_drift.check_drift(expected, actual) == []
+    assert ids(
+        audit_drift.check_drift({"compute_environments": EXPECTED["compute_environments"]}, actual)
+    ) == [("drift.config", "medium")]

@@ -6,12 +6,14 @@ import copy
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.lmpspot.aws.plugins.filter import validate
-from ansible_collections.lmpspot.aws.plugins.filter.validate import (
+from ansible_collections.lmpspot.aws.plugins.filter import offerings, validate
+from ansible_collections.lmpspot.aws.plugins.filter.offerings import (
     availability_zone_problems,
+    instance_type_problems,
+)
+from ansible_collections.lmpspot.aws.plugins.filter.validate import (
     bucket_name_problems,
     config_problems,
-    instance_type_problems,
     schedule_problems,
 )
 
@@ -516,9 +518,11 @@ def test_filter_map():
     assert set(validate.FilterModule().filters()) == {
         "config_problems",
         "bucket_name_problems",
+        "schedule_problems",
+    }
+    assert set(offerings.FilterModule().filters()) == {
         "instance_type_problems",
         "availability_zone_problems",
-        "schedule_problems",
     }
 
 

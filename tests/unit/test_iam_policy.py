@@ -7,7 +7,7 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.lmpspot.aws.plugins.filter.iam import iam_star_statements
-from ansible_collections.lmpspot.aws.plugins.module_utils import audit, iam_policy
+from ansible_collections.lmpspot.aws.plugins.module_utils import audit_iam, iam_policy
 
 BUCKET = "arn:aws:s3:::b/*"
 
@@ -40,7 +40,7 @@ def test_one_check_for_guard_and_audit(statement, flagged):
     assert len(iam_star_statements(doc)) == int(flagged)
     assert len(iam_star_statements(json.dumps(doc))) == int(flagged)
     # ... and the audit agree
-    got = audit.check_policy_documents([("arn:aws:iam::1:role/r", "role r inline policy p", doc)])
+    got = audit_iam.check_policy_documents([("arn:aws:iam::1:role/r", "role r inline policy p", doc)])
     assert [f["id"] for f in got] == (["iam.star_policy"] if flagged else [])
 
 

@@ -1,4 +1,5 @@
-"""Every module and filter of the local collection carries parseable documentation.
+"""Every module and filter of the local collection carries parseable documentation (a
+filter's in plugins/filter/<name>.yml, where ansible-doc looks for it).
 
 ansible-doc and ansible-lint read DOCUMENTATION/EXAMPLES/RETURN as YAML; a stray
 ``key: value`` inside a description breaks them silently (lint only warns).
@@ -7,6 +8,7 @@ ansible-doc and ansible-lint read DOCUMENTATION/EXAMPLES/RETURN as YAML; a stray
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,12 @@ import yaml
 PLUGINS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/lmpspot/aws/plugins"
 MODULES = sorted((PLUGINS / "modules").glob("*.py"))
 FRAGMENTS = sorted((PLUGINS / "doc_fragments").glob("*.py"))
+FILTER_FILES = sorted((PLUGINS / "filter").glob("*.py"))
+GALAXY = yaml.safe_load((PLUGINS.parent / "galaxy.yml").read_text())
+
+
+def _version(text) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split("."))
 
 
 def _blocks(path: Path, body=None) -> dict[str, str]:
@@ -48,6 +56,10 @@ def test_module_docs_parse(path):
         assert opt.get("description"), f"{path.name}: option {name} has no description"
     yaml.safe_load(blocks["EXAMPLES"])
     yaml.safe_load(blocks["RETURN"])
+    if "version_added" in doc:
+        assert _version(doc["version_added"]) <= _version(GALAXY["version"]), (
+            f"{path.name}: version_added {doc['version_added']} is above galaxy.yml's {GALAXY['version']}"
+        )
 
 
 @pytest.mark.parametrize("path", FRAGMENTS, ids=lambda p: p.stem)
@@ -66,3 +78,56 @@ def test_modules_leave_fragment_options_to_the_fragment(path):
             assert own.is_file(), f"{path.name}: no doc fragment {fragment}"
             twice = set(_fragment_options(own)) & set(doc.get("options") or {})
             assert not twice, f"{path.name} documents {sorted(twice)} itself and extends {fragment}"
+
+
+def _filters() -> dict[str, str]:
+    """Every filter the collection exports -> the plugin file that exports it."""
+    out = {}
+    for path in FILTER_FILES:
+        mod = importlib.import_module(f"ansible_collections.lmpspot.aws.plugins.filter.{path.stem}")
+        for name in mod.FilterModule().filters():
+            assert name not in out, f"filter {name} exported by {out.get(name)} and {path.name}"
+            out[name] = path.name
+    return out
+
+
+FILTERS = _filters()
+
+
+def test_there_are_filters():
+    assert len(FILTERS) >= 10
+
+
+@pytest.mark.parametrize("path", FILTER_FILES, ids=lambda p: p.stem)
+def test_filter_files_leave_docs_to_the_yml_files(path):
+    """ansible-doc reads a filter's DOCUMENTATION from its plugin file first: one there would
+    stand for every filter of the file and hide their own <name>.yml."""
+    assert not any(
+        line.startswith(("DOCUMENTATION", "EXAMPLES", "RETURN")) for line in path.read_text().splitlines()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_filter_docs(name):
+    """``ansible-doc -t filter lmpspot.aws.<name>`` shows plugins/filter/<name>.yml."""
+    path = PLUGINS / "filter" / f"{name}.yml"
+    assert path.is_file(), f"filter {name} ({FILTERS[name]}) has no {path.name}"
+    blocks = yaml.safe_load(path.read_text())
+    assert set(blocks) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+    doc = blocks["DOCUMENTATION"]
+    assert doc["name"] == name
+    assert doc.get("short_description")
+    assert _version(doc["version_added"]) <= _version(GALAXY["version"])
+    options = doc.get("options") or {}
+    assert "_input" in options
+    for opt, spec in options.items():
+        assert spec.get("description"), f"{path.name}: option {opt} has no description"
+    for opt in str(doc.get("positional", "")).replace(" ", "").split(","):
+        assert not opt or opt in options, f"{path.name}: positional {opt} is not an option"
+    assert f"lmpspot.aws.{name}" in blocks["EXAMPLES"]
+    assert blocks["RETURN"]["_value"].get("description")
+
+
+def test_every_filter_doc_is_for_a_filter():
+    docs = {p.stem for p in (PLUGINS / "filter").glob("*.yml")}
+    assert docs == set(FILTERS)

@@ -38,7 +38,7 @@ def current_budget(amount="500.0"):
 
 
 class FakeModule:
-    """What budget.Runner uses of AnsibleAWSModule: params, modes, clients, warnings."""
+    """What budget.BudgetManager uses of AnsibleAWSModule: params, modes, clients, warnings."""
 
     def __init__(self, client, check_mode=False, **params):
         self.params = {
@@ -81,7 +81,7 @@ def reads(stub, budget_obj, notes, subs_by_note):
 def test_in_sync_makes_no_call(stubbed):
     client, stub = stubbed
     reads(stub, current_budget(), [N80], [(N80, [SNS_SUB])])
-    result = budget.Runner(FakeModule(client)).present()
+    result = budget.BudgetManager(FakeModule(client)).present()
     assert result["changed"] is False
     assert result["notifications"][0]["subscribers"] == [{"type": "SNS", "address": TOPIC}]
 
@@ -94,7 +94,7 @@ def test_subscriber_drift_is_repaired_and_only_in_apply(stubbed, check_mode):
     if not check_mode:
         stub.add_response("create_subscriber", {}, {**BASE, "Notification": N80, "Subscriber": SNS_SUB})
         stub.add_response("delete_subscriber", {}, {**BASE, "Notification": N80, "Subscriber": MAIL_SUB})
-    result = budget.Runner(FakeModule(client, check_mode=check_mode)).present()
+    result = budget.BudgetManager(FakeModule(client, check_mode=check_mode)).present()
     assert result["changed"] is True
     before = result["diff"]["before"]["notifications"][0]["subscribers"]
     assert before == [{"type": "EMAIL", "address": "old@example.org"}]
@@ -105,7 +105,7 @@ def test_limit_change_updates_in_place_keeping_cost_types(stubbed):
     reads(stub, current_budget("400"), [N80], [(N80, [SNS_SUB])])
     new = {**current_budget("500.0"), "CostFilters": {}}
     stub.add_response("update_budget", {}, {"AccountId": ACCOUNT, "NewBudget": new})
-    result = budget.Runner(FakeModule(client)).present()
+    result = budget.BudgetManager(FakeModule(client)).present()
     assert result["changed"] is True
     assert result["diff"]["before"]["budget"]["limit_amount"] == 400.0
 
@@ -117,7 +117,7 @@ def test_notifications_added_and_purged(stubbed):
     stub.add_response("describe_notifications_for_budget", {"Notifications": [F100]}, BASE)
     stub.add_response("delete_notification", {}, {**BASE, "Notification": F100})
     stub.add_response("create_notification", {}, {**BASE, "Notification": N80, "Subscribers": [SNS_SUB]})
-    result = budget.Runner(FakeModule(client)).present()
+    result = budget.BudgetManager(FakeModule(client)).present()
     assert result["changed"] is True
     assert [n["notification_type"] for n in result["notifications"]] == ["ACTUAL"]
 
@@ -131,13 +131,13 @@ def test_new_budget_is_created_with_its_notifications(stubbed):
                    "TimeUnit": "MONTHLY", "BudgetType": "COST", "CostFilters": {}},
         "NotificationsWithSubscribers": [{"Notification": N80, "Subscribers": [SNS_SUB]}],
     })  # fmt: skip
-    assert budget.Runner(FakeModule(client)).present()["changed"] is True
+    assert budget.BudgetManager(FakeModule(client)).present()["changed"] is True
 
 
 def test_absent_deletes_only_an_existing_budget(stubbed):
     client, stub = stubbed
     stub.add_response("describe_budget", {"Budget": current_budget()}, BASE)
     stub.add_response("delete_budget", {}, BASE)
-    assert budget.Runner(FakeModule(client, state="absent")).absent()["changed"] is True
+    assert budget.BudgetManager(FakeModule(client, state="absent")).absent()["changed"] is True
     stub.add_client_error("describe_budget", "NotFoundException", expected_params=BASE)
-    assert budget.Runner(FakeModule(client, state="absent")).absent()["changed"] is False
+    assert budget.BudgetManager(FakeModule(client, state="absent")).absent()["changed"] is False

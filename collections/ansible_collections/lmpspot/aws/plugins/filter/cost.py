@@ -6,50 +6,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION = r"""
-name: cost_plan
-short_description: Wall time and cost per job for each instance type and region, ranked
-description:
-  - Applies lmpspot's cost model (C(lmpspot.planner)) to the planner settings and the prices
-    that M(lmpspot.aws.instance_price_info) returned. Wall time includes the expected spot
-    interruption overhead (checkpoint interval / 2 + restart time per interruption);
-    packing puts C(gpus // gpus_per_job) jobs on one instance; the seed design (one job
-    alone on a p4d.24xlarge) is added next to the packed layouts.
-  - Options are ranked by expected cost per job; those without a spot price follow, ranked
-    by on-demand cost; those without any price are listed unranked.
-  - Prices flagged synthetic (read from the local AWS) keep that flag in every row and set
-    the result's C(synthetic).
-positional: prices
-options:
-  _input:
-    description:
-      - "Planner settings: atoms, ns, jobs, gpus_per_job, ns_per_day (GPU model -> ns/day),
-        ns_per_day_atoms, measured, interruptions_per_hour, checkpoint_interval_s,
-        restart_s, on_demand_share, instance_types, regions, price_mode, price_overrides,
-        seed_instance_type."
-    type: dict
-    required: true
-  prices:
-    description: The C(prices) list of M(lmpspot.aws.instance_price_info).
-    type: list
-    required: true
-"""
-
-EXAMPLES = r"""
-plan: "{{ settings | lmpspot.aws.cost_plan(price_info.prices) }}"
-markdown: "{{ plan | lmpspot.aws.cost_plan_markdown }}"
-lines: "{{ plan | lmpspot.aws.cost_plan_lines(10) }}"
-"""
-
-RETURN = r"""
-_value:
-  description:
-    - cost_plan, a dict with options (ranked rows), unusable, skipped, seed_vs_packed,
-      throughput, synthetic, inputs, price_table.
-    - cost_plan_markdown, a Markdown report; cost_plan_lines, a list of short lines.
-  type: raw
-"""
-
 try:
     from lmpspot.planner import PlanError, plan, to_markdown, to_text
     from lmpspot.prices import Price, PriceTableError

@@ -11,25 +11,6 @@ from ansible_collections.lmpspot.aws.plugins.module_utils.iam_policy import (
     star_statements,
 )
 
-DOCUMENTATION_IAM_STAR_STATEMENTS = r"""
-name: iam_star_statements
-short_description: The Allow statements of a policy that grant (nearly) everything on every resource
-description:
-  - Flags Allow statements on Resource "*" (or with NotResource) whose Action contains "*", "*:*"
-    or a whole service ("s3:*"), or that use NotAction. The account audit uses the same check.
-options:
-  _input: {description: An IAM policy document (dict or JSON text)., type: raw, required: true}
-"""
-
-EXAMPLES = r"""
-bad: "{{ policy | lmpspot.aws.iam_star_statements }}"
-# Action ["s3:GetObject", "*"] on Resource "*" -> that statement, with a Reason key
-"""
-
-RETURN = r"""
-_value: {description: The flagged statements, each with a Reason key added., type: list, elements: dict}
-"""
-
 
 def iam_star_statements(document) -> list:
     """Flagged statements of ``document``, each with ``Reason``; raises AnsibleFilterError on bad input."""

@@ -9,30 +9,6 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION_PROJECT_TAGS = r"""
-name: project_tags
-short_description: Build the tag dict every lmpspot resource carries
-positional: environment, owner, extra
-options:
-  _input: {description: Project name., type: str, required: true}
-  environment: {description: Environment name (local, prod, ...)., type: str, required: true}
-  owner: {description: Owning group., type: str, default: ""}
-  extra: {description: Extra tags merged last (may not override the project tags)., type: dict}
-"""
-
-EXAMPLES = r"""
-tags: "{{ 'lmpspot' | lmpspot.aws.project_tags('local', 'polymer-lab', {}) }}"
-# -> {Project: lmpspot, Environment: local, Owner: polymer-lab, ManagedBy: lmpspot}
-name: "{{ lmpspot_project | lmpspot.aws.resource_name(lmpspot_environment, 'vpc') }}"
-# -> lmpspot-local-vpc
-subnets: "{{ '10.42.0.0/16' | lmpspot.aws.plan_subnets(2) }}"
-# -> {public: [10.42.0.0/24, 10.42.1.0/24], private: [10.42.16.0/20, 10.42.32.0/20]}
-"""
-
-RETURN = r"""
-_value: {description: See each filter., type: raw}
-"""
-
 # Tag keys lmpspot relies on to find its own resources (audit, teardown, inventory).
 RESERVED_TAGS = ("Project", "Environment", "ManagedBy")
 _NAME_PART = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")

@@ -8,53 +8,6 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION = r"""
-name: window_crons
-short_description: The two Scheduler cron expressions that open and close a weekly window
-description:
-  - The window opens at O(_input) on each of O(weekdays) and closes at O(close_time). When
-    O(close_time) is not later than the opening time the window runs past midnight and
-    closes on the next day (a window opening FRI 20:00 and closing 06:00 closes SAT 06:00).
-  - Returns C(cron(minutes hours ? * DAYS *)) expressions for M(lmpspot.aws.scheduler_schedule);
-    they are read in the schedule's time zone.
-positional: close_time, weekdays
-options:
-  _input: {description: Opening time, 24-hour C(HH:MM)., type: str, required: true}
-  close_time: {description: Closing time, 24-hour C(HH:MM)., type: str, required: true}
-  weekdays:
-    description: Days on which the window opens (C(MON) ... C(SUN)).
-    type: list
-    elements: str
-    required: true
-"""
-
-EXAMPLES = r"""
-crons: "{{ '20:00' | lmpspot.aws.window_crons('06:00', ['MON', 'TUE', 'WED', 'THU', 'FRI']) }}"
-# -> {open: "cron(0 20 ? * MON,TUE,WED,THU,FRI *)", close: "cron(0 6 ? * TUE,WED,THU,FRI,SAT *)",
-#     overnight: true}
-"""
-
-RETURN = r"""
-_value:
-  description: C(open) and C(close) cron expressions, and C(overnight) (the window spans midnight).
-  type: dict
-"""
-
-DOCUMENTATION_WINDOW_IS_OPEN = r"""
-name: window_is_open
-short_description: Whether a weekly window is open at a given time
-description:
-  - The same window as P(lmpspot.aws.window_crons#filter) (and C(lmpspot.window) in the
-    runtime), evaluated at the Unix time O(_input) in the time zone O(timezone).
-positional: open_time, close_time, weekdays, timezone
-options:
-  _input: {description: Unix time (seconds)., type: float, required: true}
-  open_time: {description: Opening time C(HH:MM)., type: str, required: true}
-  close_time: {description: Closing time C(HH:MM)., type: str, required: true}
-  weekdays: {description: Days the window opens., type: list, elements: str, required: true}
-  timezone: {description: IANA time zone., type: str, default: UTC}
-"""
-
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 

@@ -6,41 +6,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION = r"""
-name: job_resources
-short_description: vCPU and memory for a GPU job so that N such jobs pack one instance
-description:
-  - Given the instance shapes a compute environment may launch and the GPUs one job
-    asks for, returns the vCPUs and memory (MiB) per job such that
-    C(gpus / gpus_per_job) jobs fit on every listed type that can host the job at all.
-  - Memory leaves a fraction (default 5%, the AWS Batch recommendation) plus the 32 MiB
-    the Batch AMI reserves for the ECS agent, before dividing.
-  - Types with fewer GPUs than the job needs are left out (and listed in C(excluded)).
-positional: gpus_per_job
-options:
-  _input:
-    description:
-      - A list of instance shapes. Each is either an entry of EC2 DescribeInstanceTypes
-        (C(InstanceType), C(VCpuInfo), C(MemoryInfo), C(GpuInfo)) or a flat mapping with
-        C(instance_type), C(vcpus), C(memory_mib), C(gpu_count).
-    type: list
-    required: true
-  gpus_per_job: {description: GPUs one job uses (1-8)., type: int, required: true}
-  reserve_fraction: {description: Memory fraction kept for the system., type: float, default: 0.05}
-  reserved_mib: {description: Memory the Batch AMI reserves for the ECS agent., type: int, default: 32}
-"""
-
-EXAMPLES = r"""
-resources: "{{ shapes | lmpspot.aws.job_resources(1) }}"
-# p4d.24xlarge (96 vCPU, 1152 GiB, 8 A100) -> {vcpus: 12, memory_mib: 140077, gpus: 1, ...}
-"""
-
-RETURN = r"""
-_value:
-  description: vcpus, memory_mib, gpus per job; jobs_per_instance per type; excluded types.
-  type: dict
-"""
-
 
 def _shape(item) -> dict:
     if not isinstance(item, dict):

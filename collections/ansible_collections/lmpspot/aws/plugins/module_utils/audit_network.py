@@ -3,6 +3,8 @@
 """Network checks of the account audit (docs/AUDIT.md): pure functions over what boto3's
 EC2 ``Describe*`` calls return, apart from the collector in ``audit.py``.
 
+* :func:`check_security_groups`: ingress open to the internet, or an admin port open to a
+  range wider than the network layer allows.
 * :func:`check_network_drift`: every subnet, route table, security group, internet gateway
   and VPC endpoint the network layer creates (``expected``, derived from the same settings
   the role reads) exists in the project VPC, and the S3 gateway endpoint is on every
@@ -14,25 +16,114 @@ EC2 ``Describe*`` calls return, apart from the collector in ``audit.py``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.lmpspot.aws.plugins.module_utils.audit_common import finding, missing, tag_dict
 
-def _finding(check_id: str, severity: str, resource: str, message: str, fix: str) -> dict[str, str]:
-    return {"id": check_id, "severity": severity, "resource": resource, "message": message, "fix": fix}
+NETWORK_PLAY = "playbooks/network.yml"
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+
+
+def _covers(perm: Mapping[str, Any], port: int) -> bool:
+    if perm.get("IpProtocol") in ("-1", -1, "all"):
+        return True
+    if perm.get("IpProtocol") not in ("tcp", "6", 6):
+        return False
+    lo, hi = perm.get("FromPort"), perm.get("ToPort")
+    if lo is None or hi is None:
+        return True
+    return int(lo) <= port <= int(hi)
+
+
+def _port_text(perm: Mapping[str, Any]) -> str:
+    if perm.get("IpProtocol") in ("-1", -1, "all"):
+        return "all traffic"
+    lo, hi = perm.get("FromPort"), perm.get("ToPort")
+    ports = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    return f"{perm.get('IpProtocol')} {ports}"
+
+
+def _wide(cidr: str, min_prefix: Mapping[int, int]) -> bool:
+    """Wider than the minimum prefix length of its family, but not the whole internet."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return 0 < net.prefixlen < int(min_prefix.get(net.version, 0))
+
+
+def check_security_groups(
+    groups: Iterable[Mapping[str, Any]],
+    admin_ports: Iterable[int] = (22, 3389),
+    min_prefix: Mapping[int, int] | None = None,
+) -> list:
+    """Ingress from 0.0.0.0/0 or ::/0: on an admin port (SSH/RDP) critical, any other high.
+    An admin port open to a range wider than ``min_prefix`` ({4: 16, 6: 48}, the network
+    layer's network_ssh_min_prefix_ipv4/_ipv6; e.g. 0.0.0.0/1 + 128.0.0.0/1): high."""
+    admin_ports = tuple(int(p) for p in admin_ports)
+    min_prefix = {4: 16, 6: 48} if min_prefix is None else {int(k): int(v) for k, v in min_prefix.items()}
+    out = []
+    for sg in groups:
+        gid = sg["GroupId"]
+        label = f"{gid} ({sg.get('GroupName', '')}, {sg.get('VpcId', '-')})"
+        for perm in sg.get("IpPermissions", []):
+            ranges = [r["CidrIp"] for r in perm.get("IpRanges", []) if r.get("CidrIp")]
+            ranges += [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", []) if r.get("CidrIpv6")]
+            opens = [c for c in ranges if c in OPEN_CIDRS]
+            wide = [c for c in ranges if _wide(c, min_prefix)]
+            admin = [p for p in admin_ports if _covers(perm, p)]
+            if admin and wide:
+                out.append(
+                    finding(
+                        "sg.wide_admin_port",
+                        "high",
+                        gid,
+                        f"security group {label} allows {_port_text(perm)} (port "
+                        f"{', '.join(map(str, admin))}) from {', '.join(wide)}, wider than "
+                        f"/{min_prefix.get(4)} (IPv4) or /{min_prefix.get(6)} (IPv6)",
+                        "Allow SSH only from your office or VPN ranges (network_ssh_allowed_cidrs; "
+                        "network_ssh_min_prefix_ipv4/_ipv6) and revoke the rule",
+                        sg.get("GroupName"),
+                    )
+                )
+            if not opens:
+                continue
+            what = _port_text(perm)
+            if admin:
+                out.append(
+                    finding(
+                        "sg.open_admin_port",
+                        "critical",
+                        gid,
+                        f"security group {label} allows {what} (port {', '.join(map(str, admin))}) "
+                        f"from {', '.join(opens)}",
+                        "Allow SSH only from known ranges (network_ssh_allowed_cidrs) and revoke the "
+                        "rule: aws ec2 revoke-security-group-ingress",
+                        sg.get("GroupName"),
+                    )
+                )
+            else:
+                out.append(
+                    finding(
+                        "sg.open_to_world",
+                        "high",
+                        gid,
+                        f"security group {label} allows {what} from {', '.join(opens)}",
+                        "Restrict the rule's source to the ranges that need it, or revoke it",
+                        sg.get("GroupName"),
+                    )
+                )
+    return out
 
 
 def _name(item: Mapping[str, Any]) -> str:
-    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}.get("Name", "")
-
-
-RUN_NETWORK = "Run playbooks/network.yml"
+    return tag_dict(item.get("Tags")).get("Name", "")
 
 
 def _missing(kind: str, name: str) -> dict[str, str]:
-    return _finding(
-        "drift.missing", "high", name, f"{kind} {name} is in the config but not in the account", RUN_NETWORK
-    )
+    return missing(kind, name, NETWORK_PLAY)
 
 
 def check_network_drift(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list:
@@ -68,13 +159,13 @@ def check_network_drift(expected: Mapping[str, Any], actual: Mapping[str, Any]) 
         lacking = sorted(wanted_rts - set(got[0].get("RouteTableIds", [])))
         if lacking:
             out.append(
-                _finding(
+                finding(
                     "drift.config",
                     "high",
                     got[0]["VpcEndpointId"],
                     f"gateway endpoint {want['service']} is not on route table(s) {', '.join(lacking)}: "
                     "their subnets reach the service another way, or not at all",
-                    RUN_NETWORK,
+                    f"Run {NETWORK_PLAY}",
                 )
             )
     return out
@@ -111,13 +202,13 @@ def check_ssh_only_from(
                     else f"{proto} {perm.get('FromPort')}-{perm.get('ToPort')}"
                 )
                 out.append(
-                    _finding(
+                    finding(
                         "sg.ssh_only_from",
                         "high",
                         group["GroupId"],
                         f"security group {name} ({group['GroupId']}) allows {what} from "
                         f"{', '.join(map(str, others)) or source}; it may take only TCP {port} from {source}",
-                        f"Revoke the rule (aws ec2 revoke-security-group-ingress) and run {RUN_NETWORK[4:]}",
+                        f"Revoke the rule (aws ec2 revoke-security-group-ingress) and run {NETWORK_PLAY}",
                     )
                 )
     return out

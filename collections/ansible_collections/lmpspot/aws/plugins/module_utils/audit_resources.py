@@ -18,6 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ansible_collections.lmpspot.aws.plugins.module_utils.audit_common import (
+    finding,
+    missing,
+    pages,
+    read_or_none,
+)
+
 # kind -> what a person calls it (the message) ...
 KINDS = {
     "iam_role": "IAM role",
@@ -29,20 +36,6 @@ KINDS = {
     "state_machine": "Step Functions state machine",
     "sns_topic": "SNS topic",
 }
-
-
-def _code(exc: BaseException) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def _absent(fn: Callable, codes: Iterable[str], **kw) -> Any:
-    """Call a Get*/Describe* API; None when it answers one of ``codes`` (absent)."""
-    try:
-        return fn(**kw)
-    except Exception as exc:
-        if _code(exc) in set(codes):
-            return None
-        raise
 
 
 def flatten(declared: Mapping[str, Iterable[Mapping[str, str]]]) -> list[dict[str, str]]:
@@ -77,7 +70,8 @@ def collect_resources(client: Callable[[str], Any], resources: Iterable[Mapping[
 def _iam_roles(client, names):
     iam = client("iam")
     return {
-        n: ({"enabled": True} if _absent(iam.get_role, ["NoSuchEntity"], RoleName=n) else None) for n in names
+        n: ({"enabled": True} if read_or_none(iam.get_role, "NoSuchEntity", RoleName=n) else None)
+        for n in names
     }
 
 
@@ -86,7 +80,7 @@ def _instance_profiles(client, names):
     return {
         n: (
             {"enabled": True}
-            if _absent(iam.get_instance_profile, ["NoSuchEntity"], InstanceProfileName=n)
+            if read_or_none(iam.get_instance_profile, "NoSuchEntity", InstanceProfileName=n)
             else None
         )
         for n in names
@@ -116,7 +110,7 @@ def _event_rules(client, names):
     events = client("events")
     out = {}
     for n in names:
-        rule = _absent(events.describe_rule, ["ResourceNotFoundException"], Name=n)
+        rule = read_or_none(events.describe_rule, "ResourceNotFoundException", Name=n)
         out[n] = None if rule is None else {"enabled": rule.get("State", "ENABLED") == "ENABLED"}
     return out
 
@@ -125,24 +119,20 @@ def _schedules(client, names):
     scheduler = client("scheduler")
     out = {}
     for n in names:
-        got = _absent(scheduler.get_schedule, ["ResourceNotFoundException"], Name=n, GroupName="default")
+        got = read_or_none(scheduler.get_schedule, "ResourceNotFoundException", Name=n, GroupName="default")
         out[n] = None if got is None else {"enabled": got.get("State", "ENABLED") == "ENABLED"}
     return out
 
 
 def _state_machines(client, names):
     sfn = client("stepfunctions")
-    have = set()
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        have |= {m["name"] for m in page.get("stateMachines", [])}
+    have = {m["name"] for m in pages(sfn, "list_state_machines", "stateMachines")}
     return {n: ({"enabled": True} if n in have else None) for n in names}
 
 
 def _sns_topics(client, names):
     sns = client("sns")
-    have = set()
-    for page in sns.get_paginator("list_topics").paginate():
-        have |= {t["TopicArn"].rsplit(":", 1)[-1] for t in page.get("Topics", [])}
+    have = {t["TopicArn"].rsplit(":", 1)[-1] for t in pages(sns, "list_topics", "Topics")}
     return {n: ({"enabled": True} if n in have else None) for n in names}
 
 
@@ -162,18 +152,9 @@ def check_resource_drift(resources: Iterable[Mapping[str, str]], state: Mapping[
     """Declared ``resources`` ([{kind, name, play}]) against ``state`` (collect_resources)."""
     out = []
     for r in resources:
-        what = f"{KINDS[r['kind']]} {r['name']}"
         got = state.get((r["kind"], r["name"]))
         if got is None:
-            out.append(
-                {
-                    "id": "drift.missing",
-                    "severity": "high",
-                    "resource": r["name"],
-                    "message": f"{what} is in the config but not in the account",
-                    "fix": f"Run {r['play']}",
-                }
-            )
+            out.append(missing(KINDS[r["kind"]], r["name"], r["play"]))
         elif not got.get("enabled", True):
             alarm = r["kind"] == "alarm"
             off = "its actions are disabled" if alarm else "it is DISABLED"
@@ -183,13 +164,14 @@ def check_resource_drift(resources: Iterable[Mapping[str, str]], state: Mapping[
                 if alarm
                 else f"Run {r['play']}"
             )
+            what = f"{KINDS[r['kind']]} {r['name']}"
             out.append(
-                {
-                    "id": "drift.config",
-                    "severity": "medium",
-                    "resource": r["name"],
-                    "message": f"{what}: the config has it on, in the account {off}",
-                    "fix": fix,
-                }
+                finding(
+                    "drift.config",
+                    "medium",
+                    r["name"],
+                    f"{what}: the config has it on, in the account {off}",
+                    fix,
+                )
             )
     return out

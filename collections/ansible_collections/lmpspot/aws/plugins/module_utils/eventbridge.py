@@ -38,7 +38,7 @@ def pattern_value(text):
     return json.loads(text) if isinstance(text, str) else text
 
 
-class RuleRunner:
+class RuleManager:
     """Read, compare, put and delete one EventBridge rule with exactly one target.
 
     ``desired_target(params)`` builds the target as PutTargets takes it;
@@ -198,9 +198,9 @@ class RuleRunner:
 
 def run(module, desired_target, comparable_target):
     """Apply the module's wanted state and exit with the result."""
-    runner = RuleRunner(module, desired_target, comparable_target)
+    manager = RuleManager(module, desired_target, comparable_target)
     try:
-        result = runner.present() if module.params["state"] == "present" else runner.absent()
+        result = manager.present() if module.params["state"] == "present" else manager.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         module.fail_json_aws(exc, msg=f"EventBridge call failed for rule {module.params['name']}")
     module.exit_json(**result)

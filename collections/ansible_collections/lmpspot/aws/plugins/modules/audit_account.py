@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: audit_account
+version_added: 0.1.0
 short_description: Read-only security and hygiene audit of an lmpspot AWS account
 description:
   - Reads the account (only Describe, List and Get calls) and returns findings, each with
@@ -212,7 +213,7 @@ except ImportError:
     pass
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.lmpspot.aws.plugins.module_utils import audit
+from ansible_collections.lmpspot.aws.plugins.module_utils import audit, audit_common, audit_report
 
 
 def main():
@@ -240,7 +241,7 @@ def main():
             },
             "waivers": {"type": "list", "elements": "dict", "default": []},
             "severity_overrides": {"type": "dict", "default": {}},
-            "fail_severity": {"type": "str", "default": "high", "choices": list(audit.SEVERITIES)},
+            "fail_severity": {"type": "str", "default": "high", "choices": list(audit_common.SEVERITIES)},
         },
         supports_check_mode=True,
     )
@@ -259,8 +260,8 @@ def main():
     try:
         account = client("sts").get_caller_identity()["Account"]
         result = audit.Audit(client, p, now=now).run(p["checks"])
-        findings = audit.apply_severity_overrides(result["findings"], p["severity_overrides"])
-        counted, waived = audit.apply_waivers(findings, p["waivers"])
+        findings = audit_report.apply_severity_overrides(result["findings"], p["severity_overrides"])
+        counted, waived = audit_report.apply_waivers(findings, p["waivers"])
     except ValueError as e:
         module.fail_json(msg=str(e))
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
@@ -272,13 +273,13 @@ def main():
         "region": module.region,
         "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "checks": result["checks"],
-        "findings": audit.sort_findings(counted),
-        "waived": audit.sort_findings(waived),
+        "findings": audit_report.sort_findings(counted),
+        "waived": audit_report.sort_findings(waived),
         "errors": result["errors"],
         "compared": result.get("compared", []),
-        "summary": audit.summarize(counted, waived, p["fail_severity"]),
+        "summary": audit_report.summarize(counted, waived, p["fail_severity"]),
     }
-    module.exit_json(changed=False, markdown=audit.render_markdown(report), **report)
+    module.exit_json(changed=False, markdown=audit_report.render_markdown(report), **report)
 
 
 if __name__ == "__main__":

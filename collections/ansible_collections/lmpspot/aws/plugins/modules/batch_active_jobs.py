@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: batch_active_jobs
+version_added: 0.1.0
 short_description: List the jobs not yet finished in AWS Batch job queues
 description:
   - Read-only (C(ListJobs)); supports check mode.

@@ -12,7 +12,7 @@ description:
   - A C(DISABLED) environment takes no new jobs (they wait C(RUNNABLE) in their queue);
     jobs already running go on. Used by the night window (roles/night_window).
   - Environments that do not exist are reported in RV(missing) and left alone.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   names:

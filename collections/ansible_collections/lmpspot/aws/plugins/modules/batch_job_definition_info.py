@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: batch_job_definition_info
+version_added: 0.1.0
 short_description: List the ACTIVE revisions of AWS Batch job definitions, with their images
 description:
   - Read-only (C(DescribeJobDefinitions)); supports check mode.

@@ -15,7 +15,7 @@ description:
     O(notifications) is deleted when O(purge_notifications) is true.
   - O(state=absent) deletes the budget with its notifications.
   - Supports check mode and diff.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:
@@ -211,7 +211,7 @@ def note_facts(key, subscribers):
     return out
 
 
-class Runner:
+class BudgetManager:
     def __init__(self, module):
         self.module = module
         self.p = module.params
@@ -421,8 +421,8 @@ def main():
     if module.params["state"] == "present" and module.params["limit_amount"] <= 0:
         module.fail_json(msg=f"limit_amount must be > 0, got {module.params['limit_amount']}")
     try:
-        runner = Runner(module)
-        result = runner.present() if module.params["state"] == "present" else runner.absent()
+        manager = BudgetManager(module)
+        result = manager.present() if module.params["state"] == "present" else manager.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         module.fail_json_aws(exc, msg=f"AWS Budgets call failed for budget {module.params['name']}")
     module.exit_json(**result)

@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: cloudwatch_dashboard
+version_added: 0.1.0
 short_description: Create, update or delete a CloudWatch dashboard, idempotently
 description:
   - Puts O(body) as the dashboard's body when it differs from the current one (compared as

@@ -15,7 +15,7 @@ description:
     for alarms with O(expression)-style C(metrics) (it drops the current C(Metrics) before
     comparing) and so can neither keep them idempotent nor detect their drift.
   - Supports check mode and diff.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:

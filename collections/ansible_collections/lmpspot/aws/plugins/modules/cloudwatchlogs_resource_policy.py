@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: cloudwatchlogs_resource_policy
+version_added: 0.1.0
 short_description: Set or remove a CloudWatch Logs resource policy (account level), idempotently
 description:
   - Puts the CloudWatch Logs resource policy O(name) with O(policy) when it differs from the

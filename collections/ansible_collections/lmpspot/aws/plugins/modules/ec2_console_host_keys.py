@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: ec2_console_host_keys
+version_added: 0.1.0
 short_description: Read a new EC2 instance's SSH host keys from its console output
 description:
   - Polls GetConsoleOutput until cloud-init's C(-----BEGIN SSH HOST KEY KEYS-----) block is

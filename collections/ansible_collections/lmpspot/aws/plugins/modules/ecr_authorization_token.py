@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: ecr_authorization_token
+version_added: 0.1.0
 short_description: Get registry credentials from ECR's GetAuthorizationToken
 description:
   - Calls ECR C(GetAuthorizationToken) and decodes the token into the user name and password

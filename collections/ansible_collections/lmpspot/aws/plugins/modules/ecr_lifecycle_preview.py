@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: ecr_lifecycle_preview
+version_added: 0.1.0
 short_description: Report which images an ECR lifecycle policy would expire
 description:
   - Read-only. Lists the repository's images and reports those the lifecycle policy would

@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: ecr_repository_tags
+version_added: 0.1.0
 short_description: Manage the tags of an ECR repository
 description:
   - C(community.aws.ecs_ecr) cannot tag a repository; this module sets its tags with

@@ -17,7 +17,7 @@ description:
   - Compares first and changes only the difference. Event patterns are compared as JSON
     values (key order and spacing do not matter). Other targets on the rule are removed.
   - O(state=absent) removes the rule's targets, then the rule.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:

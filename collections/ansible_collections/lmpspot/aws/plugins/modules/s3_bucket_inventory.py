@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: s3_bucket_inventory
+version_added: 0.1.0
 short_description: Count what an S3 bucket holds (objects, versions, delete markers, bytes, prefixes)
 description:
   - Lists every object version and delete marker of a bucket (C(ListObjectVersions)) and sums

@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: s3_bucket_policy
+version_added: 0.1.0
 short_description: Set or remove an S3 bucket's policy, idempotently
 description:
   - Puts O(policy) on the bucket when it differs from the current one (compared as

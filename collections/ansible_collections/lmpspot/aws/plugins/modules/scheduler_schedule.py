@@ -16,7 +16,7 @@ description:
     within 86400 s, an empty description) compare equal to those defaults.
   - The flexible time window is off unless O(flexible_window_minutes) is set.
   - Schedules carry no tags in the Scheduler API (only schedule groups do).
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:
@@ -343,7 +343,7 @@ def param_problems(p):
 # --------------------------------------------------------------------------- AWS calls
 
 
-class Runner:
+class ScheduleManager:
     def __init__(self, module):
         self.module = module
         self.p = module.params
@@ -426,9 +426,9 @@ def main():
     problems = param_problems(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems))
-    runner = Runner(module)
+    manager = ScheduleManager(module)
     try:
-        result = runner.present() if module.params["state"] == "present" else runner.absent()
+        result = manager.present() if module.params["state"] == "present" else manager.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         module.fail_json_aws(
             exc, msg=f"EventBridge Scheduler call failed for schedule {module.params['name']}"

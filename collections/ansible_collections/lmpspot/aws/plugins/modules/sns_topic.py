@@ -16,7 +16,7 @@ description:
     left alone (and lapse after 3 days) with a warning.
   - O(state=absent) deletes the topic, which removes its subscriptions.
   - Supports check mode and diff.
-version_added: 0.2.0
+version_added: 0.1.0
 author: lmpspot developers
 options:
   name:
@@ -121,7 +121,7 @@ with contextlib.suppress(ImportError):  # a missing botocore is reported by Ansi
 PENDING = "PendingConfirmation"
 
 
-class Runner:
+class TopicManager:
     def __init__(self, module):
         self.module = module
         self.p = module.params
@@ -266,8 +266,8 @@ def main():
     if module.params["name"].endswith(".fifo"):
         module.fail_json(msg="this module manages standard topics; a .fifo name is a FIFO topic")
     try:
-        runner = Runner(module)
-        result = runner.present() if module.params["state"] == "present" else runner.absent()
+        manager = TopicManager(module)
+        result = manager.present() if module.params["state"] == "present" else manager.absent()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         module.fail_json_aws(exc, msg=f"SNS call failed for topic {module.params['name']}")
     module.exit_json(**result)

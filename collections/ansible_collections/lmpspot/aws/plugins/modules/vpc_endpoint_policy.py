@@ -5,6 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: vpc_endpoint_policy
+version_added: 0.1.0
 short_description: Keep a VPC endpoint's policy, idempotently
 description:
   - Sets O(policy) on an existing VPC endpoint when it differs from the current one
