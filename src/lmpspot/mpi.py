@@ -363,7 +363,7 @@ def launch(
     try:
         # preexec_fn: the launcher process has no other threads at this point (no watcher,
         # no syncer: those live in rank 0).
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and a configured launcher
+        proc = subprocess.Popen(  # our own interpreter and a configured launcher
             cmd,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -81,7 +81,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def lmpspot(aws: LocalAws, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **aws.env}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "lmpspot.cli", *args],
         check=False,
         env=env,
@@ -125,7 +125,7 @@ def run_attempt(
         "2",
     ]
     started = time.time()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     notice_at = None
     if n == 1:
         while proc.poll() is None and notice_at is None:
