@@ -78,7 +78,7 @@ def steps_for(seconds: float, tmp_path) -> int:
     return max(4000, round(rate * seconds / 1000) * 1000)
 
 
-def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path):  # noqa: F811, PLR0915
+def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path):  # noqa: F811
     wrapped = cpu_image.derive("wrap-" + cpu_image.ref.rsplit(":", 1)[1], "ENTRYPOINT []\nCMD []\n")
     batch, s3 = aws.client("batch"), aws.client("s3")
     unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-window", role_name="lmpspot-test-batch")

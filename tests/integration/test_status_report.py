@@ -198,7 +198,7 @@ def submitted(aws: LocalAws) -> tuple[str, str]:
     return sim, job
 
 
-def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_path: Path):  # noqa: PLR0915 (one story)
+def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_path: Path):
     sim, job_id = submitted
     script = polymer_input(tmp_path)
     # Submitted, no attempt yet: moto already says SUCCEEDED; status does not believe it.
