@@ -164,21 +164,7 @@ class Manifest:
             raise ManifestError(f"manifest format {kwargs['format']} is newer than this lmpspot understands")
         if not isinstance(kwargs.get("extra", {}), dict):
             raise ManifestError("manifest field 'extra' must be an object")
-        files = kwargs.get("files", {})
-        if not isinstance(files, dict):
-            raise ManifestError("manifest field 'files' must be an object")
-        clean: dict[str, dict[str, Any]] = {}
-        for name, meta in files.items():
-            check_relative_name(name)
-            if not isinstance(meta, dict):
-                raise ManifestError(f"manifest entry for {name!r} is not an object")
-            sha, size = meta.get("sha256"), meta.get("size")
-            if not isinstance(sha, str) or not _HEX64.match(sha):
-                raise ManifestError(f"manifest entry for {name!r} has no valid sha256")
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise ManifestError(f"manifest entry for {name!r} has no valid size")
-            clean[name] = {"sha256": sha, "size": size}
-        kwargs["files"] = clean
+        kwargs["files"] = _checked_files(kwargs.get("files", {}))
         return cls(**kwargs)
 
     @classmethod
@@ -199,6 +185,24 @@ class Manifest:
     def name(self) -> str:
         """The checkpoint's directory name, ``ckpt-<seq:010d>``."""
         return ckpt_dir_name(self.seq)
+
+
+def _checked_files(files: Any) -> dict[str, dict[str, Any]]:
+    """A manifest's ``files`` validated (name -> {sha256, size}); raises ManifestError."""
+    if not isinstance(files, dict):
+        raise ManifestError("manifest field 'files' must be an object")
+    clean: dict[str, dict[str, Any]] = {}
+    for name, meta in files.items():
+        check_relative_name(name)
+        if not isinstance(meta, dict):
+            raise ManifestError(f"manifest entry for {name!r} is not an object")
+        sha, size = meta.get("sha256"), meta.get("size")
+        if not isinstance(sha, str) or not _HEX64.match(sha):
+            raise ManifestError(f"manifest entry for {name!r} has no valid sha256")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ManifestError(f"manifest entry for {name!r} has no valid size")
+        clean[name] = {"sha256": sha, "size": size}
+    return clean
 
 
 def read_manifest(ckpt_dir: Path) -> Manifest | None:

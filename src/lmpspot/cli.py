@@ -47,9 +47,26 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, help="LAMMPS input script")
     p.add_argument("--job-id", required=True, help="job identifier (checkpoint namespace)")
     p.add_argument("--workdir", type=Path, required=True, help="run directory (cwd of LAMMPS)")
+    _add_store_options(p)
+    _add_checkpoint_options(p)
+    _add_lammps_options(p)
+    _add_watch_options(p)
+    _add_io_options(p)
+    _add_mpi_options(p)
+    _add_unsafe_flag(p)
+    _add_resume_guard_options(p)
+    p.set_defaults(func=cmd_run)
+
+
+def _add_store_options(p: argparse.ArgumentParser) -> None:
+    """``run``: S3 store of the checkpoints."""
     p.add_argument("--bucket", help="S3 bucket for checkpoints (omit: local only)")
     p.add_argument("--prefix", default="checkpoints/", help="S3 key prefix (default %(default)s)")
     p.add_argument("--endpoint-url", help="S3 endpoint URL (e.g. a local moto server)")
+
+
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    """``run``: how often checkpoints are written and how many are kept."""
     p.add_argument(
         "--interval",
         type=float,
@@ -60,6 +77,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-short-interval", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--retention", type=int, default=3, help="checkpoints kept (default 3)")
     p.add_argument("--force", action="store_true", help="resume even if the input or LAMMPS build changed")
+
+
+def _add_lammps_options(p: argparse.ArgumentParser) -> None:
+    """``run``: the LAMMPS run: variables, arguments, chunks, seeds."""
     p.add_argument(
         "--var",
         nargs="+",
@@ -98,6 +119,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="on resume, re-issue random seeds as written (default: derive fresh ones, docs/RUNNER.md)",
     )
+
+
+def _add_watch_options(p: argparse.ArgumentParser) -> None:
+    """``run``: progress, metrics, spot notices and the night window."""
     p.add_argument("--progress-every", type=float, default=60.0, help="s between progress lines")
     p.add_argument(
         "--emf",
@@ -122,6 +147,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "[ANCHOR]'; default $LMPSPOT_WINDOW): exit 75 at once while it is closed, checkpoint and "
         "exit 75 when it closes (lmpspot.window, docs/NIGHT_WINDOW.md)",
     )
+
+
+def _add_io_options(p: argparse.ArgumentParser) -> None:
+    """``run``: job inputs and outputs in S3."""
     p.add_argument(
         "--fetch-inputs",
         action="store_true",
@@ -138,6 +167,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("LMPSPOT_INPUTS_PREFIX", "inputs/"),
         help="S3 key prefix of job inputs (default $LMPSPOT_INPUTS_PREFIX or %(default)s)",
     )
+
+
+def _add_mpi_options(p: argparse.ArgumentParser) -> None:
+    """``run``: MPI ranks and their launcher."""
     p.add_argument(
         "--mpi-ranks",
         type=int,
@@ -159,7 +192,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "with 1 GPU in the LAMMPS args; none (default): LAMMPS maps ranks to GPUs itself "
         "(KOKKOS -k on g N uses the launcher's local rank)",
     )
-    _add_unsafe_flag(p)
+
+
+def _add_resume_guard_options(p: argparse.ArgumentParser) -> None:
+    """``run``: how long to wait for S3, the lease on the simulation (and a test-only stop)."""
     p.add_argument(
         "--store-wait",
         type=float,
@@ -176,7 +212,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "the simulation expires (default $LMPSPOT_LEASE_TTL or %(default)s)",
     )
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_run)
 
 
 def _add_unsafe_flag(p: argparse.ArgumentParser) -> None:

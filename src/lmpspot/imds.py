@@ -137,7 +137,7 @@ class SpotNoticeWatcher:
     def _request(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
         req = urllib.request.Request(self.endpoint + path, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read() if exc.fp else b""

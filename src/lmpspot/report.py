@@ -146,77 +146,118 @@ def _floats(tokens: list[str]) -> list[float] | None:
     return out
 
 
-def parse_log(text: str) -> LogData:  # noqa: PLR0912, PLR0915 (one pass over the log, by line kind)
+def parse_log(text: str) -> LogData:
     """Parse a (possibly multi-attempt, appended) LAMMPS log; see the module doc."""
-    data = LogData()
-    attempt = 1
-    attempt_has_rows = False
-    ended = False  # saw "Total wall time": the next line belongs to a new attempt
-    units: str | None = None
-    timestep: float | None = None
-    pending = "run"
-    block: ThermoBlock | None = None
-    last_step: int | None = None
-    pending_resume: Resume | None = None
+    parser = _LogParser()
     for raw in text.splitlines():
-        line = raw.strip()
-        if ended and line:
-            attempt += 1
-            attempt_has_rows = False
-            ended = False
-            block = None
-        if block is not None:
-            toks = line.split()
-            vals = _floats(toks) if len(toks) == len(block.columns) else None
-            if vals is not None:
-                block.rows.append(vals)
-                attempt_has_rows = True
-                last_step = int(vals[0])
-                if pending_resume is not None and pending_resume.step is None:
-                    pending_resume.step = last_step
-                continue
-            if not line or line.startswith("WARNING"):
-                continue
-            block = None
+        parser.feed(raw.strip())
+    data = parser.data
+    data.attempts = parser.attempt if (data.blocks or data.loops) else 0
+    return data
+
+
+class _LogParser:
+    """:func:`parse_log`'s state: one pass over the log, by line kind."""
+
+    def __init__(self) -> None:
+        self.data = LogData()
+        self.attempt = 1
+        self.attempt_has_rows = False
+        self.ended = False  # saw "Total wall time": the next line belongs to a new attempt
+        self.units: str | None = None
+        self.timestep: float | None = None
+        self.pending = "run"
+        self.block: ThermoBlock | None = None
+        self.last_step: int | None = None
+        self.pending_resume: Resume | None = None
+
+    def feed(self, line: str) -> None:
+        """Take one (stripped) line of the log."""
+        if self.ended and line:
+            self.attempt += 1
+            self.attempt_has_rows = False
+            self.ended = False
+            self.block = None
+        if self.block is not None and self._in_block(self.block, line):
+            return
         if line.startswith("Total wall time"):
-            ended = True
-            continue
-        m = _RE_LOOP.match(line)
-        if m:
-            data.loops.append(Loop(attempt, pending, float(m.group(1)), int(m.group(3)), last_step, timestep))
-            continue
-        if m := _RE_RESUME.match(line):
-            if attempt_has_rows:
-                attempt += 1
-                attempt_has_rows = False
-            pending_resume = Resume(attempt, int(m.group(1)))
-            data.resumes.append(pending_resume)
-            continue
-        if m := _RE_CKPT_WRITE.match(line):
-            data.checkpoints.append(CheckpointMark(attempt, int(m.group(1) or m.group(2)), last_step))
-            continue
-        if m := _RE_UNITS.match(line):
-            units = m.group(1)
-            data.units = data.units or units
-            timestep = DEFAULT_TIMESTEP.get(units)  # `units` resets the timestep
-            continue
-        if m := _RE_TIMESTEP.match(line):
-            try:
-                timestep = float(m.group(1))
-            except ValueError:
-                data.warnings.append(
-                    f"timestep {m.group(1)!r} is not a number: its blocks use the previous one"
-                )
-            continue
-        if m := _RE_RUN.match(line):
-            pending = "minimize" if m.group(1) in ("minimize", "min") else m.group(1)
-            continue
+            self.ended = True
+            return
+        if self._marker(line) or self._setting(line):
+            return
         toks = line.split()
         if toks and toks[0] == "Step" and _floats(toks) is None:
-            block = ThermoBlock(attempt, pending, toks, timestep=timestep, units=units)
-            data.blocks.append(block)
-    data.attempts = attempt if (data.blocks or data.loops) else 0
-    return data
+            self.block = ThermoBlock(
+                self.attempt, self.pending, toks, timestep=self.timestep, units=self.units
+            )
+            self.data.blocks.append(self.block)
+
+    def _in_block(self, block: ThermoBlock, line: str) -> bool:
+        """True when ``line`` belongs to the open thermo block (a row, a blank line, a
+        warning); else the block is closed."""
+        toks = line.split()
+        vals = _floats(toks) if len(toks) == len(block.columns) else None
+        if vals is not None:
+            block.rows.append(vals)
+            self.attempt_has_rows = True
+            self.last_step = int(vals[0])
+            if self.pending_resume is not None and self.pending_resume.step is None:
+                self.pending_resume.step = self.last_step
+            return True
+        if not line or line.startswith("WARNING"):
+            return True
+        self.block = None
+        return False
+
+    def _marker(self, line: str) -> bool:
+        """A loop time, an lmpspot resume or checkpoint line: recorded, True."""
+        data = self.data
+        m = _RE_LOOP.match(line)
+        if m:
+            data.loops.append(
+                Loop(
+                    self.attempt,
+                    self.pending,
+                    float(m.group(1)),
+                    int(m.group(3)),
+                    self.last_step,
+                    self.timestep,
+                )
+            )
+            return True
+        if m := _RE_RESUME.match(line):
+            if self.attempt_has_rows:
+                self.attempt += 1
+                self.attempt_has_rows = False
+            self.pending_resume = Resume(self.attempt, int(m.group(1)))
+            data.resumes.append(self.pending_resume)
+            return True
+        if m := _RE_CKPT_WRITE.match(line):
+            data.checkpoints.append(
+                CheckpointMark(self.attempt, int(m.group(1) or m.group(2)), self.last_step)
+            )
+            return True
+        return False
+
+    def _setting(self, line: str) -> bool:
+        """``units``, ``timestep``, ``run``/``minimize``: remembered for the next blocks, True."""
+        if m := _RE_UNITS.match(line):
+            self.units = m.group(1)
+            self.data.units = self.data.units or self.units
+            self.timestep = DEFAULT_TIMESTEP.get(self.units)  # `units` resets the timestep
+            return True
+        if m := _RE_TIMESTEP.match(line):
+            try:
+                self.timestep = float(m.group(1))
+            except ValueError:
+                self.data.warnings.append(
+                    f"timestep {m.group(1)!r} is not a number: its blocks use the previous one"
+                )
+            return True
+        if m := _RE_RUN.match(line):
+            self.pending = "minimize" if m.group(1) in ("minimize", "min") else m.group(1)
+            return True
+        return False
 
 
 @dataclass

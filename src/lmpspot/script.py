@@ -472,24 +472,34 @@ def parse_script(path: str | Path, *, allow_unsafe: bool = False) -> Plan:
     path = Path(path).resolve()
     if not path.is_file():
         raise ScriptError(f"input script {path} does not exist")
-    commands: list[Command] = []
-    stages: list[Stage] = []
-    input_files: list[Path] = []
-    create_index = -1
+    reader = _ScriptReader(path, allow_unsafe)
+    reader.add(path, 0)
+    if reader.create_index < 0:
+        raise ScriptError(f"{path.name}: no read_data/create_box/read_restart defines the system")
+    if not reader.stages:
+        raise ScriptError(f"{path.name}: no run or minimize command: nothing to do")
+    # de-duplicate while keeping order
+    seen: set[Path] = set()
+    files = [f for f in reader.input_files if not (f in seen or seen.add(f))]
+    return Plan(path, reader.commands, reader.stages, files, reader.create_index)
 
-    def add(source: Path, depth: int) -> None:
-        nonlocal create_index
+
+class _ScriptReader:
+    """The state :func:`parse_script` builds while it reads a script and its includes."""
+
+    def __init__(self, path: Path, allow_unsafe: bool) -> None:
+        self.path = path  # the top-level script: data file names are relative to its directory
+        self.allow_unsafe = allow_unsafe
+        self.commands: list[Command] = []
+        self.stages: list[Stage] = []
+        self.input_files: list[Path] = []
+        self.create_index = -1
+
+    def add(self, source: Path, depth: int) -> None:
+        """Classify and validate every command of ``source`` (includes inlined)."""
         if depth > 8:
             raise ScriptError(f"{source}: include nesting deeper than 8")
-        try:
-            text = source.read_text()
-        except UnicodeDecodeError as e:
-            raise ScriptError(f"{source}: not a text file ({e})") from e
-        try:
-            lines = logical_lines(text)
-        except ScriptError as e:
-            raise ScriptError(f"{source}: {e}") from e
-        for lineno, line in lines:
+        for lineno, line in _source_lines(source):
             where = f"{source.name}:{lineno}"
             try:
                 words = split_words(line)
@@ -499,69 +509,87 @@ def parse_script(path: str | Path, *, allow_unsafe: bool = False) -> Plan:
             if name in REJECTED:
                 raise ScriptError(f"{where}: '{name}' is not supported: {REJECTED[name]}")
             if name == "include":
-                if len(words) != 2 or "$" in words[1]:
-                    raise ScriptError(f"{where}: 'include' needs one literal file name")
-                inc = (source.parent / words[1]).resolve()
-                if not inc.is_file():
-                    raise ScriptError(f"{where}: included file {words[1]} not found")
-                input_files.append(inc)
-                add(inc, depth + 1)
+                self._include(source, words, where, depth)
                 continue
-            kind = COMMAND_KINDS.get(name)
-            if kind is None:
-                raise ScriptError(
-                    f"{where}: command {name!r} is not supported by lmpspot (it does not know "
-                    "how to replay it on resume); see docs/RUNNER.md for the supported commands"
-                )
-            if name == "timer" and "timeout" in words:
-                raise ScriptError(f"{where}: 'timer timeout' conflicts with checkpointing")
-            if name == "shell" and len(words) > 1 and words[1] == "cd":
-                raise ScriptError(f"{where}: 'shell cd' changes the working directory")
-            _refuse_unsafe(words, where, allow_unsafe)
-            if name == "if":
-                _check_if(words, where, allow_unsafe)
-            cmd = Command(len(commands), lineno, source.name, line, name, words, kind)
+            kind = self._checked_kind(words, where)
+            cmd = Command(len(self.commands), lineno, source.name, line, name, words, kind)
             if kind is Kind.CREATE:
-                if create_index < 0:
-                    create_index = cmd.index
-                elif name == "read_data" and "add" in words:
-                    cmd.kind = Kind.STATE
-                else:
-                    raise ScriptError(f"{where}: the system is defined twice ({name})")
-            if name in _INPUT_FILE_ARG and len(words) > _INPUT_FILE_ARG[name] + 1:
-                fname = words[_INPUT_FILE_ARG[name] + 1]
-                if "$" not in fname and "*" not in fname:
-                    f = (path.parent / fname).resolve()
-                    if f.is_file():
-                        input_files.append(f)
+                self._define_system(cmd, where)
+            self._note_input_file(words)
             if kind in (Kind.RUN, Kind.MINIMIZE):
-                if create_index < 0:
-                    raise ScriptError(f"{where}: '{name}' before the system is defined")
-                if kind is Kind.RUN:
-                    cmd.run = parse_run(words, where)
-                elif len(words) < 5:
-                    raise ScriptError(f"{where}: 'minimize' needs etol ftol maxiter maxeval")
-                cmd.stage = len(stages)
-                stages.append(
-                    Stage(
-                        cmd.stage,
-                        cmd.index,
-                        name,
-                        _stage_name(name, cmd.stage, commands),
-                        cmd.run,
-                    )
-                )
-            commands.append(cmd)
+                self._add_stage(cmd, where)
+            self.commands.append(cmd)
 
-    add(path, 0)
-    if create_index < 0:
-        raise ScriptError(f"{path.name}: no read_data/create_box/read_restart defines the system")
-    if not stages:
-        raise ScriptError(f"{path.name}: no run or minimize command: nothing to do")
-    # de-duplicate while keeping order
-    seen: set[Path] = set()
-    files = [f for f in input_files if not (f in seen or seen.add(f))]
-    return Plan(path, commands, stages, files, create_index)
+    def _include(self, source: Path, words: list[str], where: str, depth: int) -> None:
+        if len(words) != 2 or "$" in words[1]:
+            raise ScriptError(f"{where}: 'include' needs one literal file name")
+        inc = (source.parent / words[1]).resolve()
+        if not inc.is_file():
+            raise ScriptError(f"{where}: included file {words[1]} not found")
+        self.input_files.append(inc)
+        self.add(inc, depth + 1)
+
+    def _checked_kind(self, words: list[str], where: str) -> Kind:
+        """The command's kind; raises ScriptError for a command lmpspot cannot replay or refuses."""
+        name = words[0]
+        kind = COMMAND_KINDS.get(name)
+        if kind is None:
+            raise ScriptError(
+                f"{where}: command {name!r} is not supported by lmpspot (it does not know "
+                "how to replay it on resume); see docs/RUNNER.md for the supported commands"
+            )
+        if name == "timer" and "timeout" in words:
+            raise ScriptError(f"{where}: 'timer timeout' conflicts with checkpointing")
+        if name == "shell" and len(words) > 1 and words[1] == "cd":
+            raise ScriptError(f"{where}: 'shell cd' changes the working directory")
+        _refuse_unsafe(words, where, self.allow_unsafe)
+        if name == "if":
+            _check_if(words, where, self.allow_unsafe)
+        return kind
+
+    def _define_system(self, cmd: Command, where: str) -> None:
+        """The first CREATE command defines the system; ``read_data ... add`` later is a state change."""
+        if self.create_index < 0:
+            self.create_index = cmd.index
+        elif cmd.name == "read_data" and "add" in cmd.words:
+            cmd.kind = Kind.STATE
+        else:
+            raise ScriptError(f"{where}: the system is defined twice ({cmd.name})")
+
+    def _note_input_file(self, words: list[str]) -> None:
+        """Record a literal data file the command reads (it is part of the input's identity)."""
+        name = words[0]
+        if name in _INPUT_FILE_ARG and len(words) > _INPUT_FILE_ARG[name] + 1:
+            fname = words[_INPUT_FILE_ARG[name] + 1]
+            if "$" not in fname and "*" not in fname:
+                f = (self.path.parent / fname).resolve()
+                if f.is_file():
+                    self.input_files.append(f)
+
+    def _add_stage(self, cmd: Command, where: str) -> None:
+        """A ``run`` or ``minimize`` command starts a stage."""
+        if self.create_index < 0:
+            raise ScriptError(f"{where}: '{cmd.name}' before the system is defined")
+        if cmd.kind is Kind.RUN:
+            cmd.run = parse_run(cmd.words, where)
+        elif len(cmd.words) < 5:
+            raise ScriptError(f"{where}: 'minimize' needs etol ftol maxiter maxeval")
+        cmd.stage = len(self.stages)
+        self.stages.append(
+            Stage(cmd.stage, cmd.index, cmd.name, _stage_name(cmd.name, cmd.stage, self.commands), cmd.run)
+        )
+
+
+def _source_lines(source: Path) -> list[tuple[int, str]]:
+    """The logical lines of one script file, as (line number, text)."""
+    try:
+        text = source.read_text()
+    except UnicodeDecodeError as e:
+        raise ScriptError(f"{source}: not a text file ({e})") from e
+    try:
+        return logical_lines(text)
+    except ScriptError as e:
+        raise ScriptError(f"{source}: {e}") from e
 
 
 def resume_text(cmd: Command, resume_step: int) -> list[str]:

@@ -374,8 +374,30 @@ def gather(
     now = time.time() if now is None else now
     log = log or (lambda _m: None)
     resolver = InstanceResolver(batch, ecs, ec2, log) if batch is not None else None
+    jobs = _jobs_by_sim(cfg, batch, log) if batch is not None else {}
+    sims = list(jobs)
+    if cfg.include_s3_only:
+        wanted = cfg.sim_ids or sims_in_s3(s3, cfg.bucket, cfg.results_prefix)
+        sims += [s for s in wanted if s not in jobs]
+    out = []
+    for sid in sims:
+        job, queue = jobs.get(sid, ({}, None))
+        js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
+        doc = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
+        _apply_job(js, job, doc, cfg, s3, resolver)
+        if not job and doc is None and js.source != "s3":
+            continue
+        _apply_history(js, s3, cfg, doc)
+        _apply_s3(js, s3, cfg, now)
+        _finish(js, cfg, now, price_fn)
+        out.append(js)
+    return sorted(out, key=lambda j: (j.state not in ACTIVE, j.sim_id))
+
+
+def _jobs_by_sim(cfg: Settings, batch: Any, log: LogFn) -> dict[str, tuple[dict[str, Any], str]]:
+    """sim id -> (the job that stands for it, its queue), over all of ``cfg.queues``."""
     jobs: dict[str, tuple[dict[str, Any], str]] = {}
-    for q in cfg.queues if batch is not None else []:
+    for q in cfg.queues:
         try:
             described = describe_jobs(batch, list_queue_jobs(batch, q))
         except Exception as exc:  # noqa: BLE001 (a queue that does not exist: say so, go on)
@@ -390,53 +412,46 @@ def gather(
             prev = jobs.get(sid)
             if prev is None or _rank(job) >= _rank(prev[0]):
                 jobs[sid] = (job, q)
-    sims = list(jobs)
-    if cfg.include_s3_only:
-        wanted = cfg.sim_ids or sims_in_s3(s3, cfg.bucket, cfg.results_prefix)
-        sims += [s for s in wanted if s not in jobs]
-    out = []
-    for sid in sims:
-        job, queue = jobs.get(sid, ({}, None))
-        js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
-        doc = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
-        if doc is not None and doc.get("executor") == "local":
-            js.source = "local"
-            js.state = str(doc.get("status", "UNKNOWN"))
-            js.attempts = local_attempts(doc)
-            if js.state in ("RUNNING", "RUNNABLE"):
-                js.state = "RUNNING"
-                js.attempt = len(js.attempts) + 1  # the executor records an attempt when it ends
-            js.notes.append(
-                "local mode: the local executor's ledger is the record (moto's job status is not)"
-            )
-        elif job and cfg.local:
-            js.source = "local"
-            running = (
-                get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}") is not None
-            )
-            js.state = "RUNNING" if running else "SUBMITTED"
-            js.attempt = 1 if running else 0
-            js.notes.append(
-                "local mode: no attempt recorded by the local executor yet (moto's job status ignored)"
-            )
-        elif job:
-            js.state = job.get("status", "UNKNOWN")
-            js.status_reason = job.get("statusReason")
-            js.attempts = batch_attempts(job)
-            for a in js.attempts:
-                assert resolver is not None
-                a.update(resolver.resolve(queue, a.pop("container_instance_arn", None)))
-        else:
-            js.source = "s3"
-            js.state = "NO-JOB"
-            js.notes.append("no Batch job in the listed queues; numbers from S3 only")
-        if not job and doc is None and js.source != "s3":
-            continue
-        _apply_history(js, s3, cfg, doc)
-        _apply_s3(js, s3, cfg, now)
-        _finish(js, cfg, now, price_fn)
-        out.append(js)
-    return sorted(out, key=lambda j: (j.state not in ACTIVE, j.sim_id))
+    return jobs
+
+
+def _apply_job(
+    js: JobStatus,
+    job: dict[str, Any],
+    doc: dict[str, Any] | None,
+    cfg: Settings,
+    s3: Any,
+    resolver: InstanceResolver | None,
+) -> None:
+    """State and attempts: from the local executor's ledger, the Batch job, or (neither) S3."""
+    sid, queue = js.sim_id, js.queue
+    if doc is not None and doc.get("executor") == "local":
+        js.source = "local"
+        js.state = str(doc.get("status", "UNKNOWN"))
+        js.attempts = local_attempts(doc)
+        if js.state in ("RUNNING", "RUNNABLE"):
+            js.state = "RUNNING"
+            js.attempt = len(js.attempts) + 1  # the executor records an attempt when it ends
+        js.notes.append("local mode: the local executor's ledger is the record (moto's job status is not)")
+    elif job and cfg.local:
+        js.source = "local"
+        running = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}") is not None
+        js.state = "RUNNING" if running else "SUBMITTED"
+        js.attempt = 1 if running else 0
+        js.notes.append(
+            "local mode: no attempt recorded by the local executor yet (moto's job status ignored)"
+        )
+    elif job:
+        js.state = job.get("status", "UNKNOWN")
+        js.status_reason = job.get("statusReason")
+        js.attempts = batch_attempts(job)
+        for a in js.attempts:
+            assert resolver is not None
+            a.update(resolver.resolve(queue, a.pop("container_instance_arn", None)))
+    else:
+        js.source = "s3"
+        js.state = "NO-JOB"
+        js.notes.append("no Batch job in the listed queues; numbers from S3 only")
 
 
 # --------------------------------------------------------------------------------------

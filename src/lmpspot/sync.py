@@ -259,44 +259,12 @@ class CheckpointSyncer:
                 kind = "ckpt" if self._pending else "out"
                 item: Any = self._pending[0] if kind == "ckpt" else self._outputs[0]
                 self._busy = True
-            outcome = "done"
-            try:
-                if kind == "ckpt":
-                    self._sync_checkpoint(*item)
-                else:
-                    self._upload_outputs(*item)
-            except Preempted:
-                outcome = "preempted"  # a checkpoint is waiting: it goes first, outputs after
-            except (LeaseLost, Fenced) as exc:
-                outcome = "superseded"
-                if self.lease is not None:
-                    self.lease.lost.set()
-                self.stats.last_error = str(exc)
-                self.log(f"sync stopped: {exc}")
-            except _Permanent as exc:
-                outcome = "dropped"
-                self.stats.failures += 1
-                self.stats.last_error = str(exc)
-                self.log(f"sync gave up on an item: {exc}")
-            except Exception as exc:  # retried: S3 down, throttled, timeouts, ...
-                outcome = "retry"
-                self.stats.failures += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                self.log(f"sync failed (attempt {attempt + 1}), will retry: {self.stats.last_error}")
+            outcome = self._sync_item(kind, item, attempt)
             with self._cond:
                 self._busy = False
-                if outcome == "superseded":
-                    self._pending.clear()
-                    self._outputs.clear()
-                elif outcome == "preempted":
-                    pass  # the output item stays queued; the checkpoint is picked first
-                elif outcome != "retry":
+                self._settle(kind, item, outcome)
+                if outcome in ("done", "dropped"):
                     attempt = 0
-                    queue = self._pending if kind == "ckpt" else self._outputs
-                    if queue and queue[0] is item:
-                        queue.pop(0)
-                    if kind == "ckpt" and outcome == "done":
-                        self._done_seq = max(self._done_seq, item[1].seq)
                 self._cond.notify_all()
                 if self._stop:
                     return
@@ -304,6 +272,45 @@ class CheckpointSyncer:
                 self.stats.retries += 1
                 self._sleep_backoff(attempt)
                 attempt += 1
+
+    def _sync_item(self, kind: str, item: Any, attempt: int) -> str:
+        """Sync one queued item; the outcome: done, preempted, superseded, dropped or retry."""
+        try:
+            if kind == "ckpt":
+                self._sync_checkpoint(*item)
+            else:
+                self._upload_outputs(*item)
+        except Preempted:
+            return "preempted"  # a checkpoint is waiting: it goes first, outputs after
+        except (LeaseLost, Fenced) as exc:
+            if self.lease is not None:
+                self.lease.lost.set()
+            self.stats.last_error = str(exc)
+            self.log(f"sync stopped: {exc}")
+            return "superseded"
+        except _Permanent as exc:
+            self.stats.failures += 1
+            self.stats.last_error = str(exc)
+            self.log(f"sync gave up on an item: {exc}")
+            return "dropped"
+        except Exception as exc:  # retried: S3 down, throttled, timeouts, ...
+            self.stats.failures += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            self.log(f"sync failed (attempt {attempt + 1}), will retry: {self.stats.last_error}")
+            return "retry"
+        return "done"
+
+    def _settle(self, kind: str, item: Any, outcome: str) -> None:
+        """Update the queues after ``item`` was tried (called with ``_cond`` held)."""
+        if outcome == "superseded":
+            self._pending.clear()
+            self._outputs.clear()
+        elif outcome in ("done", "dropped"):  # preempted: the output item stays queued
+            queue = self._pending if kind == "ckpt" else self._outputs
+            if queue and queue[0] is item:
+                queue.pop(0)
+            if kind == "ckpt" and outcome == "done":
+                self._done_seq = max(self._done_seq, item[1].seq)
 
     def _checkpoint_waiting(self) -> bool:
         with self._cond:

@@ -39,7 +39,7 @@ class CpuImage:
 
     def podman(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
         env = dict(os.environ, CONTAINERS_CONF=str(self.containers_conf))
-        proc = subprocess.run(  # noqa: S603
+        proc = subprocess.run(
             [PODMAN, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
         if check:

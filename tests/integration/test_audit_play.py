@@ -45,7 +45,7 @@ def site_vars(aws: LocalAws, tmp_path):
     down = run_playbook("playbooks/registry.yml", aws, extra_vars={**ev, "registry_state": "absent"})
     conf = state / "containers.conf"
     penv = {**os.environ, "CONTAINERS_CONF": str(conf)} if conf.exists() else dict(os.environ)
-    listed = subprocess.run(  # noqa: S603
+    listed = subprocess.run(
         [PODMAN, "images", "--format", "{{.Repository}}:{{.Tag}}"],
         capture_output=True,
         text=True,
@@ -55,7 +55,7 @@ def site_vars(aws: LocalAws, tmp_path):
     for ref in re.findall(rf"127\.0\.0\.1:{ev['registry_local_port']}/\S+", listed.stdout):
         subprocess.run(
             [PODMAN, "rmi", "--force", "--ignore", ref], capture_output=True, check=False, env=penv
-        )  # noqa: S603
+        )
     assert down.rc == 0, down
 
 

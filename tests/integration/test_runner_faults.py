@@ -160,7 +160,7 @@ def _corrupt_newest_s3(s3, bucket: str) -> str | None:
     return key
 
 
-def test_kill9_at_random_moments_with_s3(tmp_path, aws, reference):
+def test_kill9_at_random_moments_with_s3(tmp_path, aws, reference):  # noqa: PLR0912 (one fault schedule, a branch per fault)
     rng = random.Random(20250722)  # noqa: S311 - reproducible fault schedule
     s3 = aws.client("s3")
     bucket = "lmpspot-faults"

@@ -81,7 +81,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def lmpspot(aws: LocalAws, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **aws.env}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "lmpspot.cli", *args],
         check=False,
         env=env,
@@ -125,7 +125,7 @@ def run_attempt(
         "2",
     ]
     started = time.time()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     notice_at = None
     if n == 1:
         while proc.poll() is None and notice_at is None:
@@ -198,7 +198,7 @@ def submitted(aws: LocalAws) -> tuple[str, str]:
     return sim, job
 
 
-def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_path: Path):  # noqa: PLR0915 (one story)
+def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_path: Path):
     sim, job_id = submitted
     script = polymer_input(tmp_path)
     # Submitted, no attempt yet: moto already says SUCCEEDED; status does not believe it.

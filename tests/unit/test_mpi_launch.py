@@ -3,6 +3,8 @@ tests/integration/test_runner_mpi.py runs real ranks)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -152,3 +154,33 @@ def test_ranks_that_ignore_a_relayed_sigterm_are_killed_after_stop_linger(tmp_pa
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+IGNORE_SIGNALS = """\
+import signal, sys, time
+for s in (signal.SIGTERM, signal.SIGUSR1):
+    signal.signal(s, signal.SIG_IGN)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_relayed_signals_wait_for_rank0_and_only_a_stop_counts(tmp_path):
+    """Signals stay queued until rank 0 has written its pid; SIGUSR1 (checkpoint, go on)
+    is relayed but is no stop, SIGTERM is."""
+    logs: list[str] = []
+    pending = [int(signal.SIGUSR1)]
+    assert mpi._relay_pending(pending, tmp_path, logs.append) is False
+    assert pending == [signal.SIGUSR1] and logs == []  # rank 0 not started: held
+    child = subprocess.Popen([sys.executable, "-c", IGNORE_SIGNALS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        (tmp_path / "rank0.pid").write_text(f"{child.pid}\n")
+        assert mpi._relay_pending(pending, tmp_path, logs.append) is False
+        assert pending == [] and logs == [f"relayed SIGUSR1 to rank 0 (pid {child.pid})"]
+        pending += [int(signal.SIGUSR1), int(signal.SIGTERM)]
+        assert mpi._relay_pending(pending, tmp_path, logs.append) is True
+        assert pending == [] and logs[-1] == f"relayed SIGTERM to rank 0 (pid {child.pid})"
+    finally:
+        child.kill()
+        child.wait()

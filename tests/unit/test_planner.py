@@ -267,3 +267,23 @@ def test_command_line(tmp_path, capsys):
     assert md.read_text().startswith("# lmpspot cost plan")
     assert planner.main(["--atoms", "1", "--ns", "1", "--ns-per-day", "A100"]) == 2
     assert "MODEL=NS_PER_DAY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spot_usd", "od_usd", "share", "want"),
+    [
+        # all on spot: the spot cost is the expected one, with or without an on-demand price
+        (2.0, None, 0.0, {"spot": 20.0, "on_demand": None, "expected": 20.0}),
+        # all on-demand: a missing spot price does not matter
+        (None, 4.0, 1.0, {"spot": None, "on_demand": 36.0, "expected": 36.0}),
+        # a mix needs both prices: 7.5 expected spot hours * 2 + 2.25 on-demand hours * 4
+        (2.0, 4.0, 0.25, {"spot": 20.0, "on_demand": 36.0, "expected": 15.0 + 9.0}),
+        (2.0, None, 0.25, {"spot": 20.0, "on_demand": None, "expected": None}),
+    ],
+)
+def test_cost_per_job_expected_needs_the_prices_the_share_uses(spot_usd, od_usd, share, want):
+    ih = {"spot": 10.0, "on_demand": 9.0, "expected_spot": 7.5, "expected_on_demand": 9.0 * share}
+    spot = Price(spot_usd, source="t", as_of="2026-01-01")
+    on_demand = Price(od_usd, source="t", as_of="2026-01-01")
+    got = planner._cost_per_job(ih, spot, on_demand, share)
+    assert got == pytest.approx(want)
