@@ -1,4 +1,5 @@
-"""Every module and filter of the local collection carries parseable documentation.
+"""Every module and filter of the repository's collections (lmpspot.aws, lmpspot.local)
+carries parseable documentation.
 
 ansible-doc and ansible-lint read DOCUMENTATION/EXAMPLES/RETURN as YAML; a stray
 ``key: value`` inside a description breaks them silently (lint only warns).
@@ -12,8 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-PLUGINS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/lmpspot/aws/plugins"
-MODULES = sorted((PLUGINS / "modules").glob("*.py"))
+COLLECTIONS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/lmpspot"
+PLUGINS = COLLECTIONS / "aws/plugins"
+# The product's modules and the local stand-ins' (lmpspot.local: local_aws, local_registry).
+MODULES = sorted((PLUGINS / "modules").glob("*.py")) + sorted(
+    (COLLECTIONS / "local/plugins/modules").glob("*.py")
+)
 FRAGMENTS = sorted((PLUGINS / "doc_fragments").glob("*.py"))
 
 
