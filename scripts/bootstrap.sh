@@ -39,6 +39,6 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/python" -m pip install -q -r requirements.txt
   "$VENV/bin/python" -m pip install -q --no-deps -e .
   # The local stand-ins (executor, IMDS stub): this venv only, never the image (local/pyproject.toml).
-  "$VENV/bin/python" -m pip install -q --no-deps -e local
+  "$VENV/bin/python" -m pip install -q --no-deps -e ./local
   echo "$want" > "$stamp"
 fi
