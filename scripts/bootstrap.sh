@@ -31,12 +31,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 stamp="$VENV/.lmpspot-requirements.sha256"
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml local/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> creating $VENV from requirements.txt (pinned)"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r requirements.txt
   "$VENV/bin/python" -m pip install -q --no-deps -e .
+  # The local stand-ins (executor, IMDS stub): this venv only, never the image (local/pyproject.toml).
+  "$VENV/bin/python" -m pip install -q --no-deps -e ./local
   echo "$want" > "$stamp"
 fi

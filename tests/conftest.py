@@ -1,7 +1,7 @@
 """Shared fixtures: a real local AWS (moto server) and a way to run the real playbooks.
 
 The moto server is started with the same code the ``local_aws`` play uses
-(``lmpspot.aws`` module_utils), on a free loopback port, once per test session.
+(``lmpspot.local`` module_utils), on a free loopback port, once per test session.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ COLLECTIONS = REPO / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.lmpspot.aws.plugins.module_utils import local_aws  # noqa: E402
+from ansible_collections.lmpspot.local.plugins.module_utils import local_aws  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 RECAP = re.compile(

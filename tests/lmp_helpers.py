@@ -23,7 +23,7 @@ EVALUATE_ON_EXIT = [
 ]
 
 
-# Batch's reasons (as lmpspot.executor spells them) for the outcomes below.
+# Batch's reasons (as lmpspot_local.executor spells them) for the outcomes below.
 SPOT_RECLAIM = "Host EC2 (instance i-local0000) terminated."
 EXITED = "Essential container in task exited"
 PULL_FAILED = "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"

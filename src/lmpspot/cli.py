@@ -497,8 +497,6 @@ def build_parser() -> argparse.ArgumentParser:
     # Day-2 views: `lmpspot status`, `lmpspot report`, `lmpspot plan` (lmpspot.planner).
     for name in ("lmpspot.status", "lmpspot.report", "lmpspot.planner"):
         importlib.import_module(name).register(sub)
-    # Listed for --help; main() hands its arguments to lmpspot.executor untouched.
-    sub.add_parser("local-executor", help="run a submitted job the way AWS Batch would, with podman")
     sub.add_parser("spot-handler", help="host daemon: on a spot notice, signal registered simulations")
     return parser
 
@@ -506,10 +504,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lmpspot`` console script."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["local-executor"]:
-        from lmpspot import executor  # noqa: PLC0415
-
-        return int(executor.main(argv[1:]))
     if argv[:1] == ["spot-handler"]:
         from lmpspot import hostagent  # noqa: PLC0415
 

@@ -34,7 +34,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lmpspot.executor import ledger_key, read_ledger
+from lmpspot.job_record import ledger_key, read_ledger
 from lmpspot.s3store import DEFAULT_PREFIX, S3Store
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED"})

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lmpspot.history import history, runner_records
+from lmpspot.job_record import ATTEMPTS_NAME
 from lmpspot.ledger import LOCAL, cost_ledger, is_interruption, iso, parse_time
 from lmpspot.progress import format_duration
 
@@ -50,7 +51,6 @@ LogFn = Callable[[str], None]
 
 JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
-ATTEMPTS_NAME = "attempts.json"
 STATUS_NAME = "status.json"
 
 

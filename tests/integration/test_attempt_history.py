@@ -16,8 +16,9 @@ import pytest
 from lmp_helpers import unmanaged_queue
 
 from lmpspot.attempts import AttemptRecord, S3Backend
-from lmpspot.executor import ledger_key, write_ledger
+from lmpspot.job_record import ledger_key
 from lmpspot.status import Settings, gather
+from lmpspot_local.executor import write_ledger
 
 pytestmark = pytest.mark.integration
 

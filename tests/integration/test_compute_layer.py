@@ -30,8 +30,8 @@ from conftest import run_playbook
 from lmp_helpers import EVALUATE_ON_EXIT, OUTCOMES
 
 from lmpspot.cli import build_parser
-from lmpspot.executor import LocalExecutor, decide
-from lmpspot.fallback import capacity_fallback, run_definition
+from lmpspot_local.executor import LocalExecutor, decide
+from lmpspot_local.fallback import capacity_fallback, run_definition
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
 from lmp_helpers import EVALUATE_ON_EXIT, job_environment, lj_fcc, unmanaged_queue
 
-from lmpspot.executor import EXITED_REASON, TIMEOUT_REASON, Podman, run_job
+from lmpspot_local.executor import EXITED_REASON, TIMEOUT_REASON, Podman, run_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -228,7 +228,11 @@ def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: 
 
 def test_serve_finds_the_jobs_not_yet_executed(aws):
     """serve() picks jobs by the attempts ledger, not by moto's (always SUCCEEDED) status."""
+<<<<<<< HEAD
     from lmpspot.executor import LocalExecutor, write_ledger
+=======
+    from lmpspot_local.executor import LocalExecutor, write_ledger  # noqa: PLC0415
+>>>>>>> h16c
 
     unmanaged_queue(aws, QUEUE, ce_name="ce-serve", role_name="r-serve")
     batch = aws.client("batch")

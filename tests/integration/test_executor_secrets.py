@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.lmpspot.aws.plugins.module_utils import podman_env
 from lmp_helpers import unmanaged_queue
 
-from lmpspot.executor import Podman, run_job
+from lmpspot_local.executor import Podman, run_job
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import boto3
 import pytest
-from ansible_collections.lmpspot.aws.plugins.module_utils import local_aws
+from ansible_collections.lmpspot.local.plugins.module_utils import local_aws
 from conftest import REPO, free_port, run_playbook  # tests/conftest.py: the `playbook` fixture's runner
 
 pytestmark = pytest.mark.integration

@@ -1,5 +1,5 @@
 """lmpspot.hostagent against real collaborators: the spot handler with the IMDSv2 stand-in
-(lmpspot.testing.imds_stub) and real signalled processes; the checkpoint sync pass and
+(lmpspot_local.imds_stub) and real signalled processes; the checkpoint sync pass and
 `checkpoints sync` against the local AWS (moto server)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from lmpspot import hostagent, registry
 from lmpspot.checkpoint import LocalStore
 from lmpspot.s3store import S3Store
-from lmpspot.testing.imds_stub import ImdsStub
+from lmpspot_local.imds_stub import ImdsStub
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from lmpspot.imds import (
     SpotNoticeWatcher,
     resolve_endpoint,
 )
-from lmpspot.testing.imds_stub import ImdsStub
+from lmpspot_local.imds_stub import ImdsStub
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +173,7 @@ def test_endpoint_resolution_and_disable(monkeypatch, stub: ImdsStub):
 def test_stub_as_module_with_control_endpoint():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lmpspot.testing.imds_stub", "--port", str(port)],
+        [sys.executable, "-m", "lmpspot_local.imds_stub", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -1,6 +1,6 @@
 """The local AWS play: start, reuse, check mode, stop, and refusal of routable addresses.
 
-Runs the real ``playbooks/local_aws.yml`` (the ``lmpspot.aws.local_aws`` module) on a
+Runs the real ``playbooks/local_aws.yml`` (the ``lmpspot.local.local_aws`` module) on a
 free port with its own state directory, separate from the session's moto fixture.
 """
 

@@ -21,7 +21,7 @@ import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
 from lmp_helpers import EVALUATE_ON_EXIT, job_environment, lj_fcc, unmanaged_queue
 
-from lmpspot.executor import EXITED_REASON, Podman, run_job
+from lmpspot_local.executor import EXITED_REASON, Podman, run_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

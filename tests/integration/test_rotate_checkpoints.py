@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lmpspot.checkpoint import LocalStore
-from lmpspot.executor import ledger_key, write_ledger
+from lmpspot.job_record import ledger_key
 from lmpspot.prune import FINISHED, RUNNING, UNKNOWN, prune_finished
 from lmpspot.s3store import S3Store
+from lmpspot_local.executor import write_ledger
 
 pytestmark = pytest.mark.integration
 

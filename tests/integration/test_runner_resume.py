@@ -295,7 +295,7 @@ def test_sigusr1_checkpoints_now_and_continues(tmp_path, reference):
 
 
 def test_spot_notice_from_imds(tmp_path, reference):
-    from lmpspot.testing.imds_stub import ImdsStub
+    from lmpspot_local.imds_stub import ImdsStub
 
     wd = fresh(tmp_path)
     with ImdsStub() as stub:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lmpspot.testing.imds_stub import ImdsStub
+from lmpspot_local.imds_stub import ImdsStub
 
 pytestmark = pytest.mark.integration
 

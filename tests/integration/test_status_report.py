@@ -12,7 +12,7 @@ run in podman; here they run as plain processes (no image build, to keep this te
 * attempt 2 starts in a fresh work directory (a new node), resumes from S3, finishes.
 
 Each attempt is recorded in ``results/<sim>/attempts.json`` with the executor's own
-record type, retry decision and writer (``lmpspot.executor``), with the attempt's real
+record type, retry decision and writer (``lmpspot_local.executor``), with the attempt's real
 times, exit code and output -- what the executor writes after a podman attempt.
 """
 
@@ -31,8 +31,9 @@ import pytest
 from conftest import REPO, LocalAws, run_playbook
 from lmp_helpers import unmanaged_queue
 
-from lmpspot.executor import EXITED_REASON, Attempt, _record, decide, ledger_key, utc_iso, write_ledger
-from lmpspot.testing.imds_stub import ImdsStub
+from lmpspot.job_record import ledger_key
+from lmpspot_local.executor import EXITED_REASON, Attempt, _record, decide, utc_iso, write_ledger
+from lmpspot_local.imds_stub import ImdsStub
 
 pytestmark = [pytest.mark.integration]
 

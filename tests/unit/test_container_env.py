@@ -10,14 +10,14 @@ import sys
 import boto3
 import pytest
 
-from lmpspot.container_env import (
+from lmpspot_local.container_env import (
     NonLoopbackEndpoint,
     is_loopback_host,
     is_loopback_url,
     require_loopback_endpoint,
     write_env_file,
 )
-from lmpspot.executor import LocalExecutor
+from lmpspot_local.executor import LocalExecutor
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_the_executor_command_refuses_real_aws(tmp_path):
     env.update(AWS_ENDPOINT_URL="http://127.example.com:1", AWS_DEFAULT_REGION="us-east-2",
                AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, "-m", "lmpspot.executor", "run", "job-1", "--bucket", "b"],
+        [sys.executable, "-m", "lmpspot_local.executor", "run", "job-1", "--bucket", "b"],
         env=env, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr

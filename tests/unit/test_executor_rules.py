@@ -1,4 +1,4 @@
-"""AWS Batch retry semantics of the local executor (lmpspot.executor.decide) and job specs.
+"""AWS Batch retry semantics of the local executor (lmpspot_local.executor.decide) and job specs.
 
 Semantics (AWS Batch documentation, RetryStrategy / EvaluateOnExit): rules are evaluated
 in order; a rule matches when every condition it sets matches; patterns match exactly or,
@@ -14,7 +14,7 @@ import os
 import pytest
 from lmp_helpers import EVALUATE_ON_EXIT, OOM, OUTCOMES
 
-from lmpspot.executor import (
+from lmpspot_local.executor import (
     EXITED_REASON,
     SPOT_RECLAIM_REASON,
     TIMEOUT_REASON,

@@ -7,8 +7,8 @@ import threading
 import time
 from types import SimpleNamespace
 
-from lmpspot.executor import LocalExecutor
 from lmpspot.window import CycleWindow
+from lmpspot_local.executor import LocalExecutor
 
 SPEC = SimpleNamespace(job_id="job-1")
 

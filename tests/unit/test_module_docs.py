@@ -1,5 +1,6 @@
-"""Every module and filter of the local collection carries parseable documentation (a
-filter's in plugins/filter/<name>.yml, where ansible-doc looks for it).
+"""Every module and filter of the repository's collections (lmpspot.aws, lmpspot.local)
+carries parseable documentation (a filter's in plugins/filter/<name>.yml, where
+ansible-doc looks for it).
 
 ansible-doc and ansible-lint read DOCUMENTATION/EXAMPLES/RETURN as YAML; a stray
 ``key: value`` inside a description breaks them silently (lint only warns).
@@ -14,8 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-PLUGINS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/lmpspot/aws/plugins"
-MODULES = sorted((PLUGINS / "modules").glob("*.py"))
+COLLECTIONS = Path(__file__).resolve().parents[2] / "collections/ansible_collections/lmpspot"
+PLUGINS = COLLECTIONS / "aws/plugins"
+# The product's modules and the local stand-ins' (lmpspot.local: local_aws, local_registry).
+MODULES = sorted((PLUGINS / "modules").glob("*.py")) + sorted(
+    (COLLECTIONS / "local/plugins/modules").glob("*.py")
+)
 FRAGMENTS = sorted((PLUGINS / "doc_fragments").glob("*.py"))
 FILTER_FILES = sorted((PLUGINS / "filter").glob("*.py"))
 GALAXY = yaml.safe_load((PLUGINS.parent / "galaxy.yml").read_text())

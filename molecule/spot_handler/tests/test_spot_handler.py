@@ -1,5 +1,9 @@
 """The spot handler's real state on the converged container, and its reaction to notices
-served by the local IMDS stand-in (lmpspot.testing.imds_stub) inside the container."""
+served by the local IMDS stand-in (lmpspot_local.imds_stub) inside the container.
+
+The stand-in is not part of what the role installs (the host's venv holds the product
+alone), so the test copies its one file in and runs it with the venv's python (it needs
+only the standard library and lmpspot.timefmt)."""
 
 import json
 import time
@@ -15,6 +19,7 @@ POST = (
 )
 STATE = f"{VENV_PY} -c \"import urllib.request as u; u.urlopen('{IMDS}/lmpspot/state')\""
 DUMMY = Path(__file__).resolve().parents[2] / "resources" / "dummy_sim.py"
+IMDS_STUB = Path(__file__).resolve().parents[3] / "local" / "src" / "lmpspot_local" / "imds_stub.py"
 
 
 def wait_for(host, cmd, timeout=30.0):
@@ -61,8 +66,9 @@ def test_runtime_installed_in_its_venv(host):
 def test_handler_signals_registered_simulations_on_notices(host):
     # A fresh handler (after a notice it keeps stopping new runs: re-running verify needs this)
     host.check_output(f"systemctl restart {UNIT} && rm -rf /srv/mol-job")
+    host.check_output(f"install -m 0644 /dev/stdin /root/imds_stub.py <<'EOF'\n{IMDS_STUB.read_text()}\nEOF")
     stub = host.run(
-        f"systemd-run --unit lmpspot-imds-stub --collect {VENV_PY} -m lmpspot.testing.imds_stub --port 18111"
+        f"systemd-run --unit lmpspot-imds-stub --collect {VENV_PY} /root/imds_stub.py --port 18111"
     )
     assert stub.rc == 0, stub.stderr
     try:

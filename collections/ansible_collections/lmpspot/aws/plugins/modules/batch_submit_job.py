@@ -28,7 +28,7 @@ description:
     ones are first narrowed by name (C(ListJobs) cannot filter by parameter).
   - The local AWS (moto, without Docker) marks every job C(SUCCEEDED) the moment it is
     submitted, so there a job is never found active and every run submits; the local
-    executor (C(python -m lmpspot.executor)) is what runs the job there.
+    executor (C(python -m lmpspot_local.executor)) is what runs the job there.
 version_added: 0.1.0
 author: lmpspot developers
 options:

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Start, check and stop the local AWS (a moto server on loopback).
 
-One implementation shared by the ``lmpspot.aws.local_aws`` module (used by the
+One implementation shared by the ``lmpspot.local.local_aws`` module (used by the
 ``local_aws`` play) and by the test suite's fixtures, so tests exercise the same
 code path an operator does.
 

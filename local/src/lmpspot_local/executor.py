@@ -32,7 +32,7 @@ What it does, per job
   endpoint and dummy credentials (and its CA, mounted, as ``AWS_CA_BUNDLE``, when the
   local AWS speaks https). No IMDS endpoint: as on the Batch hosts (hop limit 1, the
   launch template's IMDS rule), the job cannot read instance metadata; the executor's
-  per-job :class:`~lmpspot.testing.imds_stub.ImdsStub` (instance ``i-local0000``) is the
+  per-job :class:`~lmpspot_local.imds_stub.ImdsStub` (instance ``i-local0000``) is the
   host's.
   ``CONTAINERS_CONF`` is ``.state/containers.conf`` when present.  An image on a loopback
   registry is pulled with ``--tls-verify=false``.
@@ -56,13 +56,13 @@ What it does, per job
   match decides RETRY/EXIT; no match means RETRY while attempts remain; exit code 0 means
   SUCCEEDED; attempts exhausted means FAILED.
 
-* Spot -> On-Demand fallback (:mod:`lmpspot.fallback`): ``capacity-cancel JOB_ID`` cancels
+* Spot -> On-Demand fallback (:mod:`lmpspot_local.fallback`): ``capacity-cancel JOB_ID`` cancels
   a job the way the Spot queue's ``jobStateTimeLimitActions`` would and carries out the
   registered EventBridge rule and state machine, which submit the On-Demand job.
 
-Command line: ``python -m lmpspot.executor run JOB_ID`` (``--inject-notice-at S`` ...),
-``python -m lmpspot.executor show SIM_ID``, ``python -m lmpspot.executor serve --queue Q``,
-``python -m lmpspot.executor capacity-cancel JOB_ID``.
+Command line: ``python -m lmpspot_local.executor run JOB_ID`` (``--inject-notice-at S`` ...),
+``python -m lmpspot_local.executor show SIM_ID``, ``python -m lmpspot_local.executor serve --queue Q``,
+``python -m lmpspot_local.executor capacity-cancel JOB_ID``.
 The AWS endpoint comes from the usual boto3 settings (``AWS_ENDPOINT_URL``...).
 """
 
@@ -82,13 +82,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmpspot.container_env import (
+from lmpspot.job_record import ledger_key, read_ledger
+from lmpspot.timefmt import utc_iso as _utc_iso
+from lmpspot_local.container_env import (
     NonLoopbackEndpoint,
     is_loopback_registry,
     require_loopback_endpoint,
     write_env_file,
 )
-from lmpspot.timefmt import utc_iso as _utc_iso
 
 LogFn = Callable[[str], None]
 
@@ -103,7 +104,6 @@ KILL_GRACE_S = 30.0  # Batch: SIGTERM, then SIGKILL after 30 s
 # After the night window closes, the runner's own watcher stops the job (its notice grace
 # is 30 s by default); the executor stops a container still running this much later.
 WINDOW_GRACE_S = 60.0
-ATTEMPTS_NAME = "attempts.json"
 LEDGER_FORMAT = 1
 # Batch's own variables: never taken from a job's environment, always set per attempt.
 RESERVED_ENV_PREFIX = "AWS_BATCH_"
@@ -403,12 +403,6 @@ class JobResult:
     ledger: str | None  # s3:// URL of attempts.json, when written
 
 
-def ledger_key(results_prefix: str, sim_id: str, array_index: int | None = None) -> str:
-    prefix = results_prefix if results_prefix.endswith("/") else results_prefix + "/"
-    sub = f"array-{array_index}/" if array_index is not None else ""
-    return f"{prefix}{sim_id}/{sub}{ATTEMPTS_NAME}"
-
-
 def write_ledger(s3: Any, bucket: str, key: str, doc: Mapping[str, Any]) -> None:
     s3.put_object(
         Bucket=bucket,
@@ -417,18 +411,6 @@ def write_ledger(s3: Any, bucket: str, key: str, doc: Mapping[str, Any]) -> None
         ContentType="application/json",
         ChecksumAlgorithm="SHA256",
     )
-
-
-def read_ledger(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    except Exception as exc:  # noqa: BLE001 (a 404 without the modelled error)
-        if "404" in str(exc) or "NoSuchKey" in str(exc):
-            return None
-        raise
-    return json.loads(body)
 
 
 def _record(a: Attempt) -> dict[str, Any]:
@@ -785,7 +767,7 @@ class LocalExecutor:
         inject_on_attempt: int = 1,
         imds: Any = None,
     ) -> JobResult:
-        from lmpspot.testing.imds_stub import ImdsStub  # noqa: PLC0415
+        from lmpspot_local.imds_stub import ImdsStub  # noqa: PLC0415
 
         sim_id = spec.parameters.get("sim_id") or spec.job_id
         bucket = spec.environment.get("LMPSPOT_BUCKET") or self.bucket
@@ -1071,7 +1053,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_capacity_cancel(args: argparse.Namespace) -> int:
     import boto3  # noqa: PLC0415
 
-    from lmpspot.fallback import capacity_fallback  # noqa: PLC0415
+    from lmpspot_local.fallback import capacity_fallback  # noqa: PLC0415
 
     jobs = capacity_fallback(
         boto3.client("batch"), boto3.client("events"), boto3.client("stepfunctions"), args.job_id
@@ -1088,7 +1070,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m lmpspot.executor", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m lmpspot_local.executor", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:

@@ -56,7 +56,7 @@ author: lmpspot developers
 
 EXAMPLES = r"""
 - name: Start the local registry
-  lmpspot.aws.local_registry:
+  lmpspot.local.local_registry:
     port: 5050
     config_file: "{{ lmpspot_state_dir }}/registry/config.yml"
     data_dir: "{{ lmpspot_state_dir }}/registry/data"
@@ -86,7 +86,7 @@ healthy:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lmpspot.aws.plugins.module_utils import local_registry
+from ansible_collections.lmpspot.local.plugins.module_utils import local_registry
 
 
 def main():

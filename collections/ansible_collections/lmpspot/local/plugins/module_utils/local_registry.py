@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from ansible_collections.lmpspot.aws.plugins.module_utils.local_aws import (
+from ansible_collections.lmpspot.local.plugins.module_utils.local_aws import (
     LOOPBACK_PREFIXES,
     _alive,
     _read_pid,
@@ -26,7 +26,7 @@ from ansible_collections.lmpspot.aws.plugins.module_utils.local_aws import (
 )
 
 CONFIG_TEMPLATE = """\
-# Written by lmpspot (lmpspot.aws.local_registry): the local ECR data-plane stand-in.
+# Written by lmpspot (lmpspot.local.local_registry): the local ECR data-plane stand-in.
 version: 0.1
 log:
   level: warn

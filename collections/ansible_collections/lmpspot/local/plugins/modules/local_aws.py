@@ -56,14 +56,14 @@ author: lmpspot developers
 
 EXAMPLES = r"""
 - name: Start the local AWS
-  lmpspot.aws.local_aws:
+  lmpspot.local.local_aws:
     port: 5000
     pid_file: "{{ playbook_dir }}/.state/moto.pid"
     log_file: "{{ playbook_dir }}/.state/moto.log"
     tls_dir: "{{ playbook_dir }}/.state/tls"
 
 - name: Stop it
-  lmpspot.aws.local_aws:
+  lmpspot.local.local_aws:
     state: stopped
     pid_file: "{{ playbook_dir }}/.state/moto.pid"
     log_file: "{{ playbook_dir }}/.state/moto.log"
@@ -90,7 +90,7 @@ healthy:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lmpspot.aws.plugins.module_utils import local_aws
+from ansible_collections.lmpspot.local.plugins.module_utils import local_aws
 
 
 def main():

@@ -22,7 +22,7 @@ Control (no token needed), for tests, molecule scenarios and the local executor:
     POST /lmpspot/reset
     GET  /lmpspot/state
 
-Run standalone: ``python -m lmpspot.testing.imds_stub --port 8111``.
+Run standalone: ``python -m lmpspot_local.imds_stub --port 8111``.
 """
 
 from __future__ import annotations
