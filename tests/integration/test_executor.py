@@ -228,11 +228,7 @@ def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: 
 
 def test_serve_finds_the_jobs_not_yet_executed(aws):
     """serve() picks jobs by the attempts ledger, not by moto's (always SUCCEEDED) status."""
-<<<<<<< HEAD
-    from lmpspot.executor import LocalExecutor, write_ledger
-=======
-    from lmpspot_local.executor import LocalExecutor, write_ledger  # noqa: PLC0415
->>>>>>> h16c
+    from lmpspot_local.executor import LocalExecutor, write_ledger
 
     unmanaged_queue(aws, QUEUE, ce_name="ce-serve", role_name="r-serve")
     batch = aws.client("batch")
