@@ -28,6 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BUCKET = "lmpspot-test-results"
 QUEUE = "lmpspot-test-spot"
 STEPS = 8000
+# The notice comes 10 s into attempt 1 (wall time): the run must outlast that on a fast,
+# idle machine (8,000 steps were at step 7,909 there), or the stop lands on the stage end.
+NOTICE_STEPS = 40000
 
 LJ = f"""\
 units           lj
@@ -38,6 +41,7 @@ fix             1 all nve
 thermo          500
 run             {STEPS}
 """
+LJ_LONG = LJ.replace(f"run             {STEPS}", f"run             {NOTICE_STEPS}")
 
 # The compute layer's retry strategy (roles/compute/vars/main.yml), 3 attempts.
 RETRY_STRATEGY = {
@@ -99,7 +103,7 @@ def _text(aws, url: str) -> str:
 def test_spot_notice_checkpoints_retries_and_resumes(aws, playbook, batch_env, cpu_image, tmp_path):  # noqa: F811
     """submit.yml: notice in attempt 1 -> exit 75 -> retried -> attempt 2 resumes from S3 and finishes."""
     batch_env("lmpspot-test-lj")
-    (tmp_path / "in.lj").write_text(LJ)
+    (tmp_path / "in.lj").write_text(LJ_LONG)
     t0 = time.monotonic()
     res = playbook(
         "playbooks/submit.yml",
@@ -154,11 +158,11 @@ def test_spot_notice_checkpoints_retries_and_resumes(aws, playbook, batch_env, c
     log1, log2 = _text(aws, a1["log"]), _text(aws, a2["log"])
     assert "checkpointed at step" in log1 and "exiting 75" in log1, log1
     ckpt_step = int(re.search(r"checkpointed at step (\d+)", log1).group(1))
-    assert 0 < ckpt_step < STEPS, log1
+    assert 0 < ckpt_step < NOTICE_STEPS, log1
     resumed = re.search(r"attempt 2: resuming at step (\d+)", log2)
     assert resumed, log2
     assert int(resumed.group(1)) == ckpt_step
-    assert f"finished at step {STEPS}" in log2, log2
+    assert f"finished at step {NOTICE_STEPS}" in log2, log2
     assert "starting in.lj from the beginning" not in log2
 
     # The play showed the record; moto's own job status is not what we look at.
