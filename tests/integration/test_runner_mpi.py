@@ -140,6 +140,18 @@ def fresh(tmp_path: Path, name: str = "wd") -> Path:
     return wd
 
 
+def run_s3(aws, wd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``lmpspot run --mpi-ranks 2 ... --bucket`` (the local S3), to its end."""
+    return subprocess.run(
+        lmpspot_cmd(wd, *args, *s3_args(aws)),
+        env=lammps_env(aws.env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def wait_for_progress(
     proc: subprocess.Popen, seen: list[str], pattern: str = r"\[mpi1\] step (\d+)/"
 ) -> None:
@@ -155,14 +167,7 @@ def wait_for_progress(
 
 def test_two_ranks_checkpoint_mid_stage_and_equal_plain_mpi(tmp_path, aws, bucket, reference):
     wd = fresh(tmp_path)
-    p = subprocess.run(
-        lmpspot_cmd(wd, "--interval", "0.05", "--chunk-seconds", "0.3", *s3_args(aws)),
-        env=lammps_env(aws.env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    p = run_s3(aws, wd, "--interval", "0.05", "--chunk-seconds", "0.3")
     assert p.returncode == 0, p.stderr
     assert "launching 2 MPI ranks" in p.stderr
     # mid-stage checkpoints, at exact (sort-aligned) steps: never "statistically exact"
@@ -212,14 +217,7 @@ def test_sigterm_to_the_launcher_checkpoints_exits_75_and_resumes_from_s3(tmp_pa
     assert stopped_at < FINAL_STEP
 
     wd2 = fresh(tmp_path, "wd2")  # a new node: nothing local, everything from S3
-    p = subprocess.run(
-        lmpspot_cmd(wd2, "--interval", "600", "--attempt", "1", *s3_args(aws)),
-        env=lammps_env(aws.env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    p = run_s3(aws, wd2, "--interval", "600", "--attempt", "1")
     assert p.returncode == 0, p.stderr
     assert f"resuming at step {stopped_at}" in p.stderr, p.stderr
     assert f"finished at step {FINAL_STEP}" in p.stderr
@@ -235,14 +233,7 @@ def test_a_stop_at_an_inexact_stage_end_stops_at_an_exact_step_of_the_next_stage
     last bits, so the runner goes on to the next stage's first exact step, checkpoints and
     exits 75 there; the resume on a fresh node equals plain ``mpiexec``."""
     wd = fresh(tmp_path)
-    p = subprocess.run(
-        lmpspot_cmd(wd, "--interval", "600", "--stop-after-checkpoints", "1", *s3_args(aws)),
-        env=lammps_env(aws.env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    p = run_s3(aws, wd, "--interval", "600", "--stop-after-checkpoints", "1")
     assert p.returncode == 75, p.stderr
     # this script's stage 0 ends with atoms outside their sub-domain (deterministic physics)
     assert "checkpoint 0 at step 1000 (stage 0 done, statistically exact)" in p.stderr, p.stderr
@@ -252,14 +243,7 @@ def test_a_stop_at_an_inexact_stage_end_stops_at_an_exact_step_of_the_next_stage
     assert re.search(rf"checkpoint 1 at step {stopped_at} \(stage 1\) in", p.stderr), p.stderr
 
     wd2 = fresh(tmp_path, "wd2")
-    r = subprocess.run(
-        lmpspot_cmd(wd2, "--interval", "600", "--attempt", "1", *s3_args(aws)),
-        env=lammps_env(aws.env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    r = run_s3(aws, wd2, "--interval", "600", "--attempt", "1")
     assert r.returncode == 0, r.stderr
     assert f"resuming at step {stopped_at}" in r.stderr, r.stderr
     check_outputs(wd2, reference)
