@@ -10,14 +10,17 @@ from typing import Any
 from ansible_collections.lmpspot.aws.plugins.module_utils.audit_common import finding
 
 
+def _statements(policy: Mapping[str, Any] | None) -> list:
+    """A bucket policy's statements as a list (none for no policy)."""
+    if not policy:
+        return []
+    statements = policy.get("Statement", [])
+    return [statements] if isinstance(statements, Mapping) else statements
+
+
 def is_tls_only_policy(policy: Mapping[str, Any] | None) -> bool:
     """True when a Deny statement covers requests with aws:SecureTransport=false."""
-    if not policy:
-        return False
-    statements = policy.get("Statement", [])
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    for st in statements:
+    for st in _statements(policy):
         if st.get("Effect") != "Deny":
             continue
         for op, conds in (st.get("Condition") or {}).items():
@@ -31,12 +34,7 @@ def is_tls_only_policy(policy: Mapping[str, Any] | None) -> bool:
 
 
 def _public_policy(policy: Mapping[str, Any] | None) -> bool:
-    if not policy:
-        return False
-    statements = policy.get("Statement", [])
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    for st in statements:
+    for st in _statements(policy):
         principal = st.get("Principal")
         anyone = principal == "*" or (isinstance(principal, Mapping) and principal.get("AWS") in ("*", ["*"]))
         if st.get("Effect") == "Allow" and anyone and not st.get("Condition"):
