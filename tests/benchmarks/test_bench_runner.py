@@ -461,7 +461,8 @@ def test_runner_overhead_vs_plain_lmp(aws, tmp_path):
         "i.e. MD work inside `run`); Δ = median minus plain's median (a fixed cost, e.g. Python start-up "
         "and imports, shows as the same Δ whatever the run length). `run chunks` = `run` commands "
         "issued. `.venv/bin/lmp` is the wheel's Python launcher of the same `liblammps`. The checkpoint "
-        f"interval is {INTERVAL} s so that several checkpoints happen (production default: 600 s). "
+        f"interval is {INTERVAL} s (`LMPSPOT_BENCH_INTERVAL`; production default: 600 s, which leaves "
+        "only the stage-end checkpoint in runs this short; 10 s gives several). "
         f"The machine is shared with other engineers' test runs (load average {load_before} before, "
         f"{loadavg()} after, on {os.cpu_count()} cores): single differences of a few % are noise; "
         "the moto server's CPU (S3 rows) is not in the runner's CPU time but competes for the cores.",
