@@ -786,7 +786,7 @@ class Runner:
         # each rank's sizer measured its own clock: the first chunk is rank 0's on all
         # of them, or the ranks issue runs of different lengths and deadlock in MPI
         chunk = self._agree(chunk)
-        if self._stop_carried or self._exact_due:  # the last stage end was inexact: seek at once
+        if self._exact_due:  # the last stage end was inexact (a carried stop too): seek at once
             chunk = 1
         return chunk
 
