@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 
 from lmpspot import accel
+from lmpspot.deadline import parse_deadline
+from lmpspot.queue_policy import queue_kind
 from lmpspot.registry import check_job_id
 from lmpspot.runner import (
     EXIT_BAD_INPUT,
@@ -212,6 +214,20 @@ def _add_resume_guard_options(p: argparse.ArgumentParser) -> None:
         "the simulation expires (default $LMPSPOT_LEASE_TTL or %(default)s)",
     )
     p.add_argument("--stop-after-checkpoints", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--deadline",
+        default=os.environ.get("LMPSPOT_DEADLINE") or None,
+        help="finish by this time (ISO 8601 UTC, e.g. 2026-12-20T18:00Z; 'none': no deadline): "
+        "the deadline policy moves the job between the Spot and On-Demand queues at "
+        "checkpoints (docs/DEADLINE.md; default $LMPSPOT_DEADLINE)",
+    )
+    p.add_argument(
+        "--changeover",
+        type=float,
+        default=float(os.environ["LMPSPOT_CHANGEOVER_S"]) if os.environ.get("LMPSPOT_CHANGEOVER_S") else None,
+        help="seconds one move between queues costs, for the deadline policy (default: "
+        "measured from the attempt history, else 900; $LMPSPOT_CHANGEOVER_S)",
+    )
 
 
 def _add_unsafe_flag(p: argparse.ArgumentParser) -> None:
@@ -384,6 +400,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _cmd_run_single(args)
 
 
+def _note_lifecycle() -> None:
+    """The attempt record's lifecycle (spot/on-demand) from the Batch queue it runs in."""
+    kind = queue_kind()
+    if kind and not os.environ.get("LMPSPOT_LIFECYCLE"):
+        os.environ["LMPSPOT_LIFECYCLE"] = kind
+
+
 def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] | None = None) -> int:
     """The run itself (one process, or one MPI rank when ``world`` is given); the
     Runner is appended to ``runners`` when given."""
@@ -402,6 +425,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
     try:
         lammps_args = accel.with_default(list(args.lammps_arg))
         check_job_id(job_id)
+        deadline = parse_deadline(args.deadline)
     except ValueError as e:
         _log(str(e))
         return EXIT_BAD_INPUT
@@ -428,6 +452,8 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         allow_unsafe=args.allow_unsafe_commands,
         store_wait=args.store_wait,
         lease_ttl=args.lease_ttl,
+        deadline=deadline,
+        changeover_s=args.changeover,
     )
     s3 = None
     if args.bucket and root:
@@ -440,6 +466,7 @@ def _cmd_run_single(args: argparse.Namespace, world=None, runners: list[Runner] 
         conf = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 4})
         client = boto3.client("s3", endpoint_url=args.endpoint_url, config=conf)
         s3 = S3Store(client, args.bucket, args.prefix, job_id, log=_log)
+    _note_lifecycle()
     watcher = None
     try:
         watcher = _make_watcher(args) if root else None

@@ -62,6 +62,10 @@ Exit codes
   resume.
 * :data:`EXIT_STORE_UNAVAILABLE` (76): S3 unavailable, or the resume point unknown, for
   ``store_wait`` seconds; no MD step was run; retry (see :mod:`lmpspot.guard`).
+* :data:`EXIT_MOVE_ON_DEMAND` (22) / :data:`EXIT_MOVE_SPOT` (23): the deadline policy
+  moves the simulation to the other queue (:mod:`lmpspot.queue_policy`); checkpointed
+  (or, at the start of the attempt, no MD step run).  The job ends; the compute layer
+  resubmits it to that queue.
 """
 
 from __future__ import annotations
@@ -83,14 +87,17 @@ from typing import Any
 from lmpspot import accel, registry
 from lmpspot.checkpoint import LocalStore, Manifest, check_relative_name, ckpt_dir_name
 from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
+from lmpspot.deadline import ON_DEMAND, SPOT, Decision
 from lmpspot.guard import AttemptGuard, LeaseHeld, StoreUnavailable
 from lmpspot.mpi import SingleWorld, preload_mpi
 from lmpspot.progress import Progress, sample_gpu_utilization
+from lmpspot.queue_policy import AttemptPolicy, move_reason, policy_for
 from lmpspot.resume import ResumeRefused, find_resume_checkpoint, with_store_retry
 from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, _requote, parse_script, resume_text
 from lmpspot.seeds import reseed
 from lmpspot.seek import exact_seek
 from lmpspot.sync import CheckpointSyncer
+from lmpspot.timefmt import utc_iso
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -98,6 +105,11 @@ EXIT_BAD_INPUT = 2
 EXIT_LEASE_HELD = 3
 EXIT_CHECKPOINTED = 75
 EXIT_STORE_UNAVAILABLE = 76
+# The deadline policy moves the simulation (lmpspot.queue_policy): the job ends (retry
+# rule "2*" -> EXIT) and the compute layer's state machine resubmits it to that queue.
+EXIT_MOVE_ON_DEMAND = 22
+EXIT_MOVE_SPOT = 23
+EXIT_MOVE = {ON_DEMAND: EXIT_MOVE_ON_DEMAND, SPOT: EXIT_MOVE_SPOT}
 
 RESTART_NAME = "restart.bin"
 RUNNER_FORMAT = 1
@@ -180,6 +192,8 @@ class RunnerConfig:
     allow_unsafe: bool = False
     store_wait: float | None = None  # s to retry an unclear S3 at start (None: $LMPSPOT_STORE_WAIT or 300)
     lease_ttl: float | None = None  # s (None: $LMPSPOT_LEASE_TTL or 180)
+    deadline: float | None = None  # epoch s; the deadline policy moves the job between queues
+    changeover_s: float | None = None  # what a move costs (None: measured, or the default)
 
 
 @dataclass
@@ -272,6 +286,8 @@ class Runner:
         self.seeds: list[dict[str, Any]] = []  # seeds derived for this resume (lmpspot.seeds)
         self.guard: AttemptGuard | None = None
         self._rejected: set[int] = set()
+        self._policy: AttemptPolicy | None = None
+        self._policy_move: str | None = None  # the queue the deadline policy moves the job to
 
     # -- small helpers -----------------------------------------------------------------
     def _agree(self, value: Any) -> Any:
@@ -342,6 +358,8 @@ class Runner:
         if self.guard is not None and self.guard.superseded:
             self.stop_reason = self.stop_reason or "superseded: another runner took the lease"
             return True
+        if self._policy_move is not None:
+            return True
         w = self.watcher
         if w is not None and w.notice.is_set() and getattr(w, "exit_required", True):
             self.stop_reason = self.stop_reason or str(getattr(w, "reason", "notice"))
@@ -409,6 +427,8 @@ class Runner:
             return "finished"
         if rc == EXIT_LEASE_HELD:
             return self.stop_reason or "superseded"
+        if rc in EXIT_MOVE.values():
+            return str(self.stop_reason)
         return f"checkpointed: {self.stop_reason}" if rc == EXIT_CHECKPOINTED else f"exit {rc}"
 
     def _run_setting_aside(self) -> int:
@@ -497,6 +517,8 @@ class Runner:
         self._start_lammps()
         resume_path, man, resume_at, mid_stage = self._resume_point(self._find_resume(), plan, wd)
         self._estimate_total(plan, man)
+        if self._policy_start():
+            return self._exit_moved()
         self.last_ckpt_wall = time.monotonic()  # the interval counts from the (re)start
         rc = self._run_commands(plan, resume_path, man, resume_at, mid_stage)
         if rc != EXIT_OK or not self.is_root:
@@ -733,9 +755,10 @@ class Runner:
             if self.step() >= st.target:
                 break
             self._progress()
-            chunk, stop, due, ckpt = self._chunk_decision(chunk)
+            chunk, stop, due, ckpt, move = self._chunk_decision(chunk)
             if stop:
-                return self._checkpoint_and_exit(st, grace=self.cfg.notice_grace)
+                # a move has no hard deadline: it waits for an exact step, as a periodic one does
+                return self._checkpoint_and_exit(st, grace=None if move else self.cfg.notice_grace)
             if ckpt or self._exact_due:
                 if not due and self.is_root:
                     self._log_checkpoint_request()
@@ -816,8 +839,10 @@ class Runner:
             due = left <= 0
             if self.rate > 0 and not due:  # end the chunk about when the checkpoint is due
                 chunk = min(chunk, max(1, int(left * self.rate) + 1))
+            if due and self._policy is not None and self._policy_move is None:
+                self._policy_at_checkpoint()
             stop = self._stop_carried or self.stop_requested
-            decision = [chunk, stop, due, due or self._rebalance_pending()]
+            decision = [chunk, stop, due, due or self._rebalance_pending(), self._policy_move]
         return self._agree(decision)
 
     def _log_checkpoint_request(self) -> None:
@@ -981,12 +1006,62 @@ class Runner:
         assert self.syncer is not None
         self._sync_outputs()
         ok = self.syncer.flush(self.cfg.flush_timeout)
+        rc = EXIT_MOVE[self._policy_move] if self._policy_move else EXIT_CHECKPOINTED
         self.log(
             f"checkpointed at step {self.step()} ({self.stop_reason}); "
-            f"{'flushed' if ok else 'NOT flushed'} to remote storage; exiting "
-            f"{EXIT_CHECKPOINTED}"
+            f"{'flushed' if ok else 'NOT flushed'} to remote storage; exiting {rc}"
         )
-        return EXIT_CHECKPOINTED
+        return rc
+
+    # -- the deadline policy (lmpspot.queue_policy) -------------------------------------
+    def _policy_start(self) -> bool:
+        """At the start of the attempt (collective): True when the policy moves the job
+        before any MD step (the resume checkpoint is already committed)."""
+        move = None
+        if self.is_root and self.cfg.deadline is not None:
+            self._policy = policy_for(
+                self.cfg.deadline,
+                s3=self.s3,
+                local_dir=self.cfg.workdir.resolve() / ".attempts",
+                sim_id=self.cfg.job_id,
+                own_uid=self.guard.record.uid if self.guard is not None else None,
+                now=time.time(),
+                changeover_s=self.cfg.changeover_s,
+                env=os.environ,
+                log=self.log,
+            )
+            if self._policy is not None:
+                d = self._policy.at_start(now=time.time(), done=self._done_steps, total=self._total_steps)
+                move = self._policy_note(d)
+        self._policy_move = self._agree(move)
+        return self._policy_move is not None
+
+    def _policy_at_checkpoint(self) -> None:
+        """Rank 0, a periodic checkpoint due: ask the policy; a move becomes the stop."""
+        assert self._policy is not None
+        d = self._policy.at_checkpoint(
+            now=time.time(), done=self._done_steps, total=self._total_steps, rate=self.rate
+        )
+        self._policy_move = self._policy_note(d)
+
+    def _policy_note(self, d: Decision | None) -> str | None:
+        """Record the decision in the attempt record; the queue to move to, or None."""
+        pol = self._policy
+        if d is None or pol is None:
+            return None
+        if self.guard is not None:
+            self.guard.record.set(deadline=utc_iso(pol.deadline), policy=d.as_record(self._total_steps))
+        if d.queue == pol.current:
+            return None
+        self.stop_reason = move_reason(d)
+        self.log(f"{self.stop_reason}; projected finish {d.as_record(self._total_steps)['projected_finish']}")
+        return d.queue
+
+    def _exit_moved(self) -> int:
+        """Rank 0 (and the others): the move decided at the start; no MD step was run."""
+        rc = EXIT_MOVE[self._policy_move] if self._policy_move else EXIT_CHECKPOINTED
+        self.log(f"no MD step run here: exiting {rc} to be resubmitted to the {self._policy_move} queue")
+        return rc
 
     def _write_checkpoint(
         self, stage: int, st: _StageState, *, stage_done: bool, exact: bool
