@@ -84,12 +84,14 @@ from typing import Any
 
 from lmpspot.job_record import ledger_key, read_ledger
 from lmpspot.timefmt import utc_iso as _utc_iso
+from lmpspot_local.capacity import QueueKinds, Trace
 from lmpspot_local.container_env import (
     NonLoopbackEndpoint,
     is_loopback_registry,
     require_loopback_endpoint,
     write_env_file,
 )
+from lmpspot_local.fallback import CANCELLED_REASON
 
 LogFn = Callable[[str], None]
 
@@ -101,6 +103,10 @@ OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
 PULL_REASON = "CannotPullContainerError"
 SPOT_NOTICE_LEAD_S = 120.0  # EC2's two-minute warning
 KILL_GRACE_S = 30.0  # Batch: SIGTERM, then SIGKILL after 30 s
+# The runner's deadline-policy moves (lmpspot.runner.EXIT_MOVE_*): the job ends FAILED and
+# the compute layer's rule resubmits it to the other queue.
+MOVE_EXIT_CODES = (22, 23)
+MAX_HANDOFFS = 50  # jobs followed from one run_job (moves and capacity fallbacks)
 # After the night window closes, the runner's own watcher stops the job (its notice grace
 # is 30 s by default); the executor stops a container still running this much later.
 WINDOW_GRACE_S = 60.0
@@ -401,6 +407,7 @@ class JobResult:
     status: str  # SUCCEEDED | FAILED
     attempts: list[Attempt]
     ledger: str | None  # s3:// URL of attempts.json, when written
+    cancelled: bool = False  # cancelled for lack of Spot capacity (a replayed outage)
 
 
 def write_ledger(s3: Any, bucket: str, key: str, doc: Mapping[str, Any]) -> None:
@@ -467,6 +474,10 @@ class LocalExecutor:
         output: LogFn | None = None,
         window: Any = None,
         window_grace_s: float = WINDOW_GRACE_S,
+        events_client: Any = None,
+        sfn_client: Any = None,
+        trace: Any = None,
+        capacity_wait_limit_s: float | None = None,
     ) -> None:
         if batch_client is not None:
             require_loopback_endpoint(getattr(batch_client.meta, "endpoint_url", None))
@@ -490,6 +501,16 @@ class LocalExecutor:
         self.window = window
         self.window_grace_s = window_grace_s
         self._stop_waiting = threading.Event()
+        # EventBridge and Step Functions of the local AWS: a FAILED job's event reaches the
+        # rules the compute layer registered (the fallback, the deadline policy's moves),
+        # and the executor runs the jobs their state machine submits (None: not followed).
+        self.events = events_client
+        self.sfn = sfn_client
+        # A Spot capacity trace to replay (lmpspot_local.capacity.Trace), from the first job's start.
+        self.trace = trace
+        self.capacity_wait_limit_s = capacity_wait_limit_s
+        self._trace_t0: float | None = None
+        self._queues = QueueKinds(batch_client)
 
     # -- describing ----------------------------------------------------------------------
     def describe(self, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -815,13 +836,20 @@ class LocalExecutor:
             for n in range(1, max_attempts + 1):
                 if not self.wait_for_window(spec, n):
                     break
+                if not self.wait_for_capacity(spec, n):
+                    doc["status"] = "FAILED"
+                    if ledger:
+                        write_ledger(self.s3, bucket, key, doc)
+                    return JobResult(spec.job_id, sim_id, "FAILED", attempts, ledger, cancelled=True)
                 if n > 1:
                     stub.reset()  # a retried attempt runs on a new instance
                 a = self.run_attempt(
                     spec,
                     n,
                     imds=stub,
-                    inject_notice_at=inject_notice_at if n == inject_on_attempt else None,
+                    inject_notice_at=self._trace_notice(
+                        spec, inject_notice_at if n == inject_on_attempt else None
+                    ),
                     gpu_devices=gpu_devices,
                 )
                 attempts.append(a)
@@ -868,6 +896,66 @@ class LocalExecutor:
         self.log(f"job {spec.job_id} attempt {attempt}: the night window opened; starting")
         return not self._stop_waiting.is_set()
 
+    # -- a replayed Spot capacity trace (lmpspot_local.capacity) --------------------------
+    def _trace_now(self) -> float:
+        if self._trace_t0 is None:
+            self._trace_t0 = time.time()
+        return time.time() - self._trace_t0
+
+    def _trace_notice(self, spec: JobSpec, given: float | None) -> float | None:
+        """Seconds into the attempt starting now at which the trace interrupts it."""
+        if self.trace is None or not self._queues.is_spot(spec.queue):
+            return given
+        at = self.trace.notice_after(self._trace_now())
+        own = None if at is None else max(0.0, at - self._trace_now())
+        return own if given is None else (given if own is None else min(given, own))
+
+    def wait_for_capacity(self, spec: JobSpec, attempt: int) -> bool:
+        """Hold a Spot attempt while the trace has no Spot capacity; False when the wait
+        passes the queue's time limit (the job is then cancelled for capacity)."""
+        if self.trace is None or not self._queues.is_spot(spec.queue):
+            return True
+        end = self.trace.outage_end(self._trace_now())
+        if end is None:
+            return True
+        limit = self.capacity_wait_limit_s or self._queues.time_limit(spec.queue)
+        waited = 0.0
+        self.log(
+            f"job {spec.job_id} attempt {attempt}: RUNNABLE, no Spot capacity (trace) until t={end:.0f}s"
+        )
+        while (end := self.trace.outage_end(self._trace_now())) is not None:
+            step = min(end - self._trace_now(), 1.0)
+            if limit is not None and waited + step >= limit:
+                self._stop_waiting.wait(max(0.0, limit - waited))
+                self.log(
+                    f"job {spec.job_id}: no Spot capacity for {limit:.0f}s: cancelled ({CANCELLED_REASON})"
+                )
+                return False
+            if self._stop_waiting.wait(max(0.01, step)):
+                return False
+            waited += max(0.01, step)
+        return True
+
+    def _handoff(self, spec: JobSpec, r: JobResult) -> list[str]:
+        """The jobs the local AWS's rules submit for a job that ended FAILED (a capacity
+        cancel, a deadline-policy move), as EventBridge and Step Functions would."""
+        if self.events is None or self.sfn is None or r.status != "FAILED":
+            return []
+        from lmpspot_local.fallback import capacity_fallback, job_failed  # noqa: PLC0415
+
+        if r.cancelled:
+            jobs = capacity_fallback(self.batch, self.events, self.sfn, spec.job_id)
+        elif r.attempts and r.attempts[-1].exit_code in MOVE_EXIT_CODES:
+            a = r.attempts[-1]
+            jobs = job_failed(
+                self.batch, self.events, self.sfn, spec.job_id, int(a.exit_code), a.status_reason
+            )
+        else:
+            return []
+        ids = [j["jobId"] for j in jobs]
+        self.log(f"job {spec.job_id}: FAILED; the local AWS's rules submitted {', '.join(ids) or 'nothing'}")
+        return ids
+
     def stop_waiting(self) -> None:
         """Make a run waiting for the window give up (``serve`` shutting down)."""
         self._stop_waiting.set()
@@ -879,14 +967,22 @@ class LocalExecutor:
         inject_notice_at: float | None = None,
         inject_on_attempt: int = 1,
         imds: Any = None,
+        _depth: int = 0,
     ) -> list[JobResult]:
-        """Run a job (every child of an array job, one after the other)."""
-        return [
-            self.run_spec(
+        """Run a job (every child of an array job, one after the other), then the jobs the
+        local AWS's rules submit when one ends FAILED (:meth:`_handoff`), up to
+        :data:`MAX_HANDOFFS` deep."""
+        self._trace_now()  # the trace's clock starts with the first job
+        results: list[JobResult] = []
+        for spec in self.specs(job_id):
+            r = self.run_spec(
                 spec, inject_notice_at=inject_notice_at, inject_on_attempt=inject_on_attempt, imds=imds
             )
-            for spec in self.specs(job_id)
-        ]
+            results.append(r)
+            if _depth < MAX_HANDOFFS:
+                for new in self._handoff(spec, r):
+                    results += self.run_job(new, imds=imds, _depth=_depth + 1)
+        return results
 
     # -- serving -------------------------------------------------------------------------
     def pending_jobs(self, queue: str) -> list[str]:
@@ -962,8 +1058,14 @@ def run_job(
     log: LogFn = _default_log,
     window: Any = None,
     window_grace_s: float = WINDOW_GRACE_S,
+    events_client: Any = None,
+    sfn_client: Any = None,
+    trace: Any = None,
+    capacity_wait_limit_s: float | None = None,
 ) -> list[JobResult]:
-    """Run one job of the local AWS (see :class:`LocalExecutor`); one result per (child) job."""
+    """Run one job of the local AWS (see :class:`LocalExecutor`); one result per (child) job,
+    the jobs the local AWS's rules submitted after it included (with ``events_client`` and
+    ``sfn_client``)."""
     ex = LocalExecutor(
         batch_client,
         s3_client,
@@ -975,6 +1077,10 @@ def run_job(
         log=log,
         window=window,
         window_grace_s=window_grace_s,
+        events_client=events_client,
+        sfn_client=sfn_client,
+        trace=trace,
+        capacity_wait_limit_s=capacity_wait_limit_s,
     )
     return ex.run_job(
         job_id, inject_notice_at=inject_notice_at, inject_on_attempt=inject_on_attempt, imds=imds
@@ -990,8 +1096,16 @@ def _clients() -> tuple[Any, Any]:
     return boto3.client("batch"), boto3.client("s3")
 
 
+def _rule_clients() -> tuple[Any, Any]:
+    """EventBridge and Step Functions of the local AWS (the rules a FAILED job reaches)."""
+    import boto3  # noqa: PLC0415
+
+    return boto3.client("events"), boto3.client("stepfunctions")
+
+
 def _executor(args: argparse.Namespace) -> LocalExecutor:
     batch, s3 = _clients()
+    events, sfn = _rule_clients()
     log: LogFn = _default_log
     if getattr(args, "log_file", None):
         stream = Path(args.log_file).open("a", buffering=1)  # noqa: SIM115 (open for the process's life)
@@ -1012,6 +1126,10 @@ def _executor(args: argparse.Namespace) -> LocalExecutor:
         output=log if getattr(args, "log_file", None) else None,
         window=args.window,
         window_grace_s=args.window_grace,
+        events_client=events,
+        sfn_client=sfn,
+        trace=Trace.load(args.trace) if args.trace else None,
+        capacity_wait_limit_s=args.capacity_wait_limit,
     )
 
 
@@ -1097,6 +1215,18 @@ def build_parser() -> argparse.ArgumentParser:
             type=float,
             default=WINDOW_GRACE_S,
             help="s after the close before a still-running container is stopped",
+        )
+        p.add_argument(
+            "--trace",
+            help="replay this Spot capacity trace (JSON: spot_interruptions_s, spot_outages_s; "
+            "seconds after the first job starts; docs/DEADLINE.md) on Spot queues",
+        )
+        p.add_argument(
+            "--capacity-wait-limit",
+            type=float,
+            default=None,
+            help="s a Spot job waits for capacity in a replayed outage before it is cancelled "
+            "(default: the queue's jobStateTimeLimitActions)",
         )
 
     p = sub.add_parser("run", help="run one job (all attempts) of the local AWS")

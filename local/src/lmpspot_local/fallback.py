@@ -1,4 +1,5 @@
-"""The Spot -> On-Demand fallback, carried out locally the way AWS carries it out.
+"""The Spot -> On-Demand fallback and the deadline policy's moves, carried out locally
+the way AWS carries them out.
 
 On AWS: the Spot queue's ``jobStateTimeLimitActions`` cancels a job starved of capacity,
 Batch emits a "Batch Job State Change" event (``FAILED``, ``statusReason`` "Canceled by
@@ -118,20 +119,42 @@ def evaluate(template: Any, doc: Any) -> Any:
     return out
 
 
+def _rule_hit(rule: Mapping[str, Any], doc: Any) -> bool:
+    """One Choice rule: ``And`` of rules, ``IsPresent``, ``StringEquals``, ``NumericEquals``."""
+    if "And" in rule:
+        return all(_rule_hit(r, doc) for r in rule["And"])
+    value = json_path(doc, rule["Variable"])
+    if "IsPresent" in rule:
+        return (value is not _MISSING) == bool(rule["IsPresent"])
+    if "StringEquals" in rule:
+        return value == rule["StringEquals"]
+    if "NumericEquals" in rule:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            # Step Functions fails the execution on a missing or non-numeric variable
+            raise Unsupported(f"States.Runtime: {rule['Variable']} is not a number")
+        return value == rule["NumericEquals"]
+    raise Unsupported(f"Choice rule {sorted(rule)}")
+
+
 def _choice(state: Mapping[str, Any], doc: Any) -> str:
     for rule in state.get("Choices", []):
-        value = json_path(doc, rule["Variable"])
-        if "IsPresent" in rule:
-            hit = (value is not _MISSING) == bool(rule["IsPresent"])
-        elif "StringEquals" in rule:
-            hit = value == rule["StringEquals"]
-        else:
-            raise Unsupported(f"Choice rule {sorted(rule)}")
-        if hit:
+        if _rule_hit(rule, doc):
             return rule["Next"]
     if "Default" not in state:
         raise Unsupported("States.NoChoiceMatched")
     return state["Default"]
+
+
+def _pass(state: Mapping[str, Any], doc: Any) -> Any:
+    """A ``Pass`` state: its ``Result`` at ``ResultPath`` ($.name only), else the input."""
+    if "Result" not in state:
+        return doc
+    path = state.get("ResultPath", "$")
+    if path == "$":
+        return state["Result"]
+    if not re.fullmatch(r"\$\.[A-Za-z0-9_-]+", str(path)):
+        raise Unsupported(f"Pass ResultPath {path!r} (only $.name is evaluated here)")
+    return {**doc, path[2:]: state["Result"]}
 
 
 def _submit_request(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,6 +196,8 @@ def run_definition(definition: Mapping[str, Any], event: Any, batch: Any) -> lis
         if kind == "Choice":
             name = _choice(state, event)
             continue
+        if kind == "Pass":
+            event = _pass(state, event)
         if kind == "Task" and SUBMIT_JOB.match(str(state.get("Resource", ""))):
             resp = batch.submit_job(**_submit_request(evaluate(state.get("Parameters", {}), event)))
             submitted.append({k: resp[k] for k in ("jobId", "jobName", "jobArn") if k in resp})
@@ -191,7 +216,21 @@ def capacity_fallback(batch: Any, events: Any, sfn: Any, job_id: str) -> list[di
     """
     (job,) = batch.describe_jobs(jobs=[job_id])["jobs"]
     batch.cancel_job(jobId=job_id, reason=CANCELLED_REASON)
-    event = job_state_change(job, status="FAILED", reason=CANCELLED_REASON)
+    return deliver(events, sfn, batch, job_state_change(job, status="FAILED", reason=CANCELLED_REASON))
+
+
+def job_failed(
+    batch: Any, events: Any, sfn: Any, job_id: str, exit_code: int, reason: str
+) -> list[dict[str, Any]]:
+    """The "Batch Job State Change" event of ``job_id`` ending FAILED with ``exit_code``
+    (what the local executor ran), delivered as EventBridge would; the jobs submitted."""
+    (job,) = batch.describe_jobs(jobs=[job_id])["jobs"]
+    job = {**job, "container": {**(job.get("container") or {}), "exitCode": int(exit_code)}}
+    return deliver(events, sfn, batch, job_state_change(job, status="FAILED", reason=reason))
+
+
+def deliver(events: Any, sfn: Any, batch: Any, event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every enabled rule of the default bus matching ``event`` starts its state machine."""
     submitted: list[dict[str, Any]] = []
     for rule in events.list_rules(EventBusName="default").get("Rules", []):
         if not rule.get("EventPattern") or rule.get("State") != "ENABLED":
