@@ -22,8 +22,9 @@ are seconds; nothing reads a clock, so a run is a pure function of its inputs.
   ``spot-only``: always Spot, waiting through outages (no capacity fallback).
   ``on-demand-only``: always On-Demand.  ``deadline``: :func:`lmpspot.deadline.decide`,
   told the changeover measured so far (mean time from an attempt's end to the next
-  productive second, plus the work lost; the default before any) and the interruptions
-  per Spot hour so far.  Its first queue is the policy's choice at submission.
+  productive second, plus the work lost; the default before any), the interruptions
+  per Spot hour so far and the capacity fallback (its ``capacity_wait_s``).  Its first
+  queue is the policy's choice at submission.
 * **Bill.**  Instance time (restarts and running) at the queue's price; waits are free.
 """
 
@@ -35,7 +36,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lmpspot.deadline import DEFAULT_CHANGEOVER_S, DEFAULT_SAFETY_FACTOR, ON_DEMAND, SPOT, Situation, decide
+from lmpspot.deadline import (
+    DEFAULT_CAPACITY_WAIT_S,
+    DEFAULT_CHANGEOVER_S,
+    DEFAULT_SAFETY_FACTOR,
+    ON_DEMAND,
+    SPOT,
+    Situation,
+    decide,
+)
 from lmpspot.spottrace import HOUR, Trace
 
 POLICIES = ("spot-only", "on-demand-only", "deadline")
@@ -133,7 +142,7 @@ class _Sim:
         return self.st.interruptions / spot_h if spot_h > 0 else 0.0
 
     def _deadline_choice(self, st: _State, at_start: bool) -> str:
-        cfg = self.cfg
+        cfg, fallback = self.cfg, self.cfg.capacity_fallback_s
         s = Situation(
             now=st.t,
             start=0.0,
@@ -146,6 +155,7 @@ class _Sim:
             interruptions_per_hour=self.rate(),
             pinned=st.pinned,
             spot_lost=st.spot_lost and at_start,
+            capacity_wait_s=DEFAULT_CAPACITY_WAIT_S if fallback is None else fallback,
         )
         d = decide(s, safety_factor=cfg.safety_factor, hysteresis_s=cfg.hysteresis_s)
         st.pinned = st.pinned or d.pinned
