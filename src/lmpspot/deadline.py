@@ -26,7 +26,10 @@ simulation's history when it has one):
 3. **Ahead again -> Spot.**  On On-Demand, go back to Spot once ``ahead_s`` reaches
    ``hysteresis_s`` (default ``2 * changeover_s``: a move and one interruption fit in it),
    so the simulation does not flap at every checkpoint, and only while the move itself
-   (one changeover) leaves the slack above the safety net's margin.
+   (one changeover) leaves the slack above the safety net's margin.  Not at the start of
+   an On-Demand attempt that follows a Spot loss (the Spot queue's capacity fallback):
+   that one runs until its first checkpoint, or a long outage would send it back to wait
+   for Spot again and again, paying a restart each time for no progress.
 4. Otherwise stay where it is.
 
 :func:`project` gives the projected finish on either queue: On-Demand, the remaining
@@ -220,6 +223,8 @@ def _on_or_off_spot(s: Situation, slack: float, ahead: float, safety: float, hys
         if s.spot_lost and ahead < 0:
             return ON_DEMAND, f"Spot lost {-ahead / 60:.0f} min behind the line: catching up On-Demand"
         return SPOT, f"on Spot, {ahead / 60:.0f} min ahead of the line"
+    if s.spot_lost:
+        return ON_DEMAND, "Spot was just lost (capacity fallback): On-Demand until a checkpoint"
     if ahead < hyst:
         return ON_DEMAND, f"ahead of the line by {ahead / 60:.0f} min (< {hyst / 60:.0f} to go back to Spot)"
     if slack - s.changeover_s <= safety:

@@ -179,3 +179,11 @@ def test_parse_deadline_errors(text, now):
 def test_default_capacity_wait_is_the_compute_roles_runnable_timeout():
     defaults = yaml.safe_load((ROOT / "roles/compute/defaults/main.yml").read_text())
     assert float(defaults["compute_runnable_timeout_s"]) == dl.DEFAULT_CAPACITY_WAIT_S
+
+
+def test_on_demand_after_a_spot_loss_runs_until_a_checkpoint():
+    # The capacity fallback brought the attempt On-Demand, far ahead of the line: going
+    # straight back would wait for the same outage again.
+    d = decide(sit(1, 0.9, current=ON_DEMAND, spot_lost=True))
+    assert d.queue == ON_DEMAND and "just lost" in d.reason and not d.pinned
+    assert decide(sit(1, 0.9, current=ON_DEMAND)).queue == SPOT  # at the next checkpoint
