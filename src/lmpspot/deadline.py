@@ -12,17 +12,24 @@ resume, the work since the last checkpoint, a wait for capacity; measured from t
 simulation's history when it has one):
 
 1. **Safety net.**  ``slack_s`` = time to the deadline - the On-Demand time the remaining
-   steps need.  When ``slack_s <= safety_factor * changeover_s`` the simulation goes (or
-   stays) On-Demand, and does not come back: one more interruption could cost the
-   deadline.  On-Demand is not interrupted, so from there the finish is certain (as long
-   as ``slack_s`` was not already below one changeover).
+   steps need.  When ``slack_s <= safety_factor * changeover_s + capacity_wait_s`` the
+   simulation goes (or stays) On-Demand, and does not come back: one more interruption
+   could cost the deadline.  The worst one interruption costs is a wait for Spot capacity
+   (at most ``capacity_wait_s``, the Spot queue's fallback to On-Demand), the restart on
+   Spot and the move On-Demand: the margin holds all three.  On-Demand is not
+   interrupted, so from there the finish is certain (as long as ``slack_s`` was not
+   already below one changeover).
 2. **Spot lost behind the line -> On-Demand.**  When Spot was just lost (the attempt
    starts after an interruption or a wait for capacity) and progress is behind the
    straight line, catch up On-Demand.  While a Spot instance runs, it makes progress as
    fast as On-Demand would, so it is kept (Uniform Progress uses Spot whenever it has it).
 3. **Ahead again -> Spot.**  On On-Demand, go back to Spot once ``ahead_s`` reaches
    ``hysteresis_s`` (default ``2 * changeover_s``: a move and one interruption fit in it),
-   so the simulation does not flap at every checkpoint.
+   so the simulation does not flap at every checkpoint, and only while the move itself
+   (one changeover) leaves the slack above the safety net's margin.  Not at the start of
+   an On-Demand attempt that follows a Spot loss (the Spot queue's capacity fallback):
+   that one runs until its first checkpoint, or a long outage would send it back to wait
+   for Spot again and again, paying a restart each time for no progress.
 4. Otherwise stay where it is.
 
 :func:`project` gives the projected finish on either queue: On-Demand, the remaining
@@ -47,6 +54,10 @@ QUEUES = (SPOT, ON_DEMAND)
 # (a few minutes on Batch), the resume, and on average half a checkpoint interval of work.
 DEFAULT_CHANGEOVER_S = 900.0
 DEFAULT_SAFETY_FACTOR = 2.0
+# The longest a Spot attempt waits for capacity before the Spot queue hands it to the
+# On-Demand queue: compute_runnable_timeout_s's default (roles/compute/defaults/main.yml,
+# tests/unit/test_deadline.py keeps them equal); the runner passes the deployed setting.
+DEFAULT_CAPACITY_WAIT_S = 1800.0
 REASON_PREFIX = "deadline-policy"
 
 
@@ -92,6 +103,9 @@ class Situation:
     pinned: bool = False  # the safety net already chose On-Demand for good
     # Spot was just lost: this attempt follows an interruption or a wait for capacity.
     spot_lost: bool = False
+    # The Spot queue's capacity fallback (compute_runnable_timeout_s): the longest wait for
+    # Spot capacity one interruption can bring before the job runs On-Demand.
+    capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S
 
 
 @dataclass(frozen=True)
@@ -171,7 +185,7 @@ def decide(
     ahead = ahead_s(s)
     spot_finish, od_finish = project(s)
     hyst = 2.0 * s.changeover_s if hysteresis_s is None else hysteresis_s
-    safety = safety_factor * s.changeover_s
+    safety = safety_factor * s.changeover_s + s.capacity_wait_s
 
     def out(queue: str, reason: str, pinned: bool = False) -> Decision:
         move = queue != s.current
@@ -197,19 +211,25 @@ def decide(
         return out(
             ON_DEMAND,
             f"safety net: slack {slack / 3600:.2f} h <= {safety_factor:g} x changeover "
-            f"({s.changeover_s / 60:.0f} min)",
+            f"({s.changeover_s / 60:.0f} min) + capacity wait ({s.capacity_wait_s / 60:.0f} min)",
             True,
         )
+    return out(*_on_or_off_spot(s, slack, ahead, safety, hyst))
+
+
+def _on_or_off_spot(s: Situation, slack: float, ahead: float, safety: float, hyst: float) -> tuple[str, str]:
+    """Rules 2-4 (the safety net has let the simulation choose): the queue and why."""
     if s.current == SPOT:
         if s.spot_lost and ahead < 0:
-            return out(ON_DEMAND, f"Spot lost {-ahead / 60:.0f} min behind the line: catching up On-Demand")
-        return out(SPOT, f"on Spot, {ahead / 60:.0f} min ahead of the line")
-    back = ahead >= hyst
-    return out(
-        SPOT if back else ON_DEMAND,
-        f"ahead of the line by {ahead / 60:.0f} min "
-        + (f"(>= {hyst / 60:.0f}): back to Spot" if back else f"(< {hyst / 60:.0f} to go back to Spot)"),
-    )
+            return ON_DEMAND, f"Spot lost {-ahead / 60:.0f} min behind the line: catching up On-Demand"
+        return SPOT, f"on Spot, {ahead / 60:.0f} min ahead of the line"
+    if s.spot_lost:
+        return ON_DEMAND, "Spot was just lost (capacity fallback): On-Demand until a checkpoint"
+    if ahead < hyst:
+        return ON_DEMAND, f"ahead of the line by {ahead / 60:.0f} min (< {hyst / 60:.0f} to go back to Spot)"
+    if slack - s.changeover_s <= safety:
+        return ON_DEMAND, "ahead of the line, but the move to Spot would leave the slack in the safety net"
+    return SPOT, f"ahead of the line by {ahead / 60:.0f} min (>= {hyst / 60:.0f}): back to Spot"
 
 
 def is_move(d: Decision, current: str) -> bool:

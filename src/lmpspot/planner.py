@@ -28,7 +28,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from lmpspot.deadline import DEFAULT_CAPACITY_WAIT_S
 from lmpspot.prices import SYNTHETIC_LABEL, Price, load_table, price_per_hour
+from lmpspot.spotsim import Config, compare
+from lmpspot.spottrace import BANDS, MONTH_H, TraceError, band_hazard_per_hour, poisson_trace
 
 SEED_INSTANCE_TYPE = "p4d.24xlarge"
 
@@ -308,8 +311,10 @@ def plan(
     usable = _ranked(r for r in rows + seed_rows if r.get("usable"))
     unusable = [r for r in rows + seed_rows if not r.get("usable")]
     inputs = {k: v for k, v in s.items() if k not in ("throughput", "shapes")}
+    comparison = policy_comparison(s, usable) if s.get("deadline_hours") is not None else None
     return {
         "inputs": inputs,
+        "policy_comparison": comparison,
         "throughput": s["throughput"],
         "price_mode": mode,
         "synthetic": any(r.get("synthetic") for r in rows + seed_rows),
@@ -393,6 +398,109 @@ def _compare(seed: dict, packed: dict) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- deadline policy
+
+
+def _comparison_settings(s: dict[str, Any]) -> dict[str, Any]:
+    """The checked inputs of the policy comparison (``plan_deadline_hours`` and the rest)."""
+    out = {
+        "deadline_hours": _positive(s, "deadline_hours"),
+        "outages_per_hour": _positive(
+            {"outages_per_hour": s.get("outages_per_hour", 0.0)}, "outages_per_hour", allow_zero=True
+        ),
+        "outage_mean_s": _positive({"outage_mean_s": s.get("outage_mean_s", 1800.0)}, "outage_mean_s"),
+        "capacity_fallback_s": _positive(
+            {"capacity_fallback_s": s.get("capacity_fallback_s", DEFAULT_CAPACITY_WAIT_S)},
+            "capacity_fallback_s",
+        ),
+        "band": s.get("interruption_band"),
+        "band_exposure_h": _positive(
+            {"band_exposure_h": s.get("band_exposure_h", MONTH_H)}, "band_exposure_h"
+        ),
+        "seed": s.get("seed", 0),
+    }
+    traces = s.get("traces", 200)
+    if isinstance(traces, bool) or not isinstance(traces, int) or not 1 <= traces <= 10000:
+        raise PlanError(f"plan_traces must be an integer from 1 to 10000, got {traces!r}")
+    out["traces"] = traces
+    if out["band"] is None:
+        out["interruptions_per_hour"] = s["interruptions_per_hour"]
+    else:
+        try:
+            out["interruptions_per_hour"] = band_hazard_per_hour(out["band"], out["band_exposure_h"])
+        except TraceError as e:
+            raise PlanError(f"plan_interruption_band: {e}") from None
+    return out
+
+
+def policy_comparison(s: dict[str, Any], options: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """ "spot only", "on-demand only" and "deadline policy" for the cheapest option with both
+    prices, over ``traces`` seeded traces (lmpspot.spotsim; docs/DEADLINE.md)."""
+    c = _comparison_settings(s)
+    row = next(
+        (r for r in options if r["spot_price"]["usd_per_hour"] and r["on_demand_price"]["usd_per_hour"]), None
+    )
+    if row is None:
+        return None
+    share = row["instances"] / s["jobs"]  # instance-hours charged to one job per hour
+    cfg = Config(
+        work_s=row["wall_hours"]["compute"] * 3600,
+        deadline_s=c["deadline_hours"] * 3600,
+        checkpoint_interval_s=s["checkpoint_interval_s"],
+        restart_s=s["restart_s"],
+        spot_price=row["spot_price"]["usd_per_hour"] * share,
+        on_demand_price=row["on_demand_price"]["usd_per_hour"] * share,
+        capacity_fallback_s=c["capacity_fallback_s"],
+    )
+    horizon = 3 * (cfg.deadline_s + cfg.work_s)
+    traces = [
+        poisson_trace(
+            c["seed"] + i,
+            horizon,
+            c["interruptions_per_hour"],
+            outages_per_hour=c["outages_per_hour"],
+            outage_mean_s=c["outage_mean_s"],
+        )
+        for i in range(c["traces"])
+    ]
+    return {
+        **c,
+        "instance_type": row["instance_type"],
+        "region": row["region"],
+        "layout": row["layout"],
+        "compute_h": row["wall_hours"]["compute"],
+        "policies": compare(cfg, traces),
+    }
+
+
+NO_COMPARISON = "no policy comparison: no ranked option has both a Spot and an On-Demand price"
+POLICY_LABELS = {"spot-only": "spot only", "on-demand-only": "on-demand only", "deadline": "deadline policy"}
+
+
+def _comparison_head(c: dict[str, Any]) -> str:
+    what = f"Advisor band {c['band']}" if c["band"] else "plan_interruptions_per_hour"
+    return (
+        f"deadline {c['deadline_hours']:g} h for {c['compute_h']:.1f} h of compute on {c['instance_type']} "
+        f"{c['region']} ({c['layout']}), {c['traces']} seeded traces: "
+        f"{c['interruptions_per_hour']:.3g} interruptions/h ({what}), {c['outages_per_hour']:g} Spot "
+        f"outages/h of {c['outage_mean_s'] / 60:.0f} min on average"
+    )
+
+
+def _comparison_rows(c: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per policy: label, mean USD/job, P(miss), mean finish h, mean moves."""
+    return [
+        (
+            POLICY_LABELS[p],
+            _usd(v["mean_cost"]),
+            f"{v['p_miss']:.1%}",
+            f"{v['mean_finish_h']:.1f}",
+            f"{v['mean_moves']:.1f}",
+        )
+        for p, v in c["policies"].items()
+    ]
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -462,6 +570,16 @@ def to_markdown(result: dict[str, Any]) -> str:
             lines.append(f"- {r['instance_type']} {r['region']} ({r['layout']}): {'; '.join(r['notes'])}")
         for r in result["skipped"]:
             lines.append(f"- {r['instance_type']} {r['region']}: {r['reason']}")
+    if result["inputs"].get("deadline_hours") is not None and not result.get("policy_comparison"):
+        lines += ["", NO_COMPARISON]
+    if result.get("policy_comparison"):
+        c = result["policy_comparison"]
+        lines += ["", "## Spot only, On-Demand only, deadline policy", "", _comparison_head(c) + ".", ""]
+        lines += [
+            "| policy | mean $/job | P(miss deadline) | mean finish h | mean moves |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [f"| {' | '.join(r)} |" for r in _comparison_rows(c)]
     lines += ["", "## Price sources", ""]
     seen = set()
     for r in result["options"]:
@@ -503,6 +621,15 @@ def to_text(result: dict[str, Any], limit: int | None = None) -> list[str]:
             f"wall {r['wall_hours']['expected']:.1f} h, $/job expected {_usd(c['expected'])} "
             f"(spot {_usd(c['spot'])}, on-demand {_usd(c['on_demand'])}){flag}"
         )
+    if result["inputs"].get("deadline_hours") is not None and not result.get("policy_comparison"):
+        out.append(NO_COMPARISON)
+    if result.get("policy_comparison"):
+        c = result["policy_comparison"]
+        out.append(_comparison_head(c))
+        out += [
+            f"  {r[0]}: {r[1]} USD/job mean, P(miss deadline) {r[2]}, finish {r[3]} h, moves {r[4]}"
+            for r in _comparison_rows(c)
+        ]
     for c in result["seed_vs_packed"]:
         key = "expected" if c["seed_cost_expected"] is not None else "on_demand"
         ratio = c[f"ratio_{key}"]
@@ -551,6 +678,17 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--prices", choices=["table", "aws"], default="table", help="price source (default %(default)s)"
     )
+    p.add_argument(
+        "--deadline-hours", type=float, help="compare spot only, on-demand only and the deadline policy"
+    )
+    p.add_argument("--band", choices=list(BANDS), help="Spot Instance Advisor interruption band (the rate)")
+    p.add_argument("--band-exposure-h", type=float, default=MONTH_H, help="hours the band's share is over")
+    p.add_argument("--outages-per-hour", type=float, default=0.0, help="Spot capacity outages per hour")
+    p.add_argument(
+        "--outage-mean-min", type=float, default=30.0, help="mean outage (default %(default)s min)"
+    )
+    p.add_argument("--traces", type=int, default=200, help="seeded traces to simulate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the first trace's seed (default %(default)s)")
     p.add_argument("--json", dest="json_out", help="write the plan as JSON here")
     p.add_argument("--markdown", dest="md_out", help="write the plan as Markdown here")
     p.add_argument("--limit", type=int, default=12, help="options to print (default %(default)s)")
@@ -573,6 +711,16 @@ def run_cli(args) -> int:
         "regions": args.regions,
         "price_mode": args.prices,
     }
+    if args.deadline_hours is not None:
+        settings.update(
+            deadline_hours=args.deadline_hours,
+            interruption_band=args.band,
+            band_exposure_h=args.band_exposure_h,
+            outages_per_hour=args.outages_per_hour,
+            outage_mean_s=args.outage_mean_min * 60,
+            traces=args.traces,
+            seed=args.seed,
+        )
     try:
         settings["ns_per_day"] = _model_rates(args.ns_per_day)
         if args.ns_per_day_atoms:

@@ -25,6 +25,7 @@ Case C -- g6.12xlarge (4 x L4), 3 GPUs per job: 1 job per instance, 1 GPU idle.
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -287,3 +288,73 @@ def test_cost_per_job_expected_needs_the_prices_the_share_uses(spot_usd, od_usd,
     on_demand = Price(od_usd, source="t", as_of="2026-01-01")
     got = planner._cost_per_job(ih, spot, on_demand, share)
     assert got == pytest.approx(want)
+
+
+# --------------------------------------------------------------------------- deadline policy
+
+DEADLINE_A = {
+    **CASE_A,
+    "on_demand_share": 0.0,
+    "deadline_hours": 160,
+    "interruption_band": ">20%",
+    "band_exposure_h": 24,
+    "outages_per_hour": 0.05,
+    "traces": 40,
+}
+
+
+def test_policy_comparison_side_by_side():
+    result = planner.plan(DEADLINE_A)
+    c = result["policy_comparison"]
+    assert (c["instance_type"], c["layout"], c["compute_h"]) == ("p4d.24xlarge", "packed", 120.0)
+    assert c["interruptions_per_hour"] == pytest.approx(-math.log(0.7) / 24)
+    od, spot, dl = (c["policies"][p] for p in ("on-demand-only", "spot-only", "deadline"))
+    # On-Demand only: 120 h + one 300 s restart, 1/8 of 21.957642 USD/h per job.
+    assert od["mean_cost"] == pytest.approx((120 + 300 / 3600) * 21.957642 / 8)
+    assert od["p_miss"] == 0 and dl["p_miss"] == 0
+    assert spot["mean_cost"] < dl["mean_cost"] < od["mean_cost"]
+    text = "\n".join(planner.to_text(result))
+    assert (
+        "deadline 160 h for 120.0 h of compute on p4d.24xlarge us-east-1 (packed), 40 seeded traces" in text
+    )
+    assert "  on-demand only: 329.59 USD/job mean, P(miss deadline) 0.0%, finish 120.1 h" in text
+    md = planner.to_markdown(result)
+    assert "| policy | mean $/job | P(miss deadline) | mean finish h | mean moves |" in md
+    assert "| on-demand only | 329.59 | 0.0% | 120.1 | 0.0 |" in md
+    assert planner.plan(DEADLINE_A)["policy_comparison"] == c  # seeded: the same numbers
+    assert planner.plan(CASE_A)["policy_comparison"] is None  # no deadline: no comparison
+
+
+def test_policy_comparison_needs_both_prices():
+    settings = {**DEADLINE_A, "price_overrides": []}  # the table has no Spot price
+    result = planner.plan(settings)
+    assert result["policy_comparison"] is None
+    assert planner.NO_COMPARISON in planner.to_text(result)
+    assert planner.NO_COMPARISON in planner.to_markdown(result)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"deadline_hours": -1}, "plan_deadline_hours"),
+        ({"interruption_band": "25%"}, "plan_interruption_band"),
+        ({"traces": 0}, "plan_traces"),
+        ({"outages_per_hour": -0.1}, "plan_outages_per_hour"),
+    ],
+)
+def test_policy_comparison_bad_settings(change, message):
+    with pytest.raises(planner.PlanError, match=message):
+        planner.plan({**DEADLINE_A, **change})
+
+
+def test_command_line_deadline(tmp_path, capsys):
+    md = tmp_path / "plan.md"
+    argv = ["--atoms", "256000", "--ns", "100", "--jobs", "8", "--ns-per-day", "A100=20"]
+    argv += ["--regions", "us-east-1", "--types", "p4d.24xlarge", "--markdown", str(md)]
+    argv += ["--deadline-hours", "160", "--band", "10-15%", "--outages-per-hour", "0.02", "--traces", "5"]
+    assert planner.main(argv) == 0
+    # The shipped table has no Spot price for p4d.24xlarge: the comparison says why it is absent.
+    assert planner.NO_COMPARISON in capsys.readouterr().out
+    assert planner.NO_COMPARISON in md.read_text()
+    assert planner.main([*argv[:-2], "--traces", "0"]) == 2
+    assert "plan_traces" in capsys.readouterr().err
