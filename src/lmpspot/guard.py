@@ -127,6 +127,10 @@ class AttemptGuard:
     def step(self, step: int) -> None:
         self.record.step(step)
 
+    def notice(self) -> None:
+        """A spot interruption notice arrived (kept as the record's ``notice_at``)."""
+        self.record.notice()
+
     def stop(self, exit_code: int, reason: str) -> None:
         """Record the end of the attempt and release the lease (it was ours)."""
         if self._started:

@@ -345,6 +345,8 @@ class Runner:
         w = self.watcher
         if w is not None and w.notice.is_set() and getattr(w, "exit_required", True):
             self.stop_reason = self.stop_reason or str(getattr(w, "reason", "notice"))
+            if self.guard is not None:  # telemetry: the attempt record's notice_at
+                self.guard.notice()
             return True
         return False
 
