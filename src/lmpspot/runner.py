@@ -1131,6 +1131,7 @@ class Runner:
             )
         if self.guard is not None:
             self.guard.step(self.step())
+            self.progress.add_events(self.guard.take_events())  # telemetry: once, after the first new step
         self.progress.timestep = float(self.lmp.extract_global("dt"))
         self.progress.update(
             self._done_steps,

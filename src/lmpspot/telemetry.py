@@ -215,6 +215,30 @@ def sim_telemetry(
     }
 
 
+def resume_events(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, float]:
+    """The fleet EMF events (:data:`lmpspot.progress.EVENT_UNITS`) a resumed attempt reports
+    once, after its first new MD step: the capacity wait since the previous attempt's end
+    and, when a spot interruption ended it, the interruption, its lost steps and the
+    recovery time.  ``previous``/``current``: runner attempt records (:mod:`lmpspot.attempts`)."""
+    if not previous:
+        return {}
+    from lmpspot.history import from_runner  # noqa: PLC0415 (history imports nothing of ours but ledger)
+
+    prev = from_runner(previous)
+    out: dict[str, float] = {}
+    wait = _since(parse_time(current.get("started")), parse_time(prev.get("stopped_at")))
+    if wait is not None:
+        out["CapacityWaitSeconds"] = wait
+    if is_spot_interruption(prev):
+        out["Interruptions"] = 1.0
+        if isinstance(prev.get("steps_lost"), (int, float)):
+            out["StepsLost"] = float(prev["steps_lost"])
+        rec = _since(parse_time(current.get("first_step_at")), _notice_time(prev))
+        if rec is not None:
+            out["RecoverySeconds"] = rec
+    return out
+
+
 def fleet_telemetry(sims: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The fleet's sums over :func:`sim_telemetry` dicts (one per simulation)."""
     sims = list(sims)
@@ -253,6 +277,7 @@ __all__ = [
     "is_policy_move",
     "is_spot_interruption",
     "ns_per_step",
+    "resume_events",
     "sim_telemetry",
     "waits",
 ]

@@ -32,6 +32,7 @@ from conftest import REPO, LocalAws, run_playbook
 from lmp_helpers import unmanaged_queue
 
 from lmpspot.job_record import ledger_key
+from lmpspot.report import parse_emf
 from lmpspot_local.executor import EXITED_REASON, Attempt, _record, decide, utc_iso, write_ledger
 from lmpspot_local.imds_stub import ImdsStub
 
@@ -272,6 +273,9 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     assert row["attempts"][0]["notice_at"] and row["attempts"][1]["first_step_at"]
     assert 0 < intr["recovery_s"] < run_s and tel["recovery_s"]["count"] == 1
     assert tel["hours"]["local"] > 0 and tel["usd_per_ns"] is None  # tau (LJ), and no price locally
+    # ... and attempt 2 reported them once, at fleet level, in its EMF lines
+    events = [r for r in parse_emf("\n".join(a2.output)) if "Interruptions" in r]
+    assert len(events) == 1 and events[0]["Interruptions"] == 1 and events[0]["RecoverySeconds"] > 0
     table = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE)
     assert table.returncode == 0, table.stderr
     header, line, _blank, fleet = table.stdout.strip().splitlines()

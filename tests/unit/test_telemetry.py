@@ -175,3 +175,26 @@ def test_the_attempt_record_keeps_the_first_new_step_and_the_first_notice(tmp_pa
     rec.stop(75, "checkpointed: spot-interruption")
     (back,) = read_local_attempts(tmp_path)
     assert back["first_step_at"] == first and back["notice_at"] == notice
+
+
+@pytest.mark.parametrize(
+    ("previous", "expected"),
+    [
+        (None, {}),
+        # a notice at 10:28, the attempt checkpointed and stopped at 10:30 (steps lost 0)
+        ({"stopped": t(30), "exit_code": 75, "exit_reason": "checkpointed: spot-interruption",
+          "notice_at": t(28), "steps_lost": 0},
+         {"CapacityWaitSeconds": 600.0, "Interruptions": 1.0, "StepsLost": 0.0, "RecoverySeconds": 780.0}),
+        # a vanished attempt closed by its successor: no notice seen, not counted
+        ({"stopped": t(30), "exit_reason": "vanished (no stop recorded)", "steps_lost": 40},
+         {"CapacityWaitSeconds": 600.0}),
+        # the deadline policy moved it: a wait, not an interruption
+        ({"stopped": t(30), "exit_code": 75, "exit_reason": "deadline-policy: move", "notice_at": t(29)},
+         {"CapacityWaitSeconds": 600.0}),
+    ],
+)  # fmt: skip
+def test_resume_events_for_the_fleet_metrics(previous, expected):
+    from lmpspot.telemetry import resume_events  # noqa: PLC0415
+
+    current = {"started": t(40), "first_step_at": t(41)}
+    assert resume_events(previous, current) == expected
