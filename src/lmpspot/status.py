@@ -10,8 +10,8 @@ the local executor's) attempts of the current job; the scheduler's alone without
 state                   Batch's job status; in local mode the local executor's ledger
                         status (moto marks every job SUCCEEDED at once and runs nothing)
 attempt                 the attempt running now, or the number of attempts made
-interruptions           attempts ended by a spot reclaim (``Host EC2 ... terminated``) or
-                        checkpointed and exited 75 on a notice
+interruptions           attempts a spot interruption ended (``Host EC2 ... terminated``, a
+                        spot notice): :func:`lmpspot.telemetry.is_spot_interruption`
 step / %                the runner's status JSON (``results/<sim>/status.json``, synced
                         at every checkpoint): done MD steps of the script's total
 rate, ETA               the same file: ns/day (tau/day in LJ units), seconds left
