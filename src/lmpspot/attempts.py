@@ -15,7 +15,10 @@ an attempt only ever replaces its own last version.  Fields (``schema`` 1):
 ``exit_code, exit_reason, resumed_from`` ({seq, stage, step} or null),
 ``last_checkpoint`` ({seq, stage, step} or null: the newest one committed in S3),
 ``last_step`` (the LAMMPS step last reported), ``steps_lost`` (MD steps run after the
-last committed checkpoint).  An attempt that died without stopping (SIGKILL, host gone)
+last committed checkpoint), ``first_step_at`` (when the attempt first reported an MD step
+past the one it resumed from: the end of its first chunk, at most ``max_chunk_seconds``
+after that step ran; null until then), ``notice_at`` (when the runner first saw a spot
+interruption notice; null without one).  An attempt that died without stopping (SIGKILL, host gone)
 keeps ``stopped: null``; the attempt that takes its lease over fills in ``stopped`` (its
 last ``updated``), ``stopped_estimated: true``, ``exit_reason`` and ``steps_lost`` from
 its ``last_step`` against the checkpoint the new attempt resumes from.
@@ -256,6 +259,8 @@ class AttemptRecord:
             "last_checkpoint": None,
             "last_step": None,
             "steps_lost": None,
+            "first_step_at": None,
+            "notice_at": None,
         }
 
     # -- state changes (cheap; written at the next flush) -------------------------------
@@ -270,6 +275,16 @@ class AttemptRecord:
         with self._lock:
             if self.data["last_step"] != step:
                 self.data["last_step"] = int(step)
+                self._dirty = True
+                resumed = (self.data["resumed_from"] or {}).get("step")
+                if self.data["first_step_at"] is None and step != resumed:
+                    self.data["first_step_at"] = utc_iso(digits=6)
+
+    def notice(self) -> None:
+        """The runner saw a spot interruption notice (the first one is kept)."""
+        with self._lock:
+            if self.data["notice_at"] is None:
+                self.data["notice_at"] = utc_iso(digits=6)
                 self._dirty = True
 
     def stop(self, exit_code: int, reason: str) -> bool:

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from lmpspot.attempts import AttemptRecord, DirBackend, S3Backend, close_vanished
 from lmpspot.lease import DEFAULT_TTL, Heartbeat, Lease, LeaseHeld, LeaseLost
 from lmpspot.resume import StoreUnavailable, _s3_call, with_store_retry
+from lmpspot.telemetry import resume_events
 
 DEFAULT_STORE_WAIT = 300.0
 LogFn = Callable[[str], None]
@@ -84,6 +87,8 @@ class AttemptGuard:
         self.heartbeat = Heartbeat(self.lease, self.record, log=log)
         self.sim_id = sim_id
         self._started = False
+        self._previous: dict[str, Any] | None = None  # the attempt record of the lease's last holder
+        self._events_taken = False
 
     @property
     def token(self) -> int:
@@ -114,6 +119,8 @@ class AttemptGuard:
                 close_vanished(
                     self.backends, self.sim_id, str(prev["uid"]), man.step if man else None, self.log
                 )
+            if prev and prev.get("uid"):
+                self._previous = self._read_record(str(prev["uid"]))
         self.record.set(resumed_from=man, last_checkpoint=man)
         self.record.flush()
         self.heartbeat.start()
@@ -126,6 +133,29 @@ class AttemptGuard:
 
     def step(self, step: int) -> None:
         self.record.step(step)
+
+    def _read_record(self, uid: str) -> dict[str, Any] | None:
+        """Attempt ``uid``'s record (best effort: telemetry only)."""
+        for be in self.backends:
+            try:
+                for name in be.names():
+                    if name.endswith(f"-{uid}.json"):
+                        return be.read(name)[0]
+            except (ClientError, BotoCoreError, OSError, ValueError) as exc:
+                self.log(f"attempt record {uid}: not read for telemetry ({exc})")
+        return None
+
+    def take_events(self) -> dict[str, float]:
+        """Once, after this attempt's first new MD step: what the previous attempt's end cost
+        (:func:`lmpspot.telemetry.resume_events`), for the fleet's EMF metrics."""
+        if self._events_taken or self.record.data.get("first_step_at") is None:
+            return {}
+        self._events_taken = True
+        return resume_events(self._previous, self.record.data)
+
+    def notice(self) -> None:
+        """A spot interruption notice arrived (kept as the record's ``notice_at``)."""
+        self.record.notice()
 
     def stop(self, exit_code: int, reason: str) -> None:
         """Record the end of the attempt and release the lease (it was ours)."""

@@ -16,7 +16,8 @@ executor's job record (which plays DescribeJobs locally) and is joined in by
 (1-based over the whole simulation), ``started_at``, ``stopped_at``, ``exit_code``,
 ``status_reason``, ``instance_type``, ``capacity``, plus the runner's ``batch_job_id``,
 ``batch_attempt``, ``host``, ``exit_reason``, ``resumed_from``, ``last_checkpoint``,
-``last_step``, ``steps_lost`` and ``source`` (``runner``, or ``batch``/``local`` for an
+``last_step``, ``steps_lost``, ``first_step_at``, ``notice_at`` (and the deadline
+policy's ``deadline`` and ``policy`` where recorded) and ``source`` (``runner``, or ``batch``/``local`` for an
 attempt the runner never recorded).
 """
 
@@ -40,6 +41,11 @@ RUNNER_FIELDS = (
     "last_step",
     "steps_lost",
     "stopped_estimated",
+    "first_step_at",
+    "notice_at",
+    # the deadline policy's (absent from records written without it)
+    "deadline",
+    "policy",
 )
 # What a scheduler's attempt adds to the runner's record of the same attempt.
 SCHEDULER_FIELDS = ("log", "log_stream", "action", "why", "notice_injected_at", "window_closed_at")

@@ -6,11 +6,16 @@ at most every ``interval`` seconds.  Each report:
 * a human line on ``stream``: step, percent, steps/s, ns/day (tau/day in LJ units),
   ETA, age of the last checkpoint;
 * the status JSON file (if ``status_path``), replaced atomically;
-* one CloudWatch Embedded Metric Format JSON line (if ``emf``), namespace ``lmpspot``,
-  dimension ``JobId``; metrics Progress, NsPerDay (or TauPerDay), StepsPerSecond,
-  CheckpointAge, CheckpointSeconds, GpuUtilization, Interruptions.  No AWS API is
-  called: the CloudWatch agent / awslogs pick the lines up from the log stream.
-  A metric without a value is omitted, not zero: GpuUtilization is there only where
+* one CloudWatch Embedded Metric Format JSON line (if ``emf``), namespace ``lmpspot``.
+  Every metric+dimension set is a billed custom metric (docs/COSTS.md), so the dimension
+  sets are chosen: per simulation (dimension ``SimId``) only ``CheckpointAge``, which
+  the stale-checkpoint alarm needs; everything else at fleet level (no dimension):
+  NsPerDay (or TauPerDay), StepsPerSecond, CheckpointSeconds, GpuUtilization, and the
+  one-shot telemetry events (:meth:`Progress.add_events`: Interruptions, StepsLost,
+  RecoverySeconds, CapacityWaitSeconds).  ``Progress`` (percent) stays in the line as a
+  property (Logs Insights reads it per simulation; no metric).  No AWS API is called:
+  awslogs / the CloudWatch agent pick the lines up from the log stream.  A metric
+  without a value is omitted, not zero: GpuUtilization is there only where
   ``nvidia-smi`` answers.  Names, units and meanings: docs/MONITORING_METRICS.md.
 """
 
@@ -30,6 +35,16 @@ from lmpspot.checkpoint import atomic_write_bytes
 from lmpspot.timefmt import utc_iso
 
 NAMESPACE = "lmpspot"
+SIM_DIMENSION = "SimId"
+# (metric, unit) per simulation (dimension SimId): only what an alarm needs.
+PER_SIM_METRICS = {"CheckpointAge"}
+# One-shot fleet metrics (no dimension), reported once by the attempt that measured them.
+EVENT_UNITS = {
+    "Interruptions": "Count",
+    "StepsLost": "Count",
+    "RecoverySeconds": "Seconds",
+    "CapacityWaitSeconds": "Seconds",
+}
 
 # LAMMPS time unit of each `units` style, in nanoseconds (lj has no physical time).
 TIME_UNIT_NS: dict[str, float] = {
@@ -131,6 +146,7 @@ class Progress:
         self.last_checkpoint_seconds: float | None = None
         self.gpu_utilization: float | None = None
         self.last_status: dict[str, Any] = {}
+        self._events: dict[str, float] = {}  # for the next EMF record only
 
     # -- inputs ------------------------------------------------------------------------
     def checkpoint_done(self, step: int, seconds: float) -> None:
@@ -140,8 +156,17 @@ class Progress:
         self.last_checkpoint_seconds = seconds
 
     def interrupted(self) -> None:
-        """Count one spot interruption (reported in the Interruptions metric)."""
+        """Count one spot interruption (the status file's ``interruptions``)."""
         self.interruptions += 1
+
+    def add_events(self, events: dict[str, float] | None) -> None:
+        """One-shot fleet metrics (:data:`EVENT_UNITS`) for the next EMF record, e.g. the
+        interruption that ended the previous attempt and how long it took to recover."""
+        for name, value in (events or {}).items():
+            if name not in EVENT_UNITS:
+                raise ValueError(f"unknown event metric {name!r} (one of {sorted(EVENT_UNITS)})")
+            if value is not None:
+                self._events[name] = self._events.get(name, 0.0) + float(value)
 
     # -- derived -----------------------------------------------------------------------
     @property
@@ -249,32 +274,40 @@ class Progress:
             print(self.emf_line(status), file=self.emf_stream, flush=True)
 
     def emf_line(self, status: dict[str, Any] | None = None) -> str:
-        """One CloudWatch Embedded Metric Format record (a single JSON line)."""
+        """One CloudWatch Embedded Metric Format record (a single JSON line): the per-sim
+        metrics under dimension ``SimId``, the rest without dimension (fleet level).
+        The pending events (:meth:`add_events`) go into this record and are cleared."""
         status = status or self.last_status
         rate, rate_unit = self.sim_rate_per_day()
         values: list[tuple[str, float | None, str]] = [
-            ("Progress", 100.0 * self.fraction, "Percent"),
             ("NsPerDay" if rate_unit == "ns/day" else "TauPerDay", rate, "None"),
             ("StepsPerSecond", self.steps_per_s, "Count/Second"),
             ("CheckpointAge", self.checkpoint_age(), "Seconds"),
             ("CheckpointSeconds", self.last_checkpoint_seconds, "Seconds"),
             ("GpuUtilization", self.gpu_utilization, "Percent"),
-            ("Interruptions", float(self.interruptions), "Count"),
         ]
+        values += [(n, v, EVENT_UNITS[n]) for n, v in sorted(self._events.items())]
+        self._events = {}
         present = [(n, v, u) for n, v, u in values if v is not None]
-        record: dict[str, Any] = {
-            "_aws": {
-                "Timestamp": int(time.time() * 1000),
-                "CloudWatchMetrics": [
+        directives = []
+        for dims, names in (
+            ([SIM_DIMENSION], [(n, u) for n, _v, u in present if n in PER_SIM_METRICS]),
+            ([], [(n, u) for n, _v, u in present if n not in PER_SIM_METRICS]),
+        ):
+            if names:
+                directives.append(
                     {
                         "Namespace": NAMESPACE,
-                        "Dimensions": [["JobId"]],
-                        "Metrics": [{"Name": n, "Unit": u} for n, _v, u in present],
+                        "Dimensions": [dims],
+                        "Metrics": [{"Name": n, "Unit": u} for n, u in names],
                     }
-                ],
-            },
-            "JobId": self.job_id,
+                )
+        record: dict[str, Any] = {
+            "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives},
+            SIM_DIMENSION: self.job_id,
+            "JobId": self.job_id,  # the same value; kept for older queries (a property, no metric)
             "step": status.get("step", self.step),
+            "Progress": 100.0 * self.fraction,  # a property: Logs Insights reads it per simulation
         }
         for n, v, _u in present:
             record[n] = v

@@ -12,7 +12,12 @@
   attempt logs hold them (with GPU utilization where nvidia-smi reported it);
 * ``checkpoints.png``: every checkpoint the log records (by attempt, along simulated
   time), the resume points, and the checkpoints still in S3;
-* ``report.md``: the attempts (with the cost ledger), the numbers, links to the PNGs;
+* ``progress.png``: progress (percent of the steps, or steps) against wall-clock time
+  over every attempt, interruptions marked; with a deadline (the deadline policy's), the
+  deadline as a vertical line and the straight line from the start to 100 % at the deadline;
+* ``report.md``: the attempts (with the cost ledger), the interruption telemetry
+  (:mod:`lmpspot.telemetry`: interruptions, steps lost, recovery, capacity waits, spot and
+  on-demand hours and cost, $/ns), the numbers, links to the PNGs;
 * ``report.json``: the same numbers for machines.
 
 Inputs (all read-only): ``results/<sim_id>/log.lammps`` (the runner syncs it; resumed
@@ -45,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from lmpspot.progress import TIME_UNIT_NS
+from lmpspot.telemetry import sim_telemetry
 from lmpspot.timefmt import utc_iso
 
 LogFn = Callable[[str], None]
@@ -54,6 +60,7 @@ PNG_DPI = 100
 THERMO_SIZE_IN = (11.0, 8.5)  # -> 1100 x 850 px
 RATE_SIZE_IN = (11.0, 6.0)  # -> 1100 x 600 px
 CKPT_SIZE_IN = (11.0, 4.5)  # -> 1100 x 450 px
+PROGRESS_SIZE_IN = (11.0, 5.0)  # -> 1100 x 500 px
 
 # LAMMPS' default timestep of each `units` style (in that style's time unit).
 DEFAULT_TIMESTEP: dict[str, float] = {
@@ -642,6 +649,146 @@ def plot_checkpoints(
     return path
 
 
+def progress_points(
+    emf: list[dict[str, Any]], attempts: list[dict[str, Any]], total_steps: Any
+) -> dict[str, Any]:
+    """(epoch, y) points of progress against wall-clock time, and what y is.
+
+    From the runner's EMF records (``Progress`` percent, else ``step`` of ``total_steps``)
+    when the attempt logs hold them; else from the attempt records: each attempt's
+    resumed step at its start (and at its first new step), its last step at its end.
+    """
+    total = int(total_steps) if isinstance(total_steps, (int, float)) and total_steps > 0 else None
+    pts: list[tuple[float, float, int]] = []
+    for r in emf:
+        if r.get("timestamp") is None:
+            continue
+        if r.get("Progress") is not None:
+            pts.append((r["timestamp"], float(r["Progress"]), int(r.get("attempt", 1))))
+        elif total and r.get("step") is not None:
+            pts.append((r["timestamp"], 100.0 * float(r["step"]) / total, int(r.get("attempt", 1))))
+    if pts:
+        return {"points": sorted(pts), "unit": "percent", "source": "runner EMF records"}
+    for a in attempts:
+        n = int(a.get("attempt") or 0)
+        base = (a.get("resumed_from") or {}).get("step", 0) if a.get("source", "runner") == "runner" else None
+        stop, last = _epoch(a.get("stopped_at")), a.get("last_step")
+        for t, step in (
+            (_epoch(a.get("started_at")), base),
+            (_epoch(a.get("first_step_at")), base),
+            (stop, last),
+        ):
+            if t is not None and isinstance(step, (int, float)):
+                pts.append((t, 100.0 * step / total if total else float(step), n))
+    unit = "percent" if total else "steps"
+    return {"points": sorted(pts), "unit": unit, "source": "the runner's attempt records"}
+
+
+def plot_progress(
+    prog: Mapping[str, Any], attempts: list[dict[str, Any]], tel: Mapping[str, Any], path: Path, title: str
+) -> Path:
+    """Progress against wall-clock hours since the first attempt's start; each attempt's
+    stretch shaded, interruptions dashed red; the deadline and the line to it when set."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=PROGRESS_SIZE_IN, dpi=PNG_DPI)
+    pts = prog.get("points") or []
+    starts = [t for t in (_epoch(a.get("started_at")) for a in attempts) if t is not None]
+    t0 = min(starts + [p[0] for p in pts]) if starts or pts else None
+    deadline = _epoch(tel.get("deadline"))
+    if t0 is None:
+        ax.text(0.5, 0.5, "no progress records", ha="center", va="center", transform=ax.transAxes)
+    else:
+        for a in sorted({p[2] for p in pts}):
+            mine = [p for p in pts if p[2] == a]
+            ax.plot([(p[0] - t0) / 3600 for p in mine], [p[1] for p in mine], marker="o", ms=3, lw=1.2,
+                    color=ATTEMPT_COLORS[(a - 1) % len(ATTEMPT_COLORS)], label=f"attempt {a}")  # fmt: skip
+        for a in attempts:
+            start, stop = _epoch(a.get("started_at")), _epoch(a.get("stopped_at"))
+            if start is not None and stop is not None:
+                color = ATTEMPT_COLORS[(int(a.get("attempt") or 1) - 1) % len(ATTEMPT_COLORS)]
+                ax.axvspan((start - t0) / 3600, (stop - t0) / 3600, alpha=0.08, lw=0, color=color)
+        for i, r in enumerate(tel.get("interruption_list") or []):
+            t = _epoch(r.get("at"))
+            if t is not None:
+                ax.axvline((t - t0) / 3600, color="#c44e52", ls="--", lw=1.2,
+                           label="spot interruption" if i == 0 else None)  # fmt: skip
+        if deadline is not None:
+            ax.axvline((deadline - t0) / 3600, color="#000000", lw=1.5, label="deadline")
+            if prog.get("unit") == "percent":
+                ax.plot([0, (deadline - t0) / 3600], [0, 100], color="#555555", ls=":", lw=1.2,
+                        label="start -> deadline (straight line)")  # fmt: skip
+        ax.legend(fontsize=8, loc="upper left")
+        ax.set_xlabel(f"wall-clock hours since {utc_iso(t0)} ({prog.get('source')})")
+    ax.set_ylabel("progress (%)" if prog.get("unit") == "percent" else "MD steps")
+    if prog.get("unit") == "percent":
+        ax.set_ylim(0, 105)
+    ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=PNG_DPI)
+    plt.close(fig)
+    return path
+
+
+def _telemetry_of(inp: ReportInputs) -> dict[str, Any]:
+    """:func:`lmpspot.telemetry.sim_telemetry` of the inputs' attempts (no price lookups:
+    the costs are the ledger's when given, else unknown)."""
+    region = (inp.ledger or {}).get("region") or "us-east-1"
+    return sim_telemetry(inp.attempts, region=region, ledger=inp.ledger, price_fn=lambda *_a: None)
+
+
+def _hm(seconds: Any) -> str:
+    return "-" if seconds is None else f"{float(seconds) / 60:.1f} min"
+
+
+def telemetry_markdown(tel: Mapping[str, Any], progress_png: str | None) -> list[str]:
+    """The report's "Interruptions and cost" section."""
+    lines = ["## Interruptions and cost", ""]
+    if progress_png:
+        lines += [f"![progress]({progress_png})", ""]
+    if not tel:
+        return [*lines, "No attempt records: no interruption telemetry.", ""]
+    rec, hours, cost = tel.get("recovery_s") or {}, tel.get("hours") or {}, tel.get("cost_usd") or {}
+    per = _fmt(tel.get("steps_lost_per_interruption"))
+    usd_ns = tel.get("usd_per_ns")
+    table = [
+        ("interruptions", str(tel.get("interruptions", 0))),
+        ("steps lost", f"{tel.get('steps_lost', 0)} ({per} per interruption)"),
+        ("recovery (notice -> first new MD step)", f"mean {_hm(rec.get('mean'))}, max {_hm(rec.get('max'))}"),
+        ("waiting for capacity", _hm(tel.get("capacity_wait_s"))),
+    ]
+    if tel.get("window_wait_s"):
+        table.append(("waiting for the night window", _hm(tel.get("window_wait_s"))))
+    for cap in ("spot", "on-demand", "local", "unknown"):
+        if hours.get(cap):
+            usd = cost.get(cap)
+            table.append(
+                (f"{cap} hours", f"{hours[cap]:.3f} h" + (f", ${usd:.2f}" if usd is not None else ""))
+            )
+    table.append(("cost per simulated ns", "-" if usd_ns is None else f"${usd_ns:.4g}"))
+    if tel.get("deadline"):
+        queue = tel.get("policy_queue") or "-"
+        table += [
+            ("deadline", str(tel["deadline"])),
+            ("projected finish", f"{tel.get('projected_finish') or '-'} (queue now: {queue})"),
+        ]
+    lines += ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in table], ""]
+    rows = tel.get("interruption_list") or []
+    if rows:
+        lines += [
+            "| attempt | at | capacity | steps lost | recovery | to next start | reason |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            cells = [
+                r["attempt"], r.get("at") or "-", r.get("capacity") or "-", _fmt(r.get("steps_lost")),
+                _hm(r.get("recovery_s")), _hm(r.get("restart_s")), r.get("reason") or "-",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+        lines.append("")
+    return lines
+
+
 # --------------------------------------------------------------------------------------
 # The report
 # --------------------------------------------------------------------------------------
@@ -666,6 +813,7 @@ class ReportInputs:
     status: dict[str, Any] | None = None
     ledger: dict[str, Any] | None = None  # lmpspot.ledger.cost_ledger(...) as a dict
     source: str = ""
+    telemetry: dict[str, Any] | None = None  # lmpspot.telemetry.sim_telemetry(...); None: from attempts
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -707,6 +855,14 @@ def build_report(inp: ReportInputs, out_dir: Path) -> dict[str, Any]:
             data, series, inp.manifests, out_dir / "checkpoints.png", f"{inp.sim_id}: checkpoints"
         ),
     }
+    tel = inp.telemetry if inp.telemetry is not None else _telemetry_of(inp)
+    files["progress"] = plot_progress(
+        progress_points(emf, inp.attempts, (inp.status or {}).get("total_steps") or tel.get("total_steps")),
+        inp.attempts,
+        tel,
+        out_dir / "progress.png",
+        f"{inp.sim_id}: progress against wall-clock time",
+    )
     last = {c: series.values[c][-1] for c in series.columns}
     summary: dict[str, Any] = {
         "sim_id": inp.sim_id,
@@ -729,6 +885,7 @@ def build_report(inp: ReportInputs, out_dir: Path) -> dict[str, Any]:
         },
         "attempts": inp.attempts,
         "ledger": inp.ledger,
+        "telemetry": tel,
         "status": inp.status,
         "files": {k: v.name for k, v in files.items()},
         "warnings": data.warnings,
@@ -781,6 +938,7 @@ def render_markdown(s: Mapping[str, Any]) -> str:
         f"![checkpoints]({s['files']['checkpoints']})",
         "",
     ]
+    lines += telemetry_markdown(s.get("telemetry") or {}, s["files"].get("progress"))
     if s["resumes"]:
         lines += ["Resumes: " + "; ".join(f"attempt {r['attempt']} from checkpoint {r['seq']} "
                                           f"(step {r['step']})" for r in s["resumes"]), ""]  # fmt: skip
@@ -905,6 +1063,7 @@ def gather_inputs(
         status=status,
         ledger=job.ledger if job is not None else None,
         source=f"s3://{bucket}/{base}",
+        telemetry=job.telemetry if job is not None and job.telemetry else None,
     )
 
 

@@ -363,6 +363,8 @@ class Runner:
         w = self.watcher
         if w is not None and w.notice.is_set() and getattr(w, "exit_required", True):
             self.stop_reason = self.stop_reason or str(getattr(w, "reason", "notice"))
+            if self.guard is not None:  # telemetry: the attempt record's notice_at
+                self.guard.notice()
             return True
         return False
 
@@ -1204,6 +1206,7 @@ class Runner:
             )
         if self.guard is not None:
             self.guard.step(self.step())
+            self.progress.add_events(self.guard.take_events())  # telemetry: once, after the first new step
         self.progress.timestep = float(self.lmp.extract_global("dt"))
         self.progress.update(
             self._done_steps,

@@ -10,8 +10,8 @@ the local executor's) attempts of the current job; the scheduler's alone without
 state                   Batch's job status; in local mode the local executor's ledger
                         status (moto marks every job SUCCEEDED at once and runs nothing)
 attempt                 the attempt running now, or the number of attempts made
-interruptions           attempts ended by a spot reclaim (``Host EC2 ... terminated``) or
-                        checkpointed and exited 75 on a notice
+interruptions           attempts a spot interruption ended (``Host EC2 ... terminated``, a
+                        spot notice): :func:`lmpspot.telemetry.is_spot_interruption`
 step / %                the runner's status JSON (``results/<sim>/status.json``, synced
                         at every checkpoint): done MD steps of the script's total
 rate, ETA               the same file: ns/day (tau/day in LJ units), seconds left
@@ -21,6 +21,12 @@ capacity, instance      per attempt: Batch attempt -> ECS container instance -> 
                         describes it, the compute environment's type (SPOT/EC2) and
                         instance type unknown.  Local mode: ``local`` / ``local``
 cost                    :func:`lmpspot.ledger.cost_ledger`: hours x price per attempt
+lost, recov, wait, $/ns :mod:`lmpspot.telemetry`: steps lost to interruptions, mean time
+                        from a notice to the next attempt's first MD step, time waiting
+                        for capacity, cost per simulated ns (``telemetry`` in the JSON;
+                        the fleet's sums under the table and in ``--format both``)
+deadline, finish, queue the deadline policy's, from the runner's newest attempt record
+                        (columns only when some simulation has a deadline)
 ======================  ==============================================================
 
 Where jobs come from: ``ListJobs`` of each queue (every status) -> ``DescribeJobs``; the
@@ -44,8 +50,9 @@ from typing import Any
 
 from lmpspot.history import history, runner_records
 from lmpspot.job_record import ATTEMPTS_NAME
-from lmpspot.ledger import LOCAL, cost_ledger, is_interruption, iso, parse_time
+from lmpspot.ledger import LOCAL, cost_ledger, iso, parse_time
 from lmpspot.progress import format_duration
+from lmpspot.telemetry import fleet_telemetry, ns_per_step, sim_telemetry
 
 LogFn = Callable[[str], None]
 
@@ -83,6 +90,12 @@ class JobStatus:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     ledger: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    steps_per_s: float | None = None
+    submitted_at: str | None = None  # the current job's submission (Batch createdAt)
+    telemetry: dict[str, Any] = field(default_factory=dict)  # lmpspot.telemetry.sim_telemetry
+    deadline: str | None = None
+    projected_finish: str | None = None
+    policy_queue: str | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -308,6 +321,7 @@ def _apply_s3(js: JobStatus, s3: Any, cfg: Settings, now: float) -> None:
         js.rate = st.get("sim_rate_per_day")
         js.rate_unit = st.get("sim_rate_unit")
         js.eta_seconds = st.get("eta_seconds")
+        js.steps_per_s = st.get("steps_per_s")
         js.status_updated_at = st.get("updated_at")
     ptr = get_json(s3, cfg.bucket, f"{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/latest.json")
     if ptr and isinstance(ptr.get("seq"), int) and ptr["seq"] >= 0:
@@ -341,7 +355,6 @@ def _apply_history(js: JobStatus, s3: Any, cfg: Settings, doc: Mapping[str, Any]
 
 def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
     atts = js.attempts
-    js.interruptions = sum(1 for a in atts if a.get("stopped_at") and is_interruption(a))
     if not js.attempt:
         js.attempt = len(atts)
     last = atts[-1] if atts else {}
@@ -350,6 +363,15 @@ def _finish(js: JobStatus, cfg: Settings, now: float, price_fn: Any) -> None:
     js.ledger = cost_ledger(atts, cfg.region, price_fn=price_fn, now=now)
     js.cost_usd = js.ledger["total_usd"]
     js.cost_label = js.ledger["total_label"] if atts else "-"
+    rate = {"sim_rate_per_day": js.rate, "sim_rate_unit": js.rate_unit, "steps_per_s": js.steps_per_s}
+    js.telemetry = sim_telemetry(
+        atts, region=cfg.region, ledger=js.ledger, ns_per_step=ns_per_step(rate),
+        done_steps=js.step, submitted_at=js.submitted_at, now=now,
+    )  # fmt: skip
+    js.interruptions = js.telemetry["interruptions"]
+    js.deadline = js.telemetry["deadline"]
+    js.projected_finish = js.telemetry["projected_finish"]
+    js.policy_queue = js.telemetry["policy_queue"]
 
 
 def _rank(job: Mapping[str, Any]) -> tuple[bool, int]:
@@ -444,6 +466,7 @@ def _apply_job(
     elif job:
         js.state = job.get("status", "UNKNOWN")
         js.status_reason = job.get("statusReason")
+        js.submitted_at = iso(parse_time(job.get("createdAt")))
         js.attempts = batch_attempts(job)
         for a in js.attempts:
             assert resolver is not None
@@ -470,6 +493,16 @@ COLUMNS = [
     ("CAPACITY", "capacity"),
     ("INSTANCE", "instance_type"),
     ("COST", "cost_label"),
+    ("LOST", "steps_lost"),
+    ("RECOV", "recovery"),
+    ("WAIT", "capacity_wait"),
+    ("$/NS", "usd_per_ns"),
+]
+# Shown only when some simulation has a deadline (the deadline policy's fields).
+DEADLINE_COLUMNS = [
+    ("DEADLINE", "deadline"),
+    ("FINISH (PROJ)", "projected_finish"),
+    ("QUEUE", "policy_queue"),
 ]
 
 
@@ -489,17 +522,66 @@ def _cells(j: JobStatus) -> dict[str, str]:
         "capacity": j.capacity or "?",
         "instance_type": j.instance_type or "?",
         "cost_label": j.cost_label,
+        **_telemetry_cells(j.telemetry),
+        "deadline": _short_time(j.deadline),
+        "projected_finish": _short_time(j.projected_finish),
+        "policy_queue": j.policy_queue or "-",
     }
 
 
+def _short_time(value: str | None) -> str:
+    """``2026-12-03T10:28:00Z`` -> ``12-03 10:28`` (UTC); ``-`` for none."""
+    return "-" if not value else str(value)[5:16].replace("T", " ")
+
+
+def _telemetry_cells(tel: Mapping[str, Any]) -> dict[str, str]:
+    rec = (tel.get("recovery_s") or {}).get("mean")
+    usd_ns = tel.get("usd_per_ns")
+    return {
+        "steps_lost": str(tel.get("steps_lost", 0)) if tel else "-",
+        "recovery": "-" if rec is None else format_duration(rec),
+        "capacity_wait": format_duration(tel["capacity_wait_s"]) if tel.get("capacity_wait_s") else "-",
+        "usd_per_ns": "-" if usd_ns is None else f"${usd_ns:.3g}",
+    }
+
+
+def fleet_line(tel: Mapping[str, Any]) -> str:
+    """The fleet's telemetry in one line (under the table)."""
+    hours, cost = tel.get("hours") or {}, tel.get("cost_usd") or {}
+    parts = [
+        f"fleet: {tel.get('simulations', 0)} sims",
+        f"{tel.get('interruptions', 0)} interruptions",
+        f"{tel.get('steps_lost', 0)} steps lost",
+        f"recovery mean {_telemetry_cells(tel)['recovery']}",
+        f"capacity wait {format_duration(tel.get('capacity_wait_s') or 0)}",
+    ]
+    for cap in ("spot", "on-demand", "local"):
+        if hours.get(cap):
+            usd = cost.get(cap)
+            parts.append(f"{cap} {hours[cap]:.2f} h" + (f" ${usd:.2f}" if usd is not None else ""))
+    if tel.get("usd_per_ns") is not None:
+        parts.append(f"${tel['usd_per_ns']:.3g}/ns")
+    return " | ".join(parts)
+
+
 def render_table(jobs: Iterable[JobStatus]) -> str:
+    jobs = list(jobs)
     rows = [_cells(j) for j in jobs]
     if not rows:
         return "no jobs"
-    widths = {k: max(len(h), *(len(r[k]) for r in rows)) for h, k in COLUMNS}
-    lines = ["  ".join(h.ljust(widths[k]) for h, k in COLUMNS).rstrip()]
-    lines += ["  ".join(r[k].ljust(widths[k]) for _h, k in COLUMNS).rstrip() for r in rows]
+    cols = COLUMNS + (DEADLINE_COLUMNS if any(j.deadline for j in jobs) else [])
+    widths = {k: max(len(h), *(len(r[k]) for r in rows)) for h, k in cols}
+    lines = ["  ".join(h.ljust(widths[k]) for h, k in cols).rstrip()]
+    lines += ["  ".join(r[k].ljust(widths[k]) for _h, k in cols).rstrip() for r in rows]
+    measured = [j for j in jobs if j.telemetry]
+    if len(measured) > 1 or any(j.telemetry.get("interruptions") for j in measured):
+        lines += ["", fleet_line(fleet(jobs))]
     return "\n".join(lines)
+
+
+def fleet(jobs: Iterable[JobStatus]) -> dict[str, Any]:
+    """:func:`lmpspot.telemetry.fleet_telemetry` over the jobs shown."""
+    return fleet_telemetry(j.telemetry for j in jobs if j.telemetry)
 
 
 def to_json(jobs: Iterable[JobStatus]) -> list[dict[str, Any]]:
@@ -602,7 +684,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(to_json(jobs), indent=2, default=str))
     elif args.format == "both":
-        print(json.dumps({"table": render_table(jobs), "jobs": to_json(jobs)}, default=str))
+        print(
+            json.dumps(
+                {"table": render_table(jobs), "jobs": to_json(jobs), "fleet": fleet(jobs)}, default=str
+            )
+        )
     else:
         print(render_table(jobs))
     return 0

@@ -125,8 +125,16 @@ def _assert_main_job(s3) -> dict:
         assert f"results/{sim}/{name}" in results, sorted(results)
     status = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/{sim}/status.json")["Body"].read())
     assert status["step"] == status["total_steps"] == 100000, status
-    for name in ("report.md", "thermo.png", "rate.png", "checkpoints.png"):
+    for name in ("report.md", "thermo.png", "rate.png", "checkpoints.png", "progress.png"):
         assert f"results/{sim}/report/{name}" in results, sorted(results)
     png = s3.get_object(Bucket=BUCKET, Key=f"results/{sim}/report/thermo.png")["Body"].read()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
+    # the report's telemetry: the one injected interruption, its lost steps and recovery time
+    md = s3.get_object(Bucket=BUCKET, Key=f"results/{sim}/report/report.md")["Body"].read().decode()
+    assert "## Interruptions and cost" in md and "| interruptions | 1 |" in md, md
+    tel = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/{sim}/report/report.json")["Body"].read())[
+        "telemetry"
+    ]
+    (intr,) = tel["interruption_list"]
+    assert intr["steps_lost"] is not None and intr["recovery_s"] is not None and intr["recovery_s"] > 0, tel
     return doc

@@ -252,7 +252,7 @@ def test_alarms(chain, account):
     topic = [topic_arn(chain["aws"], account)]
     ck = alarms[ALARMS["checkpoint"]]
     (query,) = ck["Metrics"]
-    assert query["Expression"] == 'SELECT MAX(CheckpointAge) FROM SCHEMA("lmpspot", JobId)'
+    assert query["Expression"] == 'SELECT MAX(CheckpointAge) FROM SCHEMA("lmpspot", SimId)'
     assert query["Period"] == 300
     assert ck["Threshold"] == 2 * INTERVAL and ck["ComparisonOperator"] == "GreaterThanThreshold"
     assert ck["TreatMissingData"] == "notBreaching"
@@ -276,19 +276,33 @@ def test_dashboard(chain):
     )
     text = json.dumps(body)
     for metric in (
-        "Progress",
         "NsPerDay",
         "CheckpointAge",
         "CheckpointSeconds",
         "GpuUtilization",
         "Interruptions",
+        "StepsLost",
+        "RecoverySeconds",
+        "CapacityWaitSeconds",
         "SpotInterruptionWarnings",
         "JobsEnteredFailed",
         "JobsEnteredRunning",
     ):
         assert metric in text, metric
-    age = next(w for w in body["widgets"] if w["properties"].get("title") == "Checkpoint age (s)")
+    age = next(
+        w for w in body["widgets"] if w["properties"].get("title") == "Checkpoint age per simulation (s)"
+    )
     assert age["properties"]["annotations"]["horizontal"][0]["value"] == 2 * INTERVAL
+    (expr,) = (m["expression"] for m in age["properties"]["metrics"][0])
+    assert expr == 'SELECT MAX(CheckpointAge) FROM SCHEMA("lmpspot", SimId) GROUP BY SimId'
+    # the rest is fleet-level (no dimension); per-simulation progress is a Logs Insights widget
+    fleet = [m["expression"] for w in body["widgets"] for m in w["properties"].get("metrics", [[]])[0]
+             if isinstance(m, dict) and "SCHEMA(" in m.get("expression", "")]  # fmt: skip
+    assert 'SELECT SUM(Interruptions) FROM SCHEMA("lmpspot")' in fleet
+    progress = next(
+        w for w in body["widgets"] if w["type"] == "log" and "Progress" in w["properties"]["query"]
+    )
+    assert "stats latest(Progress)" in progress["properties"]["query"]
     alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
     assert sorted(a.rsplit(":", 1)[1] for a in alarm_widget["properties"]["alarms"]) == sorted(
         ALARMS.values()
@@ -335,7 +349,7 @@ def test_drift_is_predicted_then_repaired(chain, account):
         Metrics=[
             {
                 "Id": "q",
-                "Expression": 'SELECT MAX(CheckpointAge) FROM SCHEMA("lmpspot", JobId)',
+                "Expression": 'SELECT MAX(CheckpointAge) FROM SCHEMA("lmpspot", SimId)',
                 "Period": 300,
                 "ReturnData": True,
             }

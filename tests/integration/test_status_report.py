@@ -32,6 +32,7 @@ from conftest import REPO, LocalAws, run_playbook
 from lmp_helpers import unmanaged_queue
 
 from lmpspot.job_record import ledger_key
+from lmpspot.report import parse_emf
 from lmpspot_local.executor import EXITED_REASON, Attempt, _record, decide, utc_iso, write_ledger
 from lmpspot_local.imds_stub import ImdsStub
 
@@ -48,7 +49,12 @@ RETRY = {
         {"onStatusReason": "*", "action": "EXIT"},
     ],
 }
-PNG_SIZES = {"thermo.png": (1100, 850), "checkpoints.png": (1100, 450), "rate.png": (1100, 600)}
+PNG_SIZES = {
+    "thermo.png": (1100, 850),
+    "checkpoints.png": (1100, 450),
+    "rate.png": (1100, 600),
+    "progress.png": (1100, 500),
+}
 
 
 def polymer_input(tmp: Path) -> Path:
@@ -258,9 +264,22 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     led = row["ledger"]["attempts"]
     assert [a["ended"] for a in led] == ["checkpointed on a notice/SIGTERM (exit 75)", "finished (exit 0)"]
     assert all(a["hours"] > 0 for a in led)
+    # Telemetry: one interruption (the notice the runner saw), its lost steps, the recovery
+    # from the notice to attempt 2's first new MD step (both in the runner's records).
+    tel = row["telemetry"]
+    assert (tel["interruptions"], tel["attempts"]) == (1, 2)
+    (intr,) = tel["interruption_list"]
+    assert intr["attempt"] == 1 and intr["steps_lost"] is not None and intr["steps_lost"] >= 0
+    assert row["attempts"][0]["notice_at"] and row["attempts"][1]["first_step_at"]
+    assert 0 < intr["recovery_s"] < run_s and tel["recovery_s"]["count"] == 1
+    assert tel["hours"]["local"] > 0 and tel["usd_per_ns"] is None  # tau (LJ), and no price locally
+    # ... and attempt 2 reported them once, at fleet level, in its EMF lines
+    events = [r for r in parse_emf("\n".join(a2.output)) if "Interruptions" in r]
+    assert len(events) == 1 and events[0]["Interruptions"] == 1 and events[0]["RecoverySeconds"] > 0
     table = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE)
     assert table.returncode == 0, table.stderr
-    header, line = table.stdout.strip().splitlines()
+    header, line, _blank, fleet = table.stdout.strip().splitlines()
+    assert fleet.startswith("fleet: 1 sims | 1 interruptions"), table.stdout
     for col in (
         "SIM ID",
         "STATE",
@@ -287,6 +306,7 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
     for name in PNG_SIZES:
         assert f"]({name})" in md
     assert "Cost so far: **n/a (local)**" in md and "| 1 |" in md and "| 2 |" in md
+    assert "## Interruptions and cost" in md and "| interruptions | 1 |" in md
     summary = json.loads((out / "report.json").read_text())
     assert summary["attempts_in_log"] == 2 and summary["units"] == "lj" and summary["time_unit"] == "tau"
     assert summary["steps"]["last"] == 34000

@@ -123,7 +123,9 @@ def records(units: str | None, timestep: float | None, *, checkpoint: bool, gpu:
     clock.t += 60
     if checkpoint:
         p.checkpoint_done(6000, 4.5)
-        p.interrupted()
+        p.add_events(
+            {"Interruptions": 1, "StepsLost": 300, "RecoverySeconds": 80.0, "CapacityWaitSeconds": 20.0}
+        )
     clock.t += 60
     p.update(12_000)
     return [json.loads(line) for line in out.getvalue().splitlines()]
@@ -144,10 +146,13 @@ def test_runner_emf_lines_follow_the_specification(case):
     for rec in recs:
         assert emf_problems(rec) == []
         assert abs(rec["_aws"]["Timestamp"] - time.time() * 1000) < 60_000  # milliseconds, now
-        (directive,) = rec["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == progress.NAMESPACE
-        assert directive["Dimensions"] == [["JobId"]]
-        assert rec["JobId"] == "sim-polymer-01"
+        directives = rec["_aws"]["CloudWatchMetrics"]
+        assert {d["Namespace"] for d in directives} <= {progress.NAMESPACE}  # [] when nothing is measured
+        for d in directives:  # per simulation: only CheckpointAge; everything else fleet-level
+            per_sim = d["Dimensions"] == [["SimId"]]
+            assert per_sim or d["Dimensions"] == [[]]
+            assert per_sim == ({m["Name"] for m in d["Metrics"]} == {"CheckpointAge"})
+        assert rec["SimId"] == "sim-polymer-01"
 
 
 def metric_names(rec: dict) -> set[str]:
@@ -156,8 +161,10 @@ def metric_names(rec: dict) -> set[str]:
 
 def test_emitted_metrics_per_case():
     names = {c: metric_names(records(*v[:2], checkpoint=v[2], gpu=v[3])[-1]) for c, v in CASES.items()}
-    assert {"Progress", "NsPerDay", "StepsPerSecond", "CheckpointAge", "CheckpointSeconds", "GpuUtilization",
-            "Interruptions"} <= names["real units, GPU, checkpointed"]  # fmt: skip
+    expected = {"NsPerDay", "StepsPerSecond", "CheckpointAge", "CheckpointSeconds", "GpuUtilization",
+                "Interruptions", "StepsLost", "RecoverySeconds", "CapacityWaitSeconds"}  # fmt: skip
+    assert expected <= names["real units, GPU, checkpointed"]
+    assert "Progress" not in set().union(*names.values())  # a property, not a metric (docs/COSTS.md)
     assert "TauPerDay" in names["lj units, no GPU"] and "GpuUtilization" not in names["lj units, no GPU"]
     assert "CheckpointAge" not in names["before the first checkpoint"]
 
@@ -186,14 +193,17 @@ def test_role_uses_the_runner_namespace_dimension_and_metrics():
     """The dashboard's queries and the stale-checkpoint alarm name metrics the runner emits."""
     role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     assert role_vars["monitoring__emf_namespace"] == progress.NAMESPACE
-    assert role_vars["monitoring__emf_dimension"] == "JobId"
+    assert role_vars["monitoring__emf_dimension"] == progress.SIM_DIMENSION == "SimId"
     emitted = set()
     for v in CASES.values():
         for rec in records(*v[:2], checkpoint=v[2], gpu=v[3]):
             emitted |= metric_names(rec)
     dashboard = (ROLE / "templates" / "dashboard.json.j2").read_text()
     used = set(re.findall(r"'(?:MAX|AVG|SUM|MIN)\((\w+)\)'", dashboard))
-    assert used == {"Progress", "NsPerDay", "TauPerDay", "CheckpointAge", "CheckpointSeconds",
-                    "GpuUtilization", "Interruptions"}  # fmt: skip
+    assert used == {"NsPerDay", "TauPerDay", "CheckpointAge", "CheckpointSeconds", "GpuUtilization",
+                    "Interruptions", "StepsLost", "RecoverySeconds", "CapacityWaitSeconds"}  # fmt: skip
     assert used <= emitted
     assert re.findall(r"MAX\((\w+)\)", role_vars["monitoring__checkpoint_query"]) == ["CheckpointAge"]
+    # the alarm's query selects the per-simulation series (the only metric with SimId)
+    assert "{{ monitoring__emf_dimension }}" in role_vars["monitoring__checkpoint_query"]
+    assert {"CheckpointAge"} == progress.PER_SIM_METRICS

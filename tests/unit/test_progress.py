@@ -75,24 +75,54 @@ def test_status_file_and_emf(tmp_path: Path):
     records = [json.loads(line) for line in emf.getvalue().splitlines()]
     assert len(records) == 2
     rec = records[-1]
-    meta = rec["_aws"]["CloudWatchMetrics"][0]
-    assert meta["Namespace"] == "lmpspot" and meta["Dimensions"] == [["JobId"]]
-    names = {m["Name"] for m in meta["Metrics"]}
-    assert {
-        "Progress",
-        "TauPerDay",
-        "CheckpointAge",
-        "CheckpointSeconds",
-        "GpuUtilization",
-        "Interruptions",
-    } <= names
-    for n in names:  # every declared metric has a value in the record (EMF rule)
+    per_sim, fleet = rec["_aws"]["CloudWatchMetrics"]
+    # Per simulation only what the stale-checkpoint alarm needs; the rest at fleet level.
+    assert per_sim["Namespace"] == fleet["Namespace"] == "lmpspot"
+    assert per_sim["Dimensions"] == [["SimId"]] and [m["Name"] for m in per_sim["Metrics"]] == [
+        "CheckpointAge"
+    ]
+    assert fleet["Dimensions"] == [[]]
+    names = {m["Name"] for m in fleet["Metrics"]}
+    assert {"TauPerDay", "CheckpointSeconds", "GpuUtilization"} <= names
+    assert not names & {"Progress", "Interruptions", "CheckpointAge"}  # no event pending: no event metric
+    for n in names | {"CheckpointAge"}:  # every declared metric has a value in the record (EMF rule)
         assert isinstance(rec[n], (int, float))
-    assert rec["JobId"] == "job-1" and rec["Progress"] == 50.0 and rec["Interruptions"] == 2
+    assert rec["SimId"] == rec["JobId"] == "job-1" and rec["Progress"] == 50.0  # properties
     assert isinstance(rec["_aws"]["Timestamp"], int)
     # first record: no checkpoint yet, no rate -> those metrics are simply absent
-    first = {m["Name"] for m in records[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert "CheckpointAge" not in first and "TauPerDay" not in first
+    (first,) = records[0]["_aws"]["CloudWatchMetrics"]
+    assert first["Dimensions"] == [[]] and not {m["Name"] for m in first["Metrics"]} & {
+        "CheckpointAge",
+        "TauPerDay",
+    }
+
+
+def test_events_go_into_the_next_emf_record_once(tmp_path: Path):
+    p, _human, emf, clock = make(tmp_path, timestep=0.005, units="lj")
+    p.update(0)
+    p.add_events({"Interruptions": 1, "StepsLost": 120, "RecoverySeconds": 95.5, "CapacityWaitSeconds": None})
+    clock.t += 60
+    p.update(100)
+    clock.t += 60
+    p.update(200)
+    first, with_events, after = (json.loads(line) for line in emf.getvalue().splitlines())
+    fleet = with_events["_aws"]["CloudWatchMetrics"][-1]
+    assert fleet["Dimensions"] == [[]]
+    units = {m["Name"]: m.get("Unit") for m in fleet["Metrics"]}
+    assert (units["Interruptions"], units["StepsLost"], units["RecoverySeconds"]) == (
+        "Count",
+        "Count",
+        "Seconds",
+    )
+    assert "CapacityWaitSeconds" not in units  # None: not measured, not sent
+    assert (with_events["Interruptions"], with_events["StepsLost"], with_events["RecoverySeconds"]) == (
+        1,
+        120,
+        95.5,
+    )
+    assert "Interruptions" not in after and "Interruptions" not in first
+    with pytest.raises(ValueError, match="unknown event metric"):
+        p.add_events({"Progress": 1})
 
 
 def test_emf_can_be_disabled_and_units(tmp_path: Path):

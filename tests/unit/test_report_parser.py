@@ -166,6 +166,49 @@ def test_build_report_without_density_says_how_to_add_it(tmp_path: Path):
     assert "](thermo.png)" in md and "attempt 1: spot notice / SIGTERM (checkpointed)" in md
 
 
+@pytest.mark.parametrize("deadline", [None, "2026-12-03T12:00:00Z"])
+def test_build_report_with_one_interruption_shows_the_telemetry(tmp_path: Path, deadline):
+    """Attempt 1 is reclaimed (notice 10:20, 100 steps past checkpoint 1 lost); attempt 2
+    resumes at 200 and runs its first new step at 10:26: recovery 6 min."""
+    policy = {"queue": "spot", "projected_finish": "2026-12-03T11:00:00Z"} if deadline else None
+    attempts = [
+        {"attempt": 1, "started_at": "2026-12-03T10:00:00Z", "stopped_at": "2026-12-03T10:21:00Z",
+         "exit_code": 75, "status_reason": "Host EC2 (instance i-1) terminated.", "capacity": "spot",
+         "notice_at": "2026-12-03T10:20:00Z", "steps_lost": 100, "last_step": 300, "deadline": deadline,
+         "resumed_from": None, "source": "runner"},
+        {"attempt": 2, "started_at": "2026-12-03T10:25:00Z", "stopped_at": "2026-12-03T10:40:00Z",
+         "exit_code": 0, "status_reason": "Essential container in task exited", "capacity": "spot",
+         "first_step_at": "2026-12-03T10:26:00Z", "resumed_from": {"seq": 1, "stage": 0, "step": 200},
+         "last_step": 400, "source": "runner", "deadline": deadline, "policy": policy},
+    ]  # fmt: skip
+    inp = ReportInputs("sim-i", LOG, attempts=attempts, status={"total_steps": 400, "step": 400})
+    s = build_report(inp, tmp_path)
+    assert _png_size(tmp_path / "progress.png") == (1100, 500)
+    tel = s["telemetry"]
+    assert tel["interruptions"] == 1 and tel["steps_lost"] == 100
+    assert tel["interruption_list"][0]["recovery_s"] == 360 and tel["capacity_wait_s"] == 240
+    assert tel["deadline"] == deadline
+    md = (tmp_path / "report.md").read_text()
+    assert "## Interruptions and cost" in md and "![progress](progress.png)" in md
+    assert "| interruptions | 1 |" in md and "| steps lost | 100 (100 per interruption) |" in md
+    assert "| recovery (notice -> first new MD step) | mean 6.0 min, max 6.0 min |" in md
+    assert "| waiting for capacity | 4.0 min |" in md and "| spot hours | 0.600 h |" in md
+    assert ("| projected finish | 2026-12-03T11:00:00Z (queue now: spot) |" in md) is bool(deadline)
+    assert s["files"]["progress"] == "progress.png"
+
+
+def test_progress_points_from_emf_or_from_the_attempt_records():
+    from lmpspot.report import progress_points  # noqa: PLC0415
+
+    emf = [{"timestamp": 10.0, "Progress": 50.0, "attempt": 1}, {"timestamp": 5.0, "step": 10, "attempt": 1}]
+    got = progress_points(emf, [], 100)
+    assert got["unit"] == "percent" and got["points"] == [(5.0, 10.0, 1), (10.0, 50.0, 1)]
+    atts = [{"attempt": 1, "started_at": "1970-01-01T00:00:00Z", "stopped_at": "1970-01-01T00:01:00Z",
+             "last_step": 30, "resumed_from": None}]  # fmt: skip
+    got = progress_points([], atts, None)
+    assert got["unit"] == "steps" and got["points"] == [(0.0, 0.0, 1), (60.0, 30.0, 1)]
+
+
 def test_build_report_refuses_a_log_without_runs(tmp_path: Path):
     with pytest.raises(ValueError, match="no thermo rows"):
         build_report(ReportInputs("s", "units lj\nminimize 1 1 1 1\n"), tmp_path)

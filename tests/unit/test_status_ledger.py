@@ -8,6 +8,7 @@ import pytest
 
 from lmpspot.ledger import attempt_ended, cost_ledger, is_interruption, parse_time
 from lmpspot.status import JobStatus, batch_attempts, local_attempts, render_table, sim_id_of
+from lmpspot.telemetry import sim_telemetry
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,57 @@ def test_table_has_one_aligned_row_per_job():
         "spot",
         "g5.xlarge",
         "$1.50",
+        "-",
+        "-",
+        "-",
+        "-",
     ]
     assert lines[1].index("RUNNING") == lines[2].index("SUCCEEDED")  # aligned
     assert render_table([]) == "no jobs"
+
+
+def test_table_shows_telemetry_deadline_columns_and_the_fleet_line():
+    tel = sim_telemetry(
+        [
+            att(1, "2026-12-03T10:00:00Z", "2026-12-03T10:30:00Z", exit_code=75, steps_lost=500,
+                status_reason="Host EC2 (instance i-1) terminated.", notice_at="2026-12-03T10:28:00Z"),
+            att(2, "2026-12-03T10:40:00Z", None, cap="on-demand", first_step_at="2026-12-03T10:41:00Z",
+                deadline="2026-12-04T06:00:00Z",
+                policy={"queue": "on-demand", "projected_finish": "2026-12-04T05:00:00Z"}),
+        ],
+        region="us-east-2", price_fn=stub_prices(), ns_per_step=1e-5, done_steps=10000,
+        now=parse_time("2026-12-03T11:40:00Z"),
+    )  # fmt: skip
+    js = JobStatus(
+        "melt-1", state="RUNNING", attempt=2, interruptions=1, telemetry=tel, policy_queue="on-demand"
+    )
+    js.deadline, js.projected_finish = tel["deadline"], tel["projected_finish"]
+    header, row, _blank, fleet = render_table([js]).splitlines()
+    assert header.split()[-9:] == [
+        "COST",
+        "LOST",
+        "RECOV",
+        "WAIT",
+        "$/NS",
+        "DEADLINE",
+        "FINISH",
+        "(PROJ)",
+        "QUEUE",
+    ]
+    # lost 500 steps, recovered in 13 min, waited 10 min, $0.2 + $1.006 for 0.1 ns
+    assert row.split()[-9:] == [
+        "500",
+        "13m00s",
+        "10m00s",
+        "$12.1",
+        "12-04",
+        "06:00",
+        "12-04",
+        "05:00",
+        "on-demand",
+    ]
+    assert fleet.startswith("fleet: 1 sims | 1 interruptions | 500 steps lost | recovery mean 13m00s")
+    assert "spot 0.50 h $0.20" in fleet and "on-demand 1.00 h $1.01" in fleet
+    # without a deadline anywhere, no deadline columns
+    js.deadline = None
+    assert "DEADLINE" not in render_table([js])
