@@ -51,10 +51,11 @@ def call(
     attempts: int = ATTEMPTS,
     base: float = BASE_S,
     cap: float = CAP_S,
-    sleep: Callable[[float], Any] = time.sleep,
+    sleep: Callable[[float], Any] | None = None,
     **kwargs: Any,
 ) -> T:
     """``fn(*args, **kwargs)``, called again after a throttling error (at most ``attempts`` calls)."""
+    sleep = sleep or time.sleep
     for n in range(attempts):
         try:
             return fn(*args, **kwargs)
