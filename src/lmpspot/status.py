@@ -457,8 +457,8 @@ def _jobs_by_sim(cfg: Settings, batch: Any, log: LogFn) -> dict[str, tuple[dict[
             log(f"queue {q}: {exc}")
             continue
         for job in described:
-            if job.get("arrayProperties", {}).get("index") is not None:
-                continue  # array children: the parent job carries the sim id
+            if job.get("arrayProperties", {}).get("index") is not None or ":" in job.get("jobId", ""):
+                continue  # array children (<parent id>:<index>): the parent job carries the sim id
             sid = sim_id_of(job, cfg.project)
             if cfg.sim_ids and sid not in cfg.sim_ids:
                 continue
