@@ -179,9 +179,11 @@ def _sort_key(rec: dict[str, Any]) -> tuple[str, str]:
     return (str(rec.get("started") or ""), str(rec.get("uid") or ""))
 
 
-def _read_all(backend: Backend, sim_id: str | None = None) -> list[dict[str, Any]]:
+def _read_all(
+    backend: Backend, sim_id: str | None = None, names: list[str] | None = None
+) -> list[dict[str, Any]]:
     out = []
-    for name in backend.names():
+    for name in backend.names() if names is None else names:
         try:
             rec, _ = backend.read(name)
         except (ClientError, ValueError, OSError) as exc:
@@ -194,17 +196,21 @@ def _read_all(backend: Backend, sim_id: str | None = None) -> list[dict[str, Any
     return sorted(out, key=_sort_key)
 
 
-def read_attempts(client: Any, bucket: str, base_or_prefix: str, sim_id: str) -> list[dict[str, Any]]:
+def read_attempts(
+    client: Any, bucket: str, base_or_prefix: str, sim_id: str, names: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Every attempt of ``sim_id`` in S3, sorted by start (oldest first).
 
     ``base_or_prefix`` is either the simulation's checkpoint base (``<prefix><sim_id>/``,
     what ``S3Store.base`` is) or the checkpoint prefix alone (``checkpoints/``), in which
     case ``sim_id`` is appended.  Each dict carries ``_name`` (its object name).
+    ``names``: the record names when the caller has listed them already (one listing
+    of a whole prefix serves many simulations); None lists ``<base>attempts/``.
     """
     base = base_or_prefix if base_or_prefix.endswith("/") or not base_or_prefix else base_or_prefix + "/"
     if base.rstrip("/").rsplit("/", 1)[-1] != sim_id:
         base = f"{base}{sim_id}/"
-    return _read_all(S3Backend(client, bucket, base), sim_id)
+    return _read_all(S3Backend(client, bucket, base), sim_id, names)
 
 
 def read_local_attempts(root: Path, sim_id: str | None = None) -> list[dict[str, Any]]:

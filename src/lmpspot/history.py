@@ -51,13 +51,18 @@ RUNNER_FIELDS = (
 SCHEDULER_FIELDS = ("log", "log_stream", "action", "why", "notice_injected_at", "window_closed_at")
 
 
-def runner_records(s3: Any, bucket: str, checkpoint_prefix: str, sim_id: str) -> list[dict[str, Any]]:
+def runner_records(
+    s3: Any, bucket: str, checkpoint_prefix: str, sim_id: str, names: list[str] | None = None
+) -> list[dict[str, Any]]:
     """The runner's attempt records of ``sim_id`` (oldest first); [] when there are none
-    or they cannot be read (the caller falls back to what the scheduler says)."""
+    or they cannot be read (the caller falls back to what the scheduler says).
+    ``names``: the records' object names, when already listed (else they are listed)."""
     from lmpspot.attempts import read_attempts  # noqa: PLC0415 (botocore only when used)
 
+    if names == []:
+        return []
     try:
-        return read_attempts(s3, bucket, checkpoint_prefix, sim_id)
+        return read_attempts(s3, bucket, checkpoint_prefix, sim_id, names)
     except Exception as exc:  # noqa: BLE001 (no history is not an error for status)
         _log.warning("attempt records of %s unreadable: %s", sim_id, exc)
         return []

@@ -34,6 +34,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lmpspot import backoff
 from lmpspot.job_record import ledger_key, read_ledger
 from lmpspot.s3store import DEFAULT_PREFIX, S3Store
 
@@ -81,7 +82,7 @@ def _queues(batch: Any) -> list[str]:
 def _list(batch: Any, **kw: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
-        resp = batch.list_jobs(**kw)
+        resp = backoff.call(batch.list_jobs, **kw)
         out.extend(resp.get("jobSummaryList", []))
         if not resp.get("nextToken"):
             return out
@@ -106,7 +107,7 @@ def batch_statuses(batch: Any, job_name: str, sim_id: str | None = None) -> list
             if j["jobId"] not in seen and ":" not in j["jobId"]
         ]
         for i in range(0, len(active), 100):
-            for job in batch.describe_jobs(jobs=active[i : i + 100]).get("jobs", []):
+            for job in backoff.call(batch.describe_jobs, jobs=active[i : i + 100]).get("jobs", []):
                 if (job.get("parameters") or {}).get("sim_id") == sim_id:
                     statuses.append(job.get("status", ""))
     return statuses

@@ -35,6 +35,13 @@ is shown by its newest active job in any queue (the On-Demand fallback's job sit
 another queue than the Spot job it replaces), else by its newest job.  Simulations
 that have a ledger in S3 but no job in the queues (Batch forgets finished jobs after
 about a week; the local AWS forgets everything when it restarts) are listed from S3.
+
+At scale (a sweep of a thousand simulations): one paginated listing of the checkpoint
+prefix names every simulation's attempt records (no listing per simulation), and the
+per-simulation reads (ledger, attempt records, ``status.json``, ``latest.json``) run on
+``--workers`` threads sharing one S3 client whose connection pool is as large.  Batch's
+``ListJobs``/``DescribeJobs`` retry throttling with jittered backoff (:mod:`lmpspot.backoff`).
+``--workers 1`` reads one simulation at a time, each listing its own records.
 """
 
 from __future__ import annotations
@@ -43,11 +50,14 @@ import argparse
 import contextlib
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lmpspot import backoff
 from lmpspot.history import history, runner_records
 from lmpspot.job_record import ATTEMPTS_NAME
 from lmpspot.ledger import LOCAL, cost_ledger, iso, parse_time
@@ -59,6 +69,9 @@ LogFn = Callable[[str], None]
 JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 STATUS_NAME = "status.json"
+POINTER_NAME = "latest.json"
+ATTEMPTS_DIR = "attempts"
+WORKERS = 32
 
 
 @dataclass
@@ -131,6 +144,19 @@ def sims_in_s3(s3: Any, bucket: str, results_prefix: str) -> list[str]:
     return out
 
 
+def attempt_names(s3: Any, bucket: str, checkpoint_prefix: str) -> dict[str, list[str]]:
+    """sim id -> the names of its attempt records (``<prefix><sim>/attempts/<name>.json``),
+    sorted, from one paginated listing of the whole checkpoint prefix."""
+    prefix = _prefix(checkpoint_prefix)
+    out: dict[str, list[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            parts = obj["Key"][len(prefix) :].split("/")
+            if len(parts) == 3 and parts[1] == ATTEMPTS_DIR and parts[2].endswith(".json"):
+                out.setdefault(parts[0], []).append(parts[2])
+    return {sid: sorted(names) for sid, names in out.items()}
+
+
 # --------------------------------------------------------------------------------------
 # Batch
 # --------------------------------------------------------------------------------------
@@ -140,7 +166,7 @@ def list_queue_jobs(batch: Any, queue: str) -> list[str]:
     for status in JOB_STATUSES:
         kw: dict[str, Any] = {"jobQueue": queue, "jobStatus": status}
         while True:
-            page = batch.list_jobs(**kw)
+            page = backoff.call(batch.list_jobs, **kw)
             ids += [j["jobId"] for j in page.get("jobSummaryList", [])]
             if not page.get("nextToken"):
                 break
@@ -151,7 +177,7 @@ def list_queue_jobs(batch: Any, queue: str) -> list[str]:
 def describe_jobs(batch: Any, ids: list[str]) -> list[dict[str, Any]]:
     out = []
     for i in range(0, len(ids), 100):
-        out += batch.describe_jobs(jobs=ids[i : i + 100]).get("jobs", [])
+        out += backoff.call(batch.describe_jobs, jobs=ids[i : i + 100]).get("jobs", [])
     return out
 
 
@@ -215,8 +241,13 @@ class InstanceResolver:
         self.batch, self.ecs, self.ec2 = batch, ecs, ec2
         self.log = log or (lambda _m: None)
         self._queues: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()  # gather's threads share the queue cache
 
     def _environments(self, queue: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._environments_locked(queue)
+
+    def _environments_locked(self, queue: str) -> list[dict[str, Any]]:
         if queue not in self._queues:
             envs: list[dict[str, Any]] = []
             try:
@@ -294,6 +325,9 @@ class Settings:
     # The local AWS: Batch's job status means nothing there (moto marks jobs SUCCEEDED at
     # once); a job without a ledger has not finished an attempt in the local executor.
     local: bool = False
+    # Threads reading simulations from S3 at once; 1: one at a time, each listing its own
+    # attempt records (else one listing of the checkpoint prefix serves all).
+    workers: int = WORKERS
 
 
 def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -335,11 +369,18 @@ def _apply_s3(js: JobStatus, s3: Any, cfg: Settings, now: float) -> None:
         js.eta_seconds = None
 
 
-def _apply_history(js: JobStatus, s3: Any, cfg: Settings, doc: Mapping[str, Any] | None) -> None:
+def _apply_history(
+    js: JobStatus,
+    s3: Any,
+    cfg: Settings,
+    doc: Mapping[str, Any] | None,
+    names: list[str] | None = None,
+) -> None:
     """The runner's attempt records in S3 (every job of the simulation, beyond Batch's
     retention) are the attempt history; Batch's or the local executor's attempts of the
-    current job add what only the scheduler knows (:mod:`lmpspot.history`)."""
-    records = runner_records(s3, cfg.bucket, cfg.checkpoint_prefix, js.sim_id)
+    current job add what only the scheduler knows (:mod:`lmpspot.history`).  ``names``:
+    the records' names when listed already (None: list them)."""
+    records = runner_records(s3, cfg.bucket, cfg.checkpoint_prefix, js.sim_id, names)
     if not records:
         return
     local = js.source == "local" and doc is not None
@@ -401,18 +442,30 @@ def gather(
     if cfg.include_s3_only:
         wanted = cfg.sim_ids or sims_in_s3(s3, cfg.bucket, cfg.results_prefix)
         sims += [s for s in wanted if s not in jobs]
-    out = []
-    for sid in sims:
+    sims = list(dict.fromkeys(sims))
+    # Every simulation (a sweep): one listing of the checkpoint prefix names all their
+    # attempt records.  A few named ones (--sim-id): each lists its own.
+    listed = cfg.workers > 1 and sims and not cfg.sim_ids
+    names = attempt_names(s3, cfg.bucket, cfg.checkpoint_prefix) if listed else None
+
+    def one(sid: str) -> JobStatus | None:
         job, queue = jobs.get(sid, ({}, None))
         js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
         doc = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
         _apply_job(js, job, doc, cfg, s3, resolver)
         if not job and doc is None and js.source != "s3":
-            continue
-        _apply_history(js, s3, cfg, doc)
+            return None
+        _apply_history(js, s3, cfg, doc, None if names is None else names.get(sid, []))
         _apply_s3(js, s3, cfg, now)
         _finish(js, cfg, now, price_fn)
-        out.append(js)
+        return js
+
+    if cfg.workers > 1 and len(sims) > 1:
+        with ThreadPoolExecutor(max_workers=min(cfg.workers, len(sims)), thread_name_prefix="status") as pool:
+            found = list(pool.map(one, sims))
+    else:
+        found = [one(sid) for sid in sims]
+    out = [js for js in found if js is not None]
     return sorted(out, key=lambda j: (j.state not in ACTIVE, j.sim_id))
 
 
@@ -426,8 +479,8 @@ def _jobs_by_sim(cfg: Settings, batch: Any, log: LogFn) -> dict[str, tuple[dict[
             log(f"queue {q}: {exc}")
             continue
         for job in described:
-            if job.get("arrayProperties", {}).get("index") is not None:
-                continue  # array children: the parent job carries the sim id
+            if job.get("arrayProperties", {}).get("index") is not None or ":" in job.get("jobId", ""):
+                continue  # array children (<parent id>:<index>): the parent job carries the sim id
             sid = sim_id_of(job, cfg.project)
             if cfg.sim_ids and sid not in cfg.sim_ids:
                 continue
@@ -623,13 +676,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="table (text), json (a list of jobs), both ({'table': ..., 'jobs': [...]}, for the play)",
     )
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help=f"simulations read from S3 at once (default {WORKERS}); 1: one at a time",
+    )
 
 
 def clients(args: argparse.Namespace) -> dict[str, Any]:
     import boto3  # noqa: PLC0415
 
     session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
-    kw = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+    kw: dict[str, Any] = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+    # One client per service, shared by gather's threads: a connection for each thread.
+    kw["config"] = backoff.client_config(pool=getattr(args, "workers", WORKERS))
     return {n: session.client(n, **kw) for n in ("s3", "batch", "ecs", "ec2")} | {
         "region": session.region_name
     }
@@ -667,6 +728,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         checkpoint_prefix=args.checkpoint_prefix,
         project=args.project,
         local=is_local_endpoint(c["batch"]),
+        workers=max(1, args.workers),
     )
 
     def log(msg: str) -> None:

@@ -252,3 +252,40 @@ def test_submit_opt_in_runs_an_unsafe_script_and_tells_the_job(aws, playbook, ba
     job_id = re.search(r"job ([0-9a-f-]{36}) \(lmpspot-melt-unsafe", res.stdout).group(1)
     job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
     assert {"name": "LMPSPOT_ALLOW_UNSAFE_COMMANDS", "value": "true"} in job["container"]["environment"]
+
+
+def test_submit_play_a_thousand_child_sweep_and_status_lists_it(aws, playbook, batch, tmp_path, monkeypatch):
+    """One SubmitJob for 1,000 children (an array job), then ``lmpspot status`` shows the
+    sweep as one row, its parent job. ``lmpspot_local_aws=false``: the play takes its AWS
+    path, so the local executor does not run the 1,000 children (moto only records them)."""
+    import contextlib
+    import io
+    import json
+
+    from lmpspot.cli import main
+
+    d = _inputs(tmp_path)
+    ev = {
+        "lmpspot_local_aws": False,
+        "submit_input": str(d / "in.melt"),
+        "submit_files": ["data/melt.data"],
+        "submit_sim_id": "melt-sweep-1000",
+        "submit_array_size": 1000,
+        "submit_queue": QUEUE,
+        "submit_job_definition": JOBDEF,
+        "submit_bucket": BUCKET,
+    }
+    res = playbook("playbooks/submit.yml", aws, extra_vars=ev)
+    assert res.rc == 0, res
+    job_id = re.search(r"job ([0-9a-f-]{36}) ", res.stdout).group(1)
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    assert job["arrayProperties"]["size"] == 1000
+    assert job["parameters"]["sim_id"] == "melt-sweep-1000"
+
+    for k, v in aws.env.items():
+        monkeypatch.setenv(k, v)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["status", "--bucket", BUCKET, "--queue", QUEUE, "--json"]) == 0
+    rows = json.loads(out.getvalue())
+    assert [(r["sim_id"], r["job_id"]) for r in rows] == [("melt-sweep-1000", job_id)]

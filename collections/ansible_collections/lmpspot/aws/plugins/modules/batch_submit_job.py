@@ -182,6 +182,11 @@ with contextlib.suppress(ImportError):  # a missing botocore is reported by Ansi
     import botocore
 
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+# AWS Batch allows an account about 50 API calls a second in a Region (SubmitJob,
+# DescribeJobs and ListJobs together) and answers more with 429 TooManyRequestsException:
+# every call here retries it (and the other throttling codes AWSRetry knows) up to 10
+# times, waiting uniform(0, min(60, 2 * 2**n)) seconds before retry n.
+BATCH_RETRY = AWSRetry.jittered_backoff(retries=10, delay=2, backoff=2.0, max_delay=60)
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 
@@ -336,7 +341,7 @@ def main():
     )
     validate(module)
     p = module.params
-    client = module.client("batch", retry_decorator=AWSRetry.jittered_backoff())
+    client = module.client("batch", retry_decorator=BATCH_RETRY)
     request = submit_request(p)
     result = {"changed": False, "job_name": p["name"], "submitted": False, "job_id": "", "finished": False}
     try:
