@@ -48,8 +48,10 @@ KNOWN_INVENTORY_REPEATS = {
     "teardown_sample_keys",
     "teardown_stop_local",
 }
-# Set to the same value in both inventories, with no default anywhere (none left).
-KNOWN_SAME_IN_BOTH: set[str] = set()
+# Set to the same value in both inventories, with no default anywhere. Deliberate: each
+# inventory's lmpspot_aws_environment is built from its region and state directory, and
+# any play given the inventory uses it (not only the plays that load lmpspot_defaults).
+KNOWN_SAME_IN_BOTH = {"lmpspot_region", "lmpspot_state_dir"}
 # Roles that restate a shared default with | default(...): checkpoint_sync runs on the hosts
 # (molecule converges it alone, without lmpspot_defaults); compute and submit are still to do.
 KNOWN_RESTATING_ROLES = {"checkpoint_sync", "compute", "submit"}
