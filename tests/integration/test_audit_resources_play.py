@@ -31,9 +31,9 @@ NIGHT = {
 }
 # (default: the audit's arguments are validated before it reads the layers' declarations.)
 LAYERS = {
-    "playbooks/identity.yml": "{{ identity__resources | default([]) }}",
-    "playbooks/night_window.yml": "{{ night_window__resources | default([]) }}",
-    "playbooks/monitoring.yml": "{{ monitoring__resources | default([]) }}",
+    "playbooks/identity.yml": "{{ identity_out_resources | default([]) }}",
+    "playbooks/night_window.yml": "{{ night_window_out_resources | default([]) }}",
+    "playbooks/monitoring.yml": "{{ monitoring_out_resources | default([]) }}",
 }
 EV = {**NIGHT, "audit_checks": ["drift"], "audit_drift_expected": {"resources": LAYERS}}
 
