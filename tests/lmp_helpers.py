@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 # The compute layer's evaluateOnExit rules (roles/compute/vars/main.yml): retry a lost host
-# and exit 75 explicitly; bad input (2), a held lease (3) and out-of-memory end the job;
-# anything else matches no rule and is retried (Batch's default).
+# and exit 75 explicitly; bad input (2), the deadline policy's moves (22, 23: the compute
+# layer's rule resubmits the job to the other queue), a held lease (3) and out-of-memory
+# end the job; anything else matches no rule and is retried (Batch's default).
 EVALUATE_ON_EXIT = [
     {"onStatusReason": "Host EC2*", "action": "RETRY"},
     {"onExitCode": "75", "action": "RETRY"},
-    {"onExitCode": "2", "action": "EXIT"},
+    {"onExitCode": "2*", "action": "EXIT"},
     {"onExitCode": "3", "action": "EXIT"},
     {"onReason": "OutOfMemoryError*", "action": "EXIT"},
 ]
@@ -44,6 +45,8 @@ OUTCOMES = [
     ("container did not start", None, START_FAILED, None, "RETRY"),
     ("crash (segfault)", 139, EXITED, None, "RETRY"),
     ("bad input (2)", 2, EXITED, None, "FAILED"),
+    ("deadline policy: move to On-Demand (22)", 22, EXITED, None, "FAILED"),
+    ("deadline policy: move to Spot (23)", 23, EXITED, None, "FAILED"),
     ("lease held by another runner (3)", 3, EXITED, None, "FAILED"),
     ("out of memory", 137, EXITED, OOM, "FAILED"),
     ("finished", 0, EXITED, None, "SUCCEEDED"),

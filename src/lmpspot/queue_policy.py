@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from lmpspot.deadline import (
+    DEFAULT_CAPACITY_WAIT_S,
     DEFAULT_CHANGEOVER_S,
     ON_DEMAND,
     REASON_PREFIX,
@@ -45,6 +46,9 @@ from lmpspot.deadline import (
 LogFn = Callable[[str], None]
 SPOT_QUEUE_ENV = "LMPSPOT_SPOT_QUEUE"
 ONDEMAND_QUEUE_ENV = "LMPSPOT_ONDEMAND_QUEUE"
+# The Spot queue's capacity fallback time (compute_runnable_timeout_s): the longest a Spot
+# job waits for capacity before it goes On-Demand, part of the safety net's margin.
+CAPACITY_WAIT_ENV = "LMPSPOT_CAPACITY_WAIT_S"
 # An attempt that starts this long after its predecessor stopped waited for capacity.
 WAIT_FACTOR = 1.0  # x changeover
 
@@ -147,9 +151,11 @@ class AttemptPolicy:
         *,
         now: float,
         changeover_s: float | None = None,
+        capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S,
         log: LogFn | None = None,
     ) -> None:
         self.deadline = deadline
+        self.capacity_wait_s = capacity_wait_s
         self.current = current
         self.history = History(records, now=now, changeover_s=changeover_s)
         self.log: LogFn = log or (lambda _m: None)
@@ -168,6 +174,7 @@ class AttemptPolicy:
             changeover_s=h.changeover_s,
             interruptions_per_hour=h.interruptions_per_hour,
             pinned=h.pinned or bool(self.last and self.last.pinned),
+            capacity_wait_s=self.capacity_wait_s,
             spot_lost=spot_lost,
         )
 
@@ -225,4 +232,11 @@ def policy_for(
         log(f"deadline policy: the attempt history could not be read ({e}); using defaults")
         records = []
     records = [r for r in records if r.get("uid") != own_uid]
-    return AttemptPolicy(deadline, current, records, now=now, changeover_s=changeover_s, log=log)
+    env = os.environ if env is None else env
+    try:
+        wait = float(env.get(CAPACITY_WAIT_ENV) or DEFAULT_CAPACITY_WAIT_S)
+    except ValueError:
+        wait = DEFAULT_CAPACITY_WAIT_S
+    return AttemptPolicy(
+        deadline, current, records, now=now, changeover_s=changeover_s, capacity_wait_s=wait, log=log
+    )

@@ -31,7 +31,7 @@ from lmp_helpers import EVALUATE_ON_EXIT, OUTCOMES
 
 from lmpspot.cli import build_parser
 from lmpspot_local.executor import LocalExecutor, decide
-from lmpspot_local.fallback import capacity_fallback, run_definition
+from lmpspot_local.fallback import capacity_fallback, job_failed, run_definition
 
 pytestmark = pytest.mark.integration
 
@@ -256,13 +256,17 @@ def test_job_definition(layer):
         "LMPSPOT_INPUTS_PREFIX": "inputs/",
         "LMPSPOT_CHECKPOINT_INTERVAL": "600",
         "LMPSPOT_CHECKPOINT_RETENTION": "3",
+        "LMPSPOT_SPOT_QUEUE": SPOT_Q,
+        "LMPSPOT_ONDEMAND_QUEUE": OD_Q,
+        "LMPSPOT_CAPACITY_WAIT_S": "1800",
         "OMP_NUM_THREADS": "12",
     }
     # The content tag the image layer derives from this checkout (what image.yml pushes).
     assert re.fullmatch(r"127\.0\.0\.1:5050/lmpspot-local-lammps:cpu-[0-9a-f]{16}", c["image"]), c["image"]
     # The command is what the image's ENTRYPOINT (lmpspot) gets: the real CLI must accept
     # it once Batch has filled in the Ref:: parameters.
-    params = {"Ref::input": "/work/inputs/in.chain", "Ref::sim_id": "sim-42"}
+    assert jd["parameters"] == {"deadline": "none"}  # a job submitted without a deadline
+    params = {"Ref::input": "/work/inputs/in.chain", "Ref::sim_id": "sim-42", "Ref::deadline": "none"}
     argv = [params.get(a, a) for a in c["command"]]
     assert "Ref::input" in c["command"] and "Ref::sim_id" in c["command"]
     args = build_parser().parse_args(argv)
@@ -278,6 +282,7 @@ def test_job_definition(layer):
     assert args.lammps_arg == []  # the local image is the cpu one: no KOKKOS switches
     # The job first fetches what submit uploaded to inputs/<sim_id>/.
     assert (args.fetch_inputs, args.inputs_prefix) == (True, "inputs/")
+    assert args.deadline == "none"
 
 
 def test_fallback_rule_as_stored(layer):
@@ -308,8 +313,8 @@ def test_fallback_rule_as_stored(layer):
     policy = iam.get_role_policy(RoleName=EVENTS_ROLE, PolicyName="start-fallback")["PolicyDocument"]
     (stmt,) = policy["Statement"]
     assert (stmt["Action"], stmt["Resource"]) == ("states:StartExecution", [SFN_ARN])
-    # The state machine's role may submit to the On-Demand queue and lmpspot's job
-    # definitions, and tag what it submits; nothing else.
+    # The state machine's role may submit to lmpspot's queues (the deadline policy moves
+    # jobs both ways) and job definitions, and tag what it submits; nothing else.
     trust = iam.get_role(RoleName=SFN_ROLE)["Role"]["AssumeRolePolicyDocument"]
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "states.amazonaws.com"}]
     submit, tag = iam.get_role_policy(RoleName=SFN_ROLE, PolicyName="submit-ondemand")["PolicyDocument"][
@@ -317,7 +322,7 @@ def test_fallback_rule_as_stored(layer):
     ]
     assert submit["Action"] == "batch:SubmitJob"
     assert f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}" in submit["Resource"]
-    assert spot_arn not in submit["Resource"]
+    assert spot_arn in submit["Resource"]
     assert f"arn:aws:batch:us-east-2:123456789012:job-definition/{JOBDEF}:*" in submit["Resource"]
     assert all(":job-queue/" in r or ":job-definition/" in r for r in submit["Resource"])
     assert (tag["Action"], tag["Resource"]) == (
@@ -329,7 +334,7 @@ def test_fallback_rule_as_stored(layer):
     tasks = [s for s in json.loads(machine["definition"])["States"].values() if s["Type"] == "Task"]
     assert {t["Resource"] for t in tasks} == {"arn:aws:states:::batch:submitJob"}
     for t in tasks:
-        assert t["Parameters"]["JobQueue"] == f"arn:aws:batch:us-east-2:123456789012:job-queue/{OD_Q}"
+        assert t["Parameters"]["JobQueue.$"] == "$.lmpspot_queue"  # set by ToSpot / ToOnDemand
         assert t["Parameters"]["JobName.$"] == "$.detail.jobName"
         assert t["Parameters"]["JobDefinition.$"] == "$.detail.jobDefinition"  # ARN with revision
 
@@ -524,6 +529,34 @@ def test_capacity_fallback_keeps_identity(layer, playbook, tmp_path):
     finally:
         ex.stop_waiting()
         runner.join(30)
+
+
+def test_deadline_moves_resubmit_to_the_named_queue(layer):
+    """The deadline policy's exits (22: to On-Demand, 23: to Spot) reach the stored
+    ``-move`` rule and the stored state machine, which resubmits the same job -- name,
+    definition revision, parameters (the deadline among them), SimId -- to the queue the
+    exit code names; any other failure is left alone."""
+    aws = layer.aws
+    batch, events, sfn = aws.client("batch"), aws.client("events"), aws.client("stepfunctions")
+    rule = events.describe_rule(Name=f"{JOBDEF}-move")
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail"]["container"] == {"exitCode": [22, 23]}
+    assert pattern["detail"]["status"] == ["FAILED"]
+    ((target,),) = [events.list_targets_by_rule(Rule=f"{JOBDEF}-move")["Targets"]]
+    assert target["Arn"] == SFN_ARN
+    params = {"sim_id": "sim-dl", "input": "/work/input/in.lj", "deadline": "2026-12-24T18:00:00Z"}
+    first = batch.submit_job(jobName="sim-dl", jobQueue=SPOT_Q, jobDefinition=JOBDEF, parameters=params)
+    (to_od,) = job_failed(batch, events, sfn, first["jobId"], 22, "Essential container in task exited")
+    (od,) = batch.describe_jobs(jobs=[to_od["jobId"]])["jobs"]
+    assert od["jobQueue"].endswith(f":job-queue/{OD_Q}")
+    assert (od["jobName"], od["parameters"], od["tags"]["SimId"]) == ("sim-dl", params, "sim-dl")
+    (to_spot,) = job_failed(batch, events, sfn, od["jobId"], 23, "Essential container in task exited")
+    (back,) = batch.describe_jobs(jobs=[to_spot["jobId"]])["jobs"]
+    assert back["jobQueue"].endswith(f":job-queue/{SPOT_Q}")
+    assert back["parameters"] == params and back["jobDefinition"] == od["jobDefinition"]
+    # a crash, bad input: no rule submits anything
+    assert job_failed(batch, events, sfn, back["jobId"], 1, "Essential container in task exited") == []
+    assert job_failed(batch, events, sfn, back["jobId"], 2, "Essential container in task exited") == []
 
 
 def test_one_change_one_revision_then_absent(layer):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.lmpspot.aws.plugins.filter.schedule import FilterModule, window_crons, window_is_open
+from ansible_collections.lmpspot.aws.plugins.filter.schedule import (
+    FilterModule,
+    deadline_utc,
+    window_crons,
+    window_is_open,
+)
 
 WORKWEEK = ["MON", "TUE", "WED", "THU", "FRI"]
 
@@ -75,4 +80,37 @@ def test_window_is_open_bad_zone():
 
 
 def test_filter_map():
-    assert FilterModule().filters() == {"window_crons": window_crons, "window_is_open": window_is_open}
+    assert FilterModule().filters() == {
+        "window_crons": window_crons,
+        "window_is_open": window_is_open,
+        "deadline_utc": deadline_utc,
+    }
+
+
+NOW = 1_798_000_000.0  # 2026-12-23T04:26:40Z
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("", "none"),
+        ("none", "none"),
+        (None, "none"),
+        ("36h", "2026-12-24T16:26:40Z"),
+        ("90m", "2026-12-23T05:56:40Z"),
+        ("2d", "2026-12-25T04:26:40Z"),
+        ("2027-01-05T18:00Z", "2027-01-05T18:00:00Z"),
+        ("2027-01-05T19:00:00+01:00", "2027-01-05T18:00:00Z"),
+        ("2027-01-05 18:00", "2027-01-05T18:00:00Z"),
+    ],
+)
+def test_deadline_utc(value, want):
+    assert deadline_utc(value, NOW) == want
+
+
+@pytest.mark.parametrize(
+    ("value", "msg"), [("soon", "neither a duration"), ("2026-01-01T00:00Z", "already past")]
+)
+def test_deadline_utc_refuses(value, msg):
+    with pytest.raises(AnsibleFilterError, match=f"submit_deadline .*{msg}"):
+        deadline_utc(value, NOW)

@@ -70,6 +70,36 @@ def window_is_open(now, open_time, close_time, weekdays, timezone="UTC") -> bool
     return False
 
 
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
+
+
+def deadline_utc(value, now) -> str:
+    """A simulation's deadline as the job parameter: ``none``, or ISO 8601 UTC.
+
+    ``value``: empty/``none``, a duration from ``now`` (``36h``, ``5d``, ``90m``), or an
+    ISO 8601 time (no zone: UTC).  It must lie after ``now`` (Unix time)."""
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    text = str(value or "").strip()
+    if not text or text.lower() == "none":
+        return "none"
+    m = _DURATION.match(text.lower())
+    if m:
+        at = float(now) + float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    else:
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise AnsibleFilterError(
+                f"submit_deadline {text!r} is neither a duration (36h, 5d, 90m) nor an ISO 8601 "
+                "time (2026-12-20T18:00Z); set it to one of those, or leave it empty for no deadline"
+            ) from None
+        at = (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    if at <= float(now):
+        raise AnsibleFilterError(f"submit_deadline {text!r} is already past; give a later time or a duration")
+    return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class FilterModule:
     def filters(self):
-        return {"window_crons": window_crons, "window_is_open": window_is_open}
+        return {"window_crons": window_crons, "window_is_open": window_is_open, "deadline_utc": deadline_utc}
