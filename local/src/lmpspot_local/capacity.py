@@ -1,6 +1,6 @@
 """Spot capacity as the local executor plays it: a replayed trace, and the queues' kinds.
 
-A trace (the format of :mod:`lmpspot.spotsim`, docs/DEADLINE.md) says, in seconds after
+A trace (:mod:`lmpspot.spottrace`, the policy simulator's format, docs/DEADLINE.md) says, in seconds after
 the simulation's first job started, when Spot reclaims the instance and when Spot has no
 capacity::
 
@@ -16,39 +16,8 @@ does, which hands it to the On-Demand fallback.  On-Demand queues are never inte
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-
-@dataclass(frozen=True)
-class Trace:
-    interruptions: tuple[float, ...] = ()
-    outages: tuple[tuple[float, float], ...] = ()
-    seed: Any = None
-
-    @classmethod
-    def load(cls, path: str | Path) -> Trace:
-        doc = json.loads(Path(path).read_text())
-        return cls.from_dict(doc)
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> Trace:
-        ints = tuple(sorted(float(t) for t in doc.get("spot_interruptions_s", [])))
-        outs = tuple(sorted((float(a), float(b)) for a, b in doc.get("spot_outages_s", [])))
-        for a, b in outs:
-            if b <= a:
-                raise ValueError(f"trace outage [{a}, {b}] does not end after it starts")
-        return cls(ints, outs, doc.get("seed"))
-
-    def notice_after(self, t: float) -> float | None:
-        """The first interruption at or after ``t`` (trace seconds)."""
-        return next((x for x in self.interruptions if x >= t), None)
-
-    def outage_end(self, t: float) -> float | None:
-        """When the outage ``t`` falls in ends; None when Spot has capacity at ``t``."""
-        return next((b for a, b in self.outages if a <= t < b), None)
 
 
 @dataclass

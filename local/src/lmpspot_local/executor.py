@@ -82,9 +82,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmpspot import spottrace
 from lmpspot.job_record import ledger_key, read_ledger
 from lmpspot.timefmt import utc_iso as _utc_iso
-from lmpspot_local.capacity import QueueKinds, Trace
+from lmpspot_local.capacity import QueueKinds
 from lmpspot_local.container_env import (
     NonLoopbackEndpoint,
     is_loopback_registry,
@@ -506,7 +507,7 @@ class LocalExecutor:
         # and the executor runs the jobs their state machine submits (None: not followed).
         self.events = events_client
         self.sfn = sfn_client
-        # A Spot capacity trace to replay (lmpspot_local.capacity.Trace), from the first job's start.
+        # A Spot capacity trace to replay (lmpspot.spottrace.Trace), from the first job's start.
         self.trace = trace
         self.capacity_wait_limit_s = capacity_wait_limit_s
         self._trace_t0: float | None = None
@@ -902,29 +903,38 @@ class LocalExecutor:
             self._trace_t0 = time.time()
         return time.time() - self._trace_t0
 
+    def _is_spot(self, spec: JobSpec) -> bool:
+        """A Spot queue: its compute environments are SPOT, or it is the queue the job
+        definition names LMPSPOT_SPOT_QUEUE (what the runner goes by)."""
+        named = spec.environment.get("LMPSPOT_SPOT_QUEUE")
+        if named and named.rsplit("/", 1)[-1] == spec.queue.rsplit("/", 1)[-1]:
+            return True
+        return self._queues.is_spot(spec.queue)
+
     def _trace_notice(self, spec: JobSpec, given: float | None) -> float | None:
         """Seconds into the attempt starting now at which the trace interrupts it."""
-        if self.trace is None or not self._queues.is_spot(spec.queue):
+        if self.trace is None or not self._is_spot(spec):
             return given
-        at = self.trace.notice_after(self._trace_now())
-        own = None if at is None else max(0.0, at - self._trace_now())
+        now = self._trace_now()
+        at = self.trace.next_interruption(now, float("inf"))
+        own = None if at is None else max(0.0, at - now)
         return own if given is None else (given if own is None else min(given, own))
 
     def wait_for_capacity(self, spec: JobSpec, attempt: int) -> bool:
         """Hold a Spot attempt while the trace has no Spot capacity; False when the wait
         passes the queue's time limit (the job is then cancelled for capacity)."""
-        if self.trace is None or not self._queues.is_spot(spec.queue):
+        if self.trace is None or not self._is_spot(spec):
             return True
-        end = self.trace.outage_end(self._trace_now())
-        if end is None:
+        end = self.trace.spot_available_at(self._trace_now())
+        if end <= self._trace_now():
             return True
         limit = self.capacity_wait_limit_s or self._queues.time_limit(spec.queue)
         waited = 0.0
         self.log(
             f"job {spec.job_id} attempt {attempt}: RUNNABLE, no Spot capacity (trace) until t={end:.0f}s"
         )
-        while (end := self.trace.outage_end(self._trace_now())) is not None:
-            step = min(end - self._trace_now(), 1.0)
+        while (end := self.trace.spot_available_at(now := self._trace_now())) > now:
+            step = min(end - now, 1.0)
             if limit is not None and waited + step >= limit:
                 self._stop_waiting.wait(max(0.0, limit - waited))
                 self.log(
@@ -1128,7 +1138,7 @@ def _executor(args: argparse.Namespace) -> LocalExecutor:
         window_grace_s=args.window_grace,
         events_client=events,
         sfn_client=sfn,
-        trace=Trace.load(args.trace) if args.trace else None,
+        trace=spottrace.load(args.trace) if args.trace else None,
         capacity_wait_limit_s=args.capacity_wait_limit,
     )
 
