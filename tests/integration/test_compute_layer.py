@@ -443,7 +443,8 @@ def test_fallback_rule_matches_and_resubmits(layer):
     }
     (new_child,) = run_definition(json.loads(machine["definition"]), child, batch)
     (job,) = batch.describe_jobs(jobs=[new_child["jobId"]])["jobs"]
-    assert (job["jobName"], job["parameters"]) == ("sim-42", {"deadline": "none", **cases[0][0]["parameters"]})
+    want = {"deadline": "none", **cases[0][0]["parameters"]}
+    assert (job["jobName"], job["parameters"]) == ("sim-42", want)
     assert {"name": "LMPSPOT_ARRAY_INDEX", "value": "3"} in job["container"]["environment"]
     # EventBridge's own TestEventPattern, where the endpoint implements it (moto 5.2 does not).
     matching = {
