@@ -131,6 +131,16 @@ class Decision:
         return d
 
 
+def _dur(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h`` (the reasons are read by people)."""
+    a = abs(seconds)
+    if a < 120:
+        return f"{seconds:.0f} s"
+    if a < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _iso(t: float) -> str | None:
     if not math.isfinite(t):
         return None
@@ -206,12 +216,12 @@ def decide(
         return out(s.current, "finished")
     if slack < (0.0 if s.current == ON_DEMAND else s.changeover_s):
         late = -slack if s.current == ON_DEMAND else s.changeover_s - slack
-        return out(ON_DEMAND, f"the deadline cannot be met: about {late / 3600:.1f} h late On-Demand", True)
+        return out(ON_DEMAND, f"the deadline cannot be met: about {_dur(late)} late On-Demand", True)
     if s.pinned or slack <= safety:
         return out(
             ON_DEMAND,
-            f"safety net: slack {slack / 3600:.2f} h <= {safety_factor:g} x changeover "
-            f"({s.changeover_s / 60:.0f} min) + capacity wait ({s.capacity_wait_s / 60:.0f} min)",
+            f"safety net: slack {_dur(slack)} <= {safety_factor:g} x changeover "
+            f"({_dur(s.changeover_s)}) + capacity wait ({_dur(s.capacity_wait_s)})",
             True,
         )
     return out(*_on_or_off_spot(s, slack, ahead, safety, hyst))
@@ -221,15 +231,15 @@ def _on_or_off_spot(s: Situation, slack: float, ahead: float, safety: float, hys
     """Rules 2-4 (the safety net has let the simulation choose): the queue and why."""
     if s.current == SPOT:
         if s.spot_lost and ahead < 0:
-            return ON_DEMAND, f"Spot lost {-ahead / 60:.0f} min behind the line: catching up On-Demand"
-        return SPOT, f"on Spot, {ahead / 60:.0f} min ahead of the line"
+            return ON_DEMAND, f"Spot lost {_dur(-ahead)} behind the line: catching up On-Demand"
+        return SPOT, f"on Spot, {_dur(ahead)} ahead of the line"
     if s.spot_lost:
         return ON_DEMAND, "Spot was just lost (capacity fallback): On-Demand until a checkpoint"
     if ahead < hyst:
-        return ON_DEMAND, f"ahead of the line by {ahead / 60:.0f} min (< {hyst / 60:.0f} to go back to Spot)"
+        return ON_DEMAND, f"ahead of the line by {_dur(ahead)} (< {_dur(hyst)} to go back to Spot)"
     if slack - s.changeover_s <= safety:
         return ON_DEMAND, "ahead of the line, but the move to Spot would leave the slack in the safety net"
-    return SPOT, f"ahead of the line by {ahead / 60:.0f} min (>= {hyst / 60:.0f}): back to Spot"
+    return SPOT, f"ahead of the line by {_dur(ahead)} (>= {_dur(hyst)}): back to Spot"
 
 
 def is_move(d: Decision, current: str) -> bool:
