@@ -2,14 +2,15 @@
 image, real LAMMPS, the moto S3/Batch/EventBridge/Step Functions, and a Spot capacity
 trace in compressed time (seconds instead of hours).
 
-The trace interrupts the first Spot attempt and then leaves Spot without capacity for a
-while.  What must happen, each part by the product's own code: the runner checkpoints on
-the notice (exit 75, retried on Spot); the retry waits for capacity past the queue's
-limit and is cancelled, the fallback rule's state machine resubmits it On-Demand; the
-runner there follows the deadline policy (back to Spot when far enough ahead: exit 23,
-the move rule resubmits it to Spot) -- and the simulation finishes before its deadline,
-equal to a plain ``lmp -in`` of the same input.  Its cost is printed beside what the
-policy simulator gives "spot only" and "on-demand only" on the same trace.
+The trace interrupts the first Spot attempt and then leaves Spot without capacity for
+longer than the deadline allows: "spot only" would miss it. What must happen, each part
+by the product's own code: the runner checkpoints on the notice (exit 75, retried on
+Spot); the retry waits for capacity past the queue's limit and is cancelled, the
+fallback rule's state machine resubmits it On-Demand; the runner there follows the
+deadline policy (back to Spot when far enough ahead: exit 23, the move rule resubmits it
+to Spot) -- and the simulation finishes before its deadline, equal to a plain ``lmp
+-in`` of the same input. Its cost is printed beside what the policy simulator gives
+"spot only" and "on-demand only" on the same trace.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SPOT_Q, OD_Q = "lmpspot-test-dl-spot", "lmpspot-test-dl-ondemand"
 WORK_S = 30.0  # compute the job needs at this machine's measured speed
 DEADLINE_S = 300.0
 CAPACITY_WAIT_S = 6.0  # the Spot queue's capacity fallback, compressed
-TRACE = spottrace.from_json({"seed": None, "spot_interruptions_s": [14.0], "spot_outages_s": [[15.0, 70.0]]})
+TRACE = spottrace.from_json({"seed": None, "spot_interruptions_s": [14.0], "spot_outages_s": [[14.0, 400.0]]})
 
 LJ = f"""\
 units           lj
@@ -236,6 +237,7 @@ def test_deadline_policy_through_the_executor(aws, cpu_image, tmp_path):  # noqa
         checkpoint_interval_s=3,
         restart_s=5,
         capacity_fallback_s=CAPACITY_WAIT_S,
+        default_changeover_s=4,
     )
     sims = {p: spotsim.simulate(cfg, TRACE, p) for p in ("spot-only", "on-demand-only", "deadline")}
     ran = (spot_s * cfg.spot_price + od_s * cfg.on_demand_price) / 3600
@@ -243,4 +245,5 @@ def test_deadline_policy_through_the_executor(aws, cpu_image, tmp_path):  # noqa
     for p, r in sims.items():
         print(f"{p} (simulator): finish {r.finish_s:.0f}s met={r.met} cost {r.cost:.5f}")
     assert sims["on-demand-only"].met and sims["deadline"].met
+    assert not sims["spot-only"].met  # waiting out the outage on Spot misses the deadline
     assert ran < sims["on-demand-only"].cost * 3  # restarts dominate compressed time; report, bound loosely
