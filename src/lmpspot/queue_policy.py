@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from lmpspot.deadline import (
@@ -42,6 +41,7 @@ from lmpspot.deadline import (
     Situation,
     decide,
 )
+from lmpspot.ledger import parse_time as _epoch
 
 LogFn = Callable[[str], None]
 SPOT_QUEUE_ENV = "LMPSPOT_SPOT_QUEUE"
@@ -51,15 +51,6 @@ ONDEMAND_QUEUE_ENV = "LMPSPOT_ONDEMAND_QUEUE"
 CAPACITY_WAIT_ENV = "LMPSPOT_CAPACITY_WAIT_S"
 # An attempt that starts this long after its predecessor stopped waited for capacity.
 WAIT_FACTOR = 1.0  # x changeover
-
-
-def _epoch(iso: Any) -> float | None:
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def queue_kind(env: Mapping[str, str] | None = None) -> str | None:

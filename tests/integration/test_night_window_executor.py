@@ -19,7 +19,14 @@ from datetime import datetime
 
 import pytest
 from image_fixture import cpu_image  # noqa: F401 (a fixture)
-from lmp_helpers import EVALUATE_ON_EXIT, job_environment, lj_fcc, unmanaged_queue
+from lmp_helpers import (
+    EVALUATE_ON_EXIT,
+    job_environment,
+    lj_fcc,
+    steps_for,
+    thermo_text_rows,
+    unmanaged_queue,
+)
 
 from lmpspot_local.executor import EXITED_REASON, Podman, run_job
 
@@ -55,29 +62,6 @@ WRAPPER = (
 )
 
 
-def thermo_rows(text: str) -> dict[int, str]:
-    """Thermo rows by step (the numbers as printed)."""
-    rows = {}
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) == 5 and words[0].isdigit():
-            rows[int(words[0])] = " ".join(words[1:])
-    return rows
-
-
-def steps_for(seconds: float, tmp_path) -> int:
-    """Steps of LJ that take about ``seconds`` here and now (the machine may be busy)."""
-    from lammps import lammps
-
-    (tmp_path / "calibrate.lj").write_text(LJ.format(steps=2000))
-    lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])
-    t0 = time.perf_counter()
-    lmp.file(str(tmp_path / "calibrate.lj"))
-    rate = 2000 / (time.perf_counter() - t0)
-    lmp.close()
-    return max(4000, round(rate * seconds / 1000) * 1000)
-
-
 def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path):  # noqa: F811
     wrapped = cpu_image.derive("wrap-" + cpu_image.ref.rsplit(":", 1)[1], "ENTRYPOINT []\nCMD []\n")
     batch, s3 = aws.client("batch"), aws.client("s3")
@@ -95,7 +79,7 @@ def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path): 
         retryStrategy=RETRY_STRATEGY,
     )["jobDefinitionArn"]
     sim_id = "lj-window"
-    steps = steps_for(WORK_S, tmp_path)
+    steps = steps_for(LJ, WORK_S, tmp_path, 4000)
     script = LJ.format(steps=steps)
     s3.put_object(
         Bucket=BUCKET, Key=f"inputs/{sim_id}/in.lj", Body=script.encode(), ChecksumAlgorithm="SHA256"
@@ -155,8 +139,8 @@ def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path): 
 
     # Exact: the whole log kept in S3 equals a plain, uninterrupted LAMMPS run.
     assert plain_run.wait(timeout=600) == 0
-    plain = thermo_rows((tmp_path / "plain.log").read_text())
-    windowed = thermo_rows(
+    plain = thermo_text_rows((tmp_path / "plain.log").read_text())
+    windowed = thermo_text_rows(
         s3.get_object(Bucket=BUCKET, Key=f"results/{sim_id}/log.lammps")["Body"].read().decode()
     )
     assert plain[steps] == windowed[steps], (plain[steps], windowed[steps])
