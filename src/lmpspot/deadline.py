@@ -24,7 +24,9 @@ simulation's history when it has one):
    straight line, catch up On-Demand.  While a Spot instance runs, it makes progress as
    fast as On-Demand would, so it is kept (Uniform Progress uses Spot whenever it has it).
 3. **Ahead again -> Spot.**  On On-Demand, go back to Spot once ``ahead_s`` reaches
-   ``hysteresis_s`` (default ``2 * changeover_s``: a move and one interruption fit in it),
+   ``hysteresis_s`` (default ``2 * changeover_s``: a move and one interruption fit in it;
+   doubled for each return to Spot in a row that found no capacity, ``failed_returns``:
+   the policy cannot see Spot capacity, so it backs off instead of flapping),
    so the simulation does not flap at every checkpoint, and only while the move itself
    (one changeover) leaves the slack above the safety net's margin.  Not at the start of
    an On-Demand attempt that follows a Spot loss (the Spot queue's capacity fallback):
@@ -106,6 +108,8 @@ class Situation:
     # The Spot queue's capacity fallback (compute_runnable_timeout_s): the longest wait for
     # Spot capacity one interruption can bring before the job runs On-Demand.
     capacity_wait_s: float = DEFAULT_CAPACITY_WAIT_S
+    # Returns to Spot in a row that ended in a capacity fallback (no Spot progress between).
+    failed_returns: int = 0
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,7 @@ def decide(
     slack = s.deadline - s.now - run
     ahead = ahead_s(s)
     spot_finish, od_finish = project(s)
-    hyst = 2.0 * s.changeover_s if hysteresis_s is None else hysteresis_s
+    hyst = (2.0 * s.changeover_s if hysteresis_s is None else hysteresis_s) * 2 ** min(s.failed_returns, 6)
     safety = safety_factor * s.changeover_s + s.capacity_wait_s
 
     def out(queue: str, reason: str, pinned: bool = False) -> Decision:

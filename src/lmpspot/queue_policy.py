@@ -120,6 +120,20 @@ class History:
         self.pinned = bool(((prev or {}).get("policy") or {}).get("pinned"))
         rates = [r for r in (_rate(x) for x in done) if r]
         self.rate = rates[-1] if rates else None
+        self.records = list(records)
+
+    def failed_returns(self, current: str) -> int:
+        """Moves back to Spot in a row whose next attempt ran On-Demand anyway (the Spot job
+        waited past the capacity fallback), counting this attempt as the newest."""
+        seq = [*(str(r.get("lifecycle") or "") for r in self.records), current]
+        reasons = [str(r.get("exit_reason") or "") for r in self.records]
+        n = 0
+        for i in range(len(reasons) - 1, -1, -1):
+            if reasons[i].startswith(f"{REASON_PREFIX}: move to {SPOT}") and seq[i + 1] == ON_DEMAND:
+                n += 1
+            elif seq[i + 1] == SPOT or not reasons[i].startswith(REASON_PREFIX):
+                break
+        return n
 
     def spot_lost(self, now: float) -> bool:
         """This attempt follows an interruption or a wait for capacity."""
@@ -166,6 +180,7 @@ class AttemptPolicy:
             interruptions_per_hour=h.interruptions_per_hour,
             pinned=h.pinned or bool(self.last and self.last.pinned),
             capacity_wait_s=self.capacity_wait_s,
+            failed_returns=h.failed_returns(self.current),
             spot_lost=spot_lost,
         )
 

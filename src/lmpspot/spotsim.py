@@ -111,6 +111,8 @@ class _State:
     wait_s: float = 0.0
     spot_lost: bool = False
     pinned: bool = False
+    returned: bool = False  # the last move was back to Spot, and Spot has not run since
+    failed_returns: int = 0  # such returns in a row that ended in a capacity fallback
     down_since: float | None = None  # productive running stopped here (not yet resumed)
     down_lost: float = 0.0
     changeovers: list[float] = field(default_factory=list)
@@ -156,6 +158,7 @@ class _Sim:
             pinned=st.pinned,
             spot_lost=st.spot_lost and at_start,
             capacity_wait_s=DEFAULT_CAPACITY_WAIT_S if fallback is None else fallback,
+            failed_returns=st.failed_returns,
         )
         d = decide(s, safety_factor=cfg.safety_factor, hysteresis_s=cfg.hysteresis_s)
         st.pinned = st.pinned or d.pinned
@@ -186,6 +189,8 @@ class _Sim:
             st.t += fallback
             st.queue = ON_DEMAND
             st.fallbacks += 1
+            if st.returned:
+                st.failed_returns += 1
         else:
             st.wait_s += ready - st.t
             st.t = ready
@@ -220,6 +225,8 @@ class _Sim:
             self._bill(end - st.t)
             st.saved += end - st.t
             st.t = end
+            if st.queue == SPOT:  # Spot ran: a return to it worked
+                st.returned, st.failed_returns = False, 0
             if st.saved >= cfg.work_s - 1e-9:
                 st.saved = cfg.work_s
                 return
@@ -235,6 +242,7 @@ class _Sim:
             return False
         st.moves += 1
         st.queue = queue
+        st.returned = queue == SPOT
         st.spot_lost = False
         self._down(0.0)
         return True

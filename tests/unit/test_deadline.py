@@ -187,3 +187,35 @@ def test_on_demand_after_a_spot_loss_runs_until_a_checkpoint():
     d = decide(sit(1, 0.9, current=ON_DEMAND, spot_lost=True))
     assert d.queue == ON_DEMAND and "just lost" in d.reason and not d.pinned
     assert decide(sit(1, 0.9, current=ON_DEMAND)).queue == SPOT  # at the next checkpoint
+
+
+def test_failed_returns_to_spot_back_off():
+    """Each return to Spot in a row that found no capacity doubles the hysteresis."""
+    from lmpspot.deadline import ON_DEMAND, SPOT, Situation, decide
+
+    base = Situation(
+        now=3600.0, start=0.0, deadline=86400.0, total_steps=100_000, done_steps=20_000, rate=10.0,
+        current=ON_DEMAND, changeover_s=600.0, capacity_wait_s=1800.0,
+    )  # fmt: skip
+    ahead = decide(base).ahead_s  # 20% done at 1 h of 24 h: about 3.8 h ahead
+    assert decide(base).queue == SPOT
+    for n in range(4):
+        d = decide(Situation(**{**base.__dict__, "failed_returns": n}))
+        assert d.queue == (SPOT if ahead >= 1200.0 * 2**n else ON_DEMAND), (n, d)
+    assert decide(Situation(**{**base.__dict__, "failed_returns": 4})).queue == ON_DEMAND
+
+
+def test_history_counts_failed_returns():
+    from lmpspot.queue_policy import History
+
+    def rec(life, reason):
+        return {"started": "2026-12-04T00:00:00Z", "stopped": "2026-12-04T00:10:00Z", "lifecycle": life,
+                "exit_reason": reason, "exit_code": 23}  # fmt: skip
+
+    spot_back = "deadline-policy: move to spot (ahead)"
+    recs = [rec("spot", "checkpointed: SIGTERM"), rec("on-demand", spot_back), rec("on-demand", spot_back)]
+    h = History(recs, now=1e10, changeover_s=60)
+    assert h.failed_returns("on-demand") == 2
+    assert h.failed_returns("spot") == 0  # this attempt got Spot: the streak is over
+    recs.append(rec("spot", "checkpointed: SIGTERM"))
+    assert History(recs, now=1e10, changeover_s=60).failed_returns("on-demand") == 0
