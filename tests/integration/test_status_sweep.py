@@ -69,6 +69,6 @@ def test_status_lists_every_simulation_of_a_sweep(aws, monkeypatch, tmp_path):
         ]
 
     assert steady(sequential) == steady(jobs)
-    for s, p in zip(sequential, jobs):
+    for s, p in zip(sequential, jobs, strict=True):
         assert set(s["telemetry"]) == set(p["telemetry"])
         assert set(s["telemetry"]["hours"]) == set(p["telemetry"]["hours"])
