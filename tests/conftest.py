@@ -51,6 +51,9 @@ TLS_DIR = Path(
 local_aws.ensure_tls(str(TLS_DIR))
 CA_BUNDLE = local_aws.tls_paths(str(TLS_DIR))["ca_cert"]
 os.environ["AWS_CA_BUNDLE"] = CA_BUNDLE
+# lmpspot status keeps unchanged S3 objects between runs (lmpspot.s3cache): the tests'
+# cache lives in the session's temporary directory, not in the home directory.
+os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="lmpspot-tests-cache-"))
 
 
 @dataclass

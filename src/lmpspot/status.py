@@ -62,6 +62,7 @@ from lmpspot.history import history, runner_records
 from lmpspot.job_record import ATTEMPTS_NAME
 from lmpspot.ledger import LOCAL, cost_ledger, iso, parse_time
 from lmpspot.progress import format_duration
+from lmpspot.s3cache import CachedReads, cache_file, default_dir
 from lmpspot.telemetry import fleet_telemetry, ns_per_step, sim_telemetry
 
 LogFn = Callable[[str], None]
@@ -144,17 +145,29 @@ def sims_in_s3(s3: Any, bucket: str, results_prefix: str) -> list[str]:
     return out
 
 
-def attempt_names(s3: Any, bucket: str, checkpoint_prefix: str) -> dict[str, list[str]]:
-    """sim id -> the names of its attempt records (``<prefix><sim>/attempts/<name>.json``),
-    sorted, from one paginated listing of the whole checkpoint prefix."""
+def list_checkpoints(
+    s3: Any, bucket: str, checkpoint_prefix: str
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """One paginated listing of the whole checkpoint prefix: sim id -> the names of its
+    attempt records (``<prefix><sim>/attempts/<name>.json``, sorted), and key -> ETag of
+    every record and ``latest.json`` (what :class:`lmpspot.s3cache.CachedReads` needs)."""
     prefix = _prefix(checkpoint_prefix)
     out: dict[str, list[str]] = {}
+    etags: dict[str, str] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             parts = obj["Key"][len(prefix) :].split("/")
             if len(parts) == 3 and parts[1] == ATTEMPTS_DIR and parts[2].endswith(".json"):
                 out.setdefault(parts[0], []).append(parts[2])
-    return {sid: sorted(names) for sid, names in out.items()}
+            elif not (len(parts) == 2 and parts[1] == POINTER_NAME):
+                continue
+            etags[obj["Key"]] = obj["ETag"]
+    return {sid: sorted(names) for sid, names in out.items()}, etags
+
+
+def attempt_names(s3: Any, bucket: str, checkpoint_prefix: str) -> dict[str, list[str]]:
+    """sim id -> the names of its attempt records, from one listing (:func:`list_checkpoints`)."""
+    return list_checkpoints(s3, bucket, checkpoint_prefix)[0]
 
 
 # --------------------------------------------------------------------------------------
@@ -328,6 +341,9 @@ class Settings:
     # Threads reading simulations from S3 at once; 1: one at a time, each listing its own
     # attempt records (else one listing of the checkpoint prefix serves all).
     workers: int = WORKERS
+    # Small objects read through lmpspot.s3cache (None: no cache); the file persists them.
+    cache: bool = False
+    cache_path: str | None = None
 
 
 def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -446,12 +462,23 @@ def gather(
     # Every simulation (a sweep): one listing of the checkpoint prefix names all their
     # attempt records.  A few named ones (--sim-id): each lists its own.
     listed = cfg.workers > 1 and sims and not cfg.sim_ids
-    names = attempt_names(s3, cfg.bucket, cfg.checkpoint_prefix) if listed else None
+    names = None
+    reads = CachedReads(s3, cfg.cache_path) if cfg.cache else None
+    if listed:
+        names, etags = list_checkpoints(s3, cfg.bucket, cfg.checkpoint_prefix)
+        if reads is not None:
+            reads.listed(etags, complete=[_prefix(cfg.checkpoint_prefix)])
+    s3 = reads if reads is not None else s3
 
     def one(sid: str) -> JobStatus | None:
         job, queue = jobs.get(sid, ({}, None))
         js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
-        doc = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
+        # The ledger is the local executor's: on AWS nothing writes it, so it is not asked for.
+        doc = (
+            get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
+            if cfg.local
+            else None
+        )
         _apply_job(js, job, doc, cfg, s3, resolver)
         if not job and doc is None and js.source != "s3":
             return None
@@ -466,6 +493,12 @@ def gather(
     else:
         found = [one(sid) for sid in sims]
     out = [js for js in found if js is not None]
+    if reads is not None:
+        reads.save()
+        log(
+            f"S3 reads: {reads.counts['fetched']} fetched, {reads.counts['not_modified']} unchanged (304), "
+            f"{reads.counts['cached']} from the cache, {reads.counts['absent']} known absent"
+        )
     return sorted(out, key=lambda j: (j.state not in ACTIVE, j.sim_id))
 
 
@@ -682,6 +715,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=WORKERS,
         help=f"simulations read from S3 at once (default {WORKERS}); 1: one at a time",
     )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where unchanged S3 objects are kept between runs (default: $XDG_CACHE_HOME/lmpspot)",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="read every object from S3, keep nothing between runs"
+    )
 
 
 def clients(args: argparse.Namespace) -> dict[str, Any]:
@@ -729,6 +770,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         project=args.project,
         local=is_local_endpoint(c["batch"]),
         workers=max(1, args.workers),
+        cache=not args.no_cache,
+        cache_path=None
+        if args.no_cache
+        else str(cache_file(args.cache_dir or default_dir(), c["s3"].meta.endpoint_url, args.bucket)),
     )
 
     def log(msg: str) -> None:
