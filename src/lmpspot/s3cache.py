@@ -71,7 +71,8 @@ class CachedReads:
         self._used: dict[str, list[str]] = {}
         self._listed: dict[str, str] = {}
         self._complete: tuple[str, ...] = ()
-        self.counts = {"cached": 0, "absent": 0, "not_modified": 0, "fetched": 0}
+        # requests: GetObject calls sent (fetched, 304s, and the ones that found nothing)
+        self.counts = {"cached": 0, "absent": 0, "not_modified": 0, "fetched": 0, "requests": 0}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
@@ -106,6 +107,7 @@ class CachedReads:
 
     def get_object(self, *, Bucket: str, Key: str, **kw: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
         if kw:
+            self._count("requests")
             return self.client.get_object(Bucket=Bucket, Key=Key, **kw)
         with self._lock:
             etag = self._listed.get(Key)
@@ -116,6 +118,7 @@ class CachedReads:
             raise _missing(Key)
         if hit and etag is not None and hit[0] == etag:
             return self._answer(Key, etag, hit[1], "cached")
+        self._count("requests")
         if hit and etag is None:
             try:
                 resp = self.client.get_object(Bucket=Bucket, Key=Key, IfNoneMatch=hit[0])

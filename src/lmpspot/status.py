@@ -41,7 +41,9 @@ prefix names every simulation's attempt records (no listing per simulation), and
 per-simulation reads (ledger, attempt records, ``status.json``, ``latest.json``) run on
 ``--workers`` threads sharing one S3 client whose connection pool is as large.  Batch's
 ``ListJobs``/``DescribeJobs`` retry throttling with jittered backoff (:mod:`lmpspot.backoff`).
-``--workers 1`` reads one simulation at a time, each listing its own records.
+Small objects go through an ETag-keyed cache (:mod:`lmpspot.s3cache`): what the listing
+shows unchanged is not read again.  ``--workers 1`` reads one simulation at a time, each
+listing its own records.
 """
 
 from __future__ import annotations
@@ -495,9 +497,10 @@ def gather(
     out = [js for js in found if js is not None]
     if reads is not None:
         reads.save()
+        n = reads.counts
         log(
-            f"S3 reads: {reads.counts['fetched']} fetched, {reads.counts['not_modified']} unchanged (304), "
-            f"{reads.counts['cached']} from the cache, {reads.counts['absent']} known absent"
+            f"S3 reads: {n['fetched']} fetched, {n['not_modified']} unchanged (304), {n['cached']} from "
+            f"the cache, {n['absent']} known absent; {n['requests']} GetObject requests"
         )
     return sorted(out, key=lambda j: (j.state not in ACTIVE, j.sim_id))
 

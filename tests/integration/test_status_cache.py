@@ -26,6 +26,10 @@ pytestmark = pytest.mark.integration
 
 BUCKET = "lmpspot-test-status-cache"
 COUNT = 12
+READS = re.compile(
+    r"S3 reads: (\d+) fetched, (\d+) unchanged \(304\), (\d+) from the cache, (\d+) known absent; "
+    r"(\d+) GetObject"
+)
 VOLATILE = ("checkpoint_age_seconds", "cost_usd", "cost_label", "ledger", "telemetry")
 
 
@@ -37,13 +41,15 @@ def run(aws, monkeypatch, capsys, *extra: str) -> tuple[list[dict], dict[str, in
     with contextlib.redirect_stdout(out):
         assert main(["status", "--bucket", BUCKET, "--json", *extra]) == 0
     err = capsys.readouterr().err
-    m = re.search(
-        r"S3 reads: (\d+) fetched, (\d+) unchanged \(304\), (\d+) from the cache, (\d+) known absent", err
-    )
+    m = READS.search(err)
     counts = (
         {}
         if m is None
-        else dict(zip(("fetched", "not_modified", "cached", "absent"), map(int, m.groups()), strict=True))
+        else dict(
+            zip(
+                ("fetched", "not_modified", "cached", "absent", "requests"), map(int, m.groups()), strict=True
+            )
+        )
     )
     return json.loads(out.getvalue()), counts
 
@@ -66,7 +72,13 @@ def test_second_run_reads_only_what_changed(aws, monkeypatch, capsys, tmp_path):
     assert steady(first) == steady(plain)
 
     second, c2 = run(aws, monkeypatch, capsys, *cache)
-    assert c2 == {"fetched": 0, "not_modified": COUNT, "cached": records + COUNT, "absent": 0}
+    assert c2 == {
+        "fetched": 0,
+        "not_modified": COUNT,
+        "cached": records + COUNT,
+        "absent": 0,
+        "requests": 2 * COUNT,  # each status.json (304) and each local ledger (local mode; none: 404)
+    }
     assert steady(second) == steady(plain)
 
     # sweep-00001 moves on: its running attempt stops, a new attempt starts, status.json moves.
