@@ -167,11 +167,6 @@ def list_checkpoints(
     return {sid: sorted(names) for sid, names in out.items()}, etags
 
 
-def attempt_names(s3: Any, bucket: str, checkpoint_prefix: str) -> dict[str, list[str]]:
-    """sim id -> the names of its attempt records, from one listing (:func:`list_checkpoints`)."""
-    return list_checkpoints(s3, bucket, checkpoint_prefix)[0]
-
-
 # --------------------------------------------------------------------------------------
 # Batch
 # --------------------------------------------------------------------------------------
