@@ -9,8 +9,13 @@ BIN=${LMPSPOT_BIN:-.venv/bin}
 
 # The local executor appends its progress and the job's output to this file while
 # ansible-playbook waits for the job; show it as it comes.
-log=$("$BIN/ansible" localhost -m ansible.builtin.debug -a var=main_job_log_file "$@" 2>/dev/null |
-  sed -n 's/.*"main_job_log_file": "\(.*\)".*/\1/p' || true)
+# main_job_log_file is a shared default (roles/lmpspot_defaults), which an ad-hoc command
+# does not load: playbooks/setting.yml prints it as the plays see it.
+log=$("$BIN/ansible-playbook" playbooks/setting.yml -e setting=main_job_log_file "$@" 2>/dev/null |
+  sed -n 's/.*"msg": "main_job_log_file=\(.*\)".*/\1/p' || true)
+if [ -z "$log" ]; then
+  echo "make up: cannot tell where the main job logs (playbooks/setting.yml); its progress is not followed" >&2
+fi
 follow=
 if [ -n "$log" ]; then
   mkdir -p "$(dirname "$log")"
