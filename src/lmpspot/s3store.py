@@ -229,14 +229,19 @@ class S3Store:
         return ChunksizeAdjuster().adjust_chunksize(self.multipart_chunksize, size)
 
     # -- upload ------------------------------------------------------------------------
-    def upload_file(self, path: Path, key: str, sha256_hex: str | None = None) -> int:
-        """Upload one file with a SHA256 checksum and verify it by HeadObject; returns size."""
+    def upload_file(
+        self, path: Path, key: str, sha256_hex: str | None = None, size: int | None = None
+    ) -> int:
+        """Upload one file with a SHA256 checksum and verify it by HeadObject; returns size.
+
+        ``sha256_hex`` (and ``size``): what the file must hold.  The whole-file sha256 is
+        computed while the parts are read for the upload (one pass); a file that does not
+        match raises :class:`lmpspot.transfer.ContentMismatch` before its object becomes
+        visible (no object, the multipart upload aborted)."""
         path = Path(path)
-        size = path.stat().st_size
-        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
+        extra: dict[str, Any] = {}
         if sha256_hex:
             extra["Metadata"] = {SHA_META_KEY: sha256_hex}
-        extra.pop("ChecksumAlgorithm")
         sent = transfer.upload_file(
             self.client,
             path,
@@ -246,7 +251,10 @@ class S3Store:
             threshold=self.multipart_threshold,
             chunk=self.multipart_chunksize,
             concurrency=self.max_concurrency,
+            expect_size=size,
+            expect_sha256=sha256_hex or None,
         )
+        size = path.stat().st_size if size is None else size
         self._verify_uploaded(path, key, size, sha256_hex, sent)
         return size
 
@@ -285,17 +293,39 @@ class S3Store:
             raise UploadVerifyError(f"{self.url(key)}: sha256 metadata missing or wrong")
 
     def upload(self, ckpt_dir: Path, manifest: Manifest) -> UploadStats:
-        """Upload a local checkpoint: every file (verified), then ``manifest.json`` last."""
+        """Upload a local checkpoint: every file (verified), then ``manifest.json`` last.
+
+        Each file's sha256 is checked against the manifest during the one read that feeds
+        its upload (missing files and wrong sizes are refused up front, by ``stat``).  A
+        file that does not match raises :class:`LocalCheckpointInvalid`: its object is
+        never completed, the manifest is never written, and the objects (and claim) this
+        call wrote are deleted again unless the seq already has a manifest."""
         ckpt_dir = Path(ckpt_dir)
-        ok, reason = verify_dir(ckpt_dir, manifest)
-        if not ok:
-            raise LocalCheckpointInvalid(f"refusing to upload {ckpt_dir}: {reason}")
+        for name, meta in manifest.files.items():
+            try:
+                size = (ckpt_dir / name).stat().st_size
+            except OSError:
+                raise LocalCheckpointInvalid(f"refusing to upload {ckpt_dir}: {name}: missing") from None
+            if size != meta["size"]:
+                raise LocalCheckpointInvalid(
+                    f"refusing to upload {ckpt_dir}: {name}: size {size} != {meta['size']} "
+                    "(truncated or grown)"
+                )
         t0 = time.monotonic()
-        self.claim(manifest)
+        created = self.claim(manifest)
         total = 0
+        written: list[str] = []
         # Largest first: the slow part starts early, small files fill in at the end.
         for name, meta in sorted(manifest.files.items(), key=lambda kv: -kv[1]["size"]):
-            total += self.upload_file(ckpt_dir / name, self.key(manifest.seq, name), meta["sha256"])
+            key = self.key(manifest.seq, name)
+            try:
+                total += self.upload_file(ckpt_dir / name, key, meta["sha256"], meta["size"])
+            except transfer.ContentMismatch as exc:
+                self._undo_upload(manifest.seq, written, created)
+                raise LocalCheckpointInvalid(
+                    f"refusing to upload {ckpt_dir}: {name}: sha256 mismatch (corrupted): {exc}"
+                ) from exc
+            written.append(key)
         body = manifest.to_json().encode()
         try:
             self._put_verified(self.key(manifest.seq, MANIFEST_NAME), body, IfNoneMatch="*")
@@ -310,11 +340,32 @@ class S3Store:
         total += len(body)
         return UploadStats(manifest.seq, total, time.monotonic() - t0, len(manifest.files) + 1)
 
-    def claim(self, manifest: Manifest) -> None:
+    def _undo_upload(self, seq: int, keys: list[str], claim: bool) -> None:
+        """After a refused upload: delete ``keys`` (and the claim when ``claim``), unless
+        the seq has a manifest (a committed checkpoint is never touched).  Best effort: a
+        seq left without a manifest is an incomplete upload, which readers skip and
+        ``prune`` removes once the pointer is past it."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(seq, MANIFEST_NAME))
+            return
+        except ClientError as exc:
+            if not is_not_found(exc):
+                self.log(f"s3 checkpoint {seq}: refused upload not cleaned up: {exc}")
+                return
+        if claim:
+            keys = [*keys, self.key(seq, CLAIM_NAME)]
+        for key in keys:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                self.log(f"s3 checkpoint {seq}: could not delete {key} of a refused upload: {exc}")
+
+    def claim(self, manifest: Manifest) -> bool:
         """Claim ``ckpt-<seq>/`` for this checkpoint (conditional create); SeqTaken if taken.
 
         The claim names the checkpoint (its files' sha256 and the lease token), so a
-        retry of the same upload finds its own claim and goes on."""
+        retry of the same upload finds its own claim and goes on.  Returns True when this
+        call created the claim, False when it was already there."""
         body = json.dumps(
             {
                 "job_id": self.job_id,
@@ -329,13 +380,14 @@ class S3Store:
         key = self.key(manifest.seq, CLAIM_NAME)
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
-            return
+            return True
         except ClientError as exc:
             if not is_precondition_failed(exc):
                 raise
         have = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         if have != body:
             raise SeqTaken(f"{self.url(self.ckpt_prefix(manifest.seq))} is claimed by another checkpoint")
+        return False
 
     def _put_verified(self, key: str, body: bytes, **cond: str) -> str:
         resp = self.client.put_object(
@@ -569,6 +621,8 @@ class S3Store:
     def download(self, seq: int, dest_root: Path, manifest: Manifest | None = None) -> Path:
         """Download checkpoint ``seq`` into ``dest_root/ckpt-<seq>`` and verify every byte.
 
+        Every byte written is hashed as it arrives (in file order) and each file's size
+        and sha256 must match the manifest; the staging copy is not read back.
         Downloads into a staging dir and renames into place only after verification;
         an existing verified copy is reused.  Raises S3StoreError when it does not verify.
         """
@@ -584,22 +638,30 @@ class S3Store:
                 return final
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{seq:010d}-dl-", dir=dest_root))
         try:
-            for name in man.files:
+            for name, meta in man.files.items():
                 check_relative_name(name)
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                transfer.download_file(
+                digest = hashlib.sha256()  # fed every byte written, in order: no read-back
+                size = transfer.download_file(
                     self.client,
                     self.bucket,
                     self.key(seq, name),
                     target,
                     chunk=self.multipart_chunksize,
                     concurrency=self.max_concurrency,
+                    hasher=digest,
                 )
+                if size != meta["size"]:
+                    raise S3StoreError(
+                        f"s3 checkpoint {seq} does not verify after download: "
+                        f"{name}: size {size} != {meta['size']}"
+                    )
+                if digest.hexdigest() != meta["sha256"]:
+                    raise S3StoreError(
+                        f"s3 checkpoint {seq} does not verify after download: {name}: sha256 mismatch"
+                    )
             (staging / MANIFEST_NAME).write_text(man.to_json())
-            ok, reason = verify_dir(staging, man)
-            if not ok:
-                raise S3StoreError(f"s3 checkpoint {seq} does not verify after download: {reason}")
             if final.exists():
                 shutil.rmtree(final)
             staging.rename(final)

@@ -2,11 +2,12 @@
 
 A 64 MiB checkpoint (random bytes, committed by ``LocalStore``) is uploaded and
 downloaded against the same moto S3 endpoint, interleaved in alternating order:
-``S3Store.upload`` (SHA256 per part computed while reading, parts in parallel, HeadObject
-verify, manifest last; it also re-verifies the local checkpoint before uploading) and
+``S3Store.upload`` (one read per file: SHA256 per part and the whole file's sha256, checked
+against the manifest, computed while reading; parts in parallel, HeadObject verify,
+manifest last) and
 ``S3Store.upload_file`` of the restart file alone, against boto3 ``upload_file`` with
 its default TransferConfig, with and without ``ChecksumAlgorithm=SHA256``; then
-``S3Store.download`` (parallel ranged GETs + sha256 verify) against boto3
+``S3Store.download`` (parallel ranged GETs, sha256 computed while writing) against boto3
 ``download_file``.  Reported as ratios; nothing timed is asserted.
 """
 
@@ -106,7 +107,8 @@ def test_transfer_vs_boto3(aws, tmp_path):
     assert S3Store(client, bucket, "store-0/", man.job_id).verify(1)
     mib = SIZE / MIB
     labels = {
-        "store": "`S3Store.upload` (whole checkpoint: local verify, upload, HeadObject verify, manifest)",
+        "store": "`S3Store.upload` (whole checkpoint: upload with sha256 checked against the manifest, "
+        "HeadObject verify, manifest)",
         "store_file": "`S3Store.upload_file` of `restart.bin` (upload + HeadObject verify)",
         "boto3": "boto3 `upload_file`, default TransferConfig, no checksum argument",
         "boto3_sha": "boto3 `upload_file`, default TransferConfig, `ChecksumAlgorithm=SHA256`",
@@ -123,7 +125,7 @@ def test_transfer_vs_boto3(aws, tmp_path):
     rows += [
         [
             {
-                "store": "`S3Store.download` (parallel ranged GETs + sha256 verify)",
+                "store": "`S3Store.download` (parallel ranged GETs, sha256 verified while writing)",
                 "boto3": "boto3 `download_file`, default TransferConfig (no verify)",
                 "boto3_sha": "boto3 `download_file` + sha256 of the file (what the verify costs)",
             }[k],
@@ -140,8 +142,9 @@ def test_transfer_vs_boto3(aws, tmp_path):
         + f"\n\nHow measured: one {mib:.0f} MiB random `restart.bin` committed by `LocalStore`; {ROUNDS} "
         "rounds, each method once per round in alternating order, to the same moto S3 endpoint "
         "(https, on this machine: the server's CPU competes with the client's). `S3Store` uses 8 MiB "
-        "parts above 16 MiB, 10 threads, and hashes each part once while reading it (the part's "
-        "SHA256 for S3; the composite follows from the part digests); "
+        "parts above 16 MiB, 10 threads, and reads each file once: the part's SHA256 for S3 (the "
+        "composite follows from the part digests) and the whole file's sha256, compared with the "
+        "manifest, come from that read; the download hashes the ranges in order as they arrive; "
         "boto3's default is 8 MiB parts, 10 threads. "
         f"Other engineers' jobs shared the machine (load average {loadavg()} at the end): "
         "compare within this table only.",
