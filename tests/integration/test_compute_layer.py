@@ -475,7 +475,7 @@ def test_capacity_fallback_keeps_identity(layer, playbook, tmp_path):
     )
     ev = {
         **EV,
-        "lmpspot_local_aws": False,  # the AWS path of submit.yml (no local executor)
+        "lmpspot_job_executor": "batch",  # the AWS path of submit.yml (no local executor)
         "submit_input": str(tmp_path / "in.lj"),
         "submit_sim_id": "lj-fallback",
     }
@@ -524,7 +524,7 @@ def test_capacity_fallback_keeps_identity(layer, playbook, tmp_path):
                 if json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())["job_id"] == new["jobId"]:
                     break
             time.sleep(0.5)
-        res = playbook("playbooks/submit.yml", aws, extra_vars={**ev, "lmpspot_local_aws": True})
+        res = playbook("playbooks/submit.yml", aws, extra_vars={**ev, "lmpspot_job_executor": "local"})
         assert res.rc == 0, res
         assert "lj-fallback is already active (RUNNABLE, job " + new["jobId"] in res.stdout, res
         assert all_jobs() == before

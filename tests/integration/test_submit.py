@@ -1,6 +1,6 @@
 """playbooks/submit.yml and lmpspot.aws.batch_submit_job against the local AWS, no container.
 
-With ``lmpspot_local_aws=false`` the play takes its AWS path (no local executor), which
+With ``lmpspot_job_executor=batch`` the play takes its AWS path (no local executor), which
 is what is checked here: check mode, uploads (and no re-upload of unchanged files), the
 derived sim_id, the submitted job's parameters, tags and array size. The local-mode path
 (the executor running the job) is tests/integration/test_executor.py.
@@ -69,7 +69,7 @@ def _expected_sim_id(d):
 def test_submit_play_uploads_once_and_submits(aws, playbook, batch, tmp_path):
     d = _inputs(tmp_path)
     ev = {
-        "lmpspot_local_aws": False,  # the AWS path: no local executor
+        "lmpspot_job_executor": "batch",  # the AWS path: no local executor
         "submit_input": str(d / "in.melt"),
         "submit_queue": QUEUE,
         "submit_job_definition": JOBDEF,
@@ -126,7 +126,7 @@ def test_submit_play_sweep_and_explicit_files(aws, playbook, batch, tmp_path):
     d = _inputs(tmp_path)
     (d / "unrelated.big").write_text("x" * 1000)
     ev = {
-        "lmpspot_local_aws": False,
+        "lmpspot_job_executor": "batch",
         "submit_input": str(d / "in.melt"),
         "submit_files": ["data/melt.data"],
         "submit_sim_id": "melt-sweep",
@@ -163,7 +163,7 @@ def test_submit_play_refuses_bad_input(aws, playbook, batch, tmp_path, extra, me
     d = _inputs(tmp_path)
     (tmp_path / "outside").write_text("outside the input directory")
     ev = {
-        "lmpspot_local_aws": False,
+        "lmpspot_job_executor": "batch",
         "submit_input": str(d / "in.melt"),
         "submit_queue": QUEUE,
         "submit_job_definition": JOBDEF,
@@ -189,7 +189,7 @@ def test_submit_uploads_only_what_the_script_references(aws, playbook, batch, tm
     _seed_secrets(d)
     (d / "notes.txt").write_text("not referenced")
     ev = {
-        "lmpspot_local_aws": False,
+        "lmpspot_job_executor": "batch",
         "submit_input": str(d / "in.melt"),
         "submit_queue": QUEUE,
         "submit_job_definition": JOBDEF,
@@ -221,7 +221,7 @@ def test_submit_refuses_secrets_and_links_out(aws, playbook, batch, tmp_path, sc
     if script:
         (d / "in.melt").write_text(script)
     ev = {
-        "lmpspot_local_aws": False,
+        "lmpspot_job_executor": "batch",
         "submit_input": str(d / "in.melt"),
         "submit_files": files,
         "submit_queue": QUEUE,
@@ -239,7 +239,7 @@ def test_submit_opt_in_runs_an_unsafe_script_and_tells_the_job(aws, playbook, ba
     d = _inputs(tmp_path)
     (d / "in.melt").write_text("read_data data/melt.data\nshell echo hello\nrun 100\n")
     ev = {
-        "lmpspot_local_aws": False,
+        "lmpspot_job_executor": "batch",
         "submit_input": str(d / "in.melt"),
         "submit_allow_unsafe_commands": True,
         "submit_sim_id": "melt-unsafe",
@@ -256,7 +256,7 @@ def test_submit_opt_in_runs_an_unsafe_script_and_tells_the_job(aws, playbook, ba
 
 def test_submit_play_a_thousand_child_sweep_and_status_lists_it(aws, playbook, batch, tmp_path, monkeypatch):
     """One SubmitJob for 1,000 children (an array job), then ``lmpspot status`` shows the
-    sweep as one row, its parent job. ``lmpspot_local_aws=false``: the play takes its AWS
+    sweep as one row, its parent job. ``lmpspot_job_executor=batch``: the play takes its AWS
     path, so the local executor does not run the 1,000 children (moto only records them)."""
     import contextlib
     import io
@@ -266,7 +266,7 @@ def test_submit_play_a_thousand_child_sweep_and_status_lists_it(aws, playbook, b
 
     d = _inputs(tmp_path)
     ev = {
-        "lmpspot_local_aws": False,
+        "lmpspot_job_executor": "batch",
         "submit_input": str(d / "in.melt"),
         "submit_files": ["data/melt.data"],
         "submit_sim_id": "melt-sweep-1000",
