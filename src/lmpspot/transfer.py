@@ -212,20 +212,21 @@ def download_file(
 
     workers = max(1, min(concurrency, -(-size // chunk)))
     window: deque[Future] = deque()
-    offsets = iter(range(0, size, chunk))
+
+    def settle() -> None:  # the oldest range: wait for it, hash it (file order)
+        body = window.popleft().result()
+        if hasher is not None:
+            hasher.update(body)
+
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
-                for off in offsets:
+                for off in range(0, size, chunk):
                     window.append(pool.submit(fetch, off))
                     if len(window) > workers:
-                        body = window.popleft().result()
-                        if hasher is not None:
-                            hasher.update(body)
+                        settle()
                 while window:
-                    body = window.popleft().result()
-                    if hasher is not None:
-                        hasher.update(body)
+                    settle()
             except BaseException:
                 for f in window:
                     f.cancel()
