@@ -16,8 +16,8 @@ stands in for the S3 client's ``get_object``:
 S3's listings and reads are strongly consistent, and an object's ETag changes whenever
 its content does, so a copy with the listed ETag is the object.  The cache is a JSON file
 per endpoint and bucket under ``$XDG_CACHE_HOME/lmpspot/`` (``~/.cache/lmpspot/``),
-rewritten atomically with what this run read; ``--no-cache`` (or ``path=None``) keeps it
-in memory only.  Only objects up to :data:`MAX_BODY` bytes are kept.
+rewritten atomically with what this run read (``path=None``: in memory only;
+``lmpspot status --no-cache`` does not use it at all).  Only objects up to :data:`MAX_BODY` bytes are kept.
 """
 
 from __future__ import annotations

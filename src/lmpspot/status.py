@@ -338,8 +338,7 @@ class Settings:
     # Threads reading simulations from S3 at once; 1: one at a time, each listing its own
     # attempt records (else one listing of the checkpoint prefix serves all).
     workers: int = WORKERS
-    # Small objects read through lmpspot.s3cache (None: no cache); the file persists them.
-    cache: bool = False
+    # The file lmpspot.s3cache keeps small objects in between runs (None: no cache).
     cache_path: str | None = None
 
 
@@ -460,7 +459,7 @@ def gather(
     # attempt records.  A few named ones (--sim-id): each lists its own.
     listed = cfg.workers > 1 and sims and not cfg.sim_ids
     names = None
-    reads = CachedReads(s3, cfg.cache_path) if cfg.cache else None
+    reads = CachedReads(s3, cfg.cache_path) if cfg.cache_path else None
     if listed:
         names, etags = list_checkpoints(s3, cfg.bucket, cfg.checkpoint_prefix)
         if reads is not None:
@@ -768,7 +767,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         project=args.project,
         local=is_local_endpoint(c["batch"]),
         workers=max(1, args.workers),
-        cache=not args.no_cache,
         cache_path=None
         if args.no_cache
         else str(cache_file(args.cache_dir or default_dir(), c["s3"].meta.endpoint_url, args.bucket)),
