@@ -15,6 +15,13 @@ instead of completed, and :class:`ContentMismatch` is raised.
 :func:`download_file` fetches byte ranges in parallel threads into a pre-sized file and,
 given a ``hasher``, feeds it the bytes in file order as they arrive (``concurrency + 1``
 ranges in flight at most), so the file is never read back to be verified.
+
+A request that carries its own ``ChecksumSHA256`` is not hashed a second time for its
+SigV4 signature: botocore signs the payload whenever it did not compute the checksum
+itself, so :func:`_checksum_signs_payload` tells it, per request, that the checksum header
+protects the body -- what botocore decides on its own for a checksum it computed (TLS
+plus a checksum S3 verifies; ``UNSIGNED-PAYLOAD``).  Over plain http the payload is
+still signed.
 """
 
 from __future__ import annotations
@@ -50,13 +57,37 @@ def _b64(digest: bytes) -> str:
 
 
 def _read(fd: int, offset: int, length: int) -> bytes:
-    out = bytearray()
+    block = os.pread(fd, length, offset)
+    if len(block) == length:  # the usual case: one read, no copy
+        return block
+    out = bytearray(block)
     while len(out) < length:
         block = os.pread(fd, length - len(out), offset + len(out))
         if not block:
             raise OSError(f"file shrank while uploading (offset {offset + len(out)})")
         out += block
     return bytes(out)
+
+
+_SIGNS_PAYLOAD_ID = "lmpspot-checksum-signs-payload"
+
+
+def _mark_checksum_header(request: Any, **_: Any) -> None:
+    """``before-sign`` for PutObject/UploadPart: a body that carries our x-amz-checksum-sha256
+    header over https is protected by it, as botocore assumes for checksums it adds."""
+    if request.url.startswith("https") and "x-amz-checksum-sha256" in request.headers:
+        checksum = request.context.setdefault("checksum", {})
+        checksum.setdefault(
+            "request_algorithm", {"in": "header", "name": "x-amz-checksum-sha256", "algorithm": "sha256"}
+        )
+
+
+def _checksum_signs_payload(client: Any) -> None:
+    """Register :func:`_mark_checksum_header` on ``client`` (idempotent)."""
+    for op in ("PutObject", "UploadPart"):
+        client.meta.events.register(
+            f"before-sign.s3.{op}", _mark_checksum_header, unique_id=f"{_SIGNS_PAYLOAD_ID}-{op}"
+        )
 
 
 def upload_file(
@@ -79,6 +110,7 @@ def upload_file(
     raise :class:`ContentMismatch`, leaving no object and no multipart upload behind,
     when the file is not that size or the bytes read do not hash to that."""
     extra = dict(extra or {})
+    _checksum_signs_payload(client)
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size

@@ -193,6 +193,45 @@ def test_upload_and_download_read_each_file_once(aws, tmp_path: Path):
     assert LocalStore(dest).verify(got)
 
 
+def test_checksummed_bodies_are_hashed_once_not_again_for_the_signature(aws, tmp_path: Path):
+    """Every PutObject/UploadPart body carries its own x-amz-checksum-sha256 (S3 rejects a
+    body that does not match it), so over https its SigV4 payload is UNSIGNED-PAYLOAD: the
+    body is not hashed a third time.  Requests without that header are signed as before."""
+    client = new_bucket(aws)
+    sent: list[tuple[str, str, bytes | None, bytes | None]] = []
+
+    def capture(request, **_):
+        sent.append(
+            (
+                request.method,
+                request.url,
+                request.headers.get("x-amz-checksum-sha256"),
+                request.headers.get("X-Amz-Content-SHA256"),
+            )
+        )
+
+    client.meta.events.register("before-send.s3", capture)
+    local = LocalStore(tmp_path / "local")
+    st = store_for(client)
+    path, man = make_ckpt(local, 1)
+    st.upload(path, man)
+    assert aws.endpoint_url.startswith("https")
+    bodies = [s for s in sent if s[0] == "PUT" and s[2]]
+    # restart.bin in 3 parts and state.json (transfer.upload_file's bodies)
+    assert sum("partNumber=" in url for _, url, _, _ in bodies) == 3
+    assert any(url.endswith("/state.json") for _, url, _, _ in bodies)
+    assert {s[3] for s in bodies} == {b"UNSIGNED-PAYLOAD"}, bodies
+    # a request without our checksum header keeps botocore's own signing decision
+    sent.clear()
+    client.put_object(Bucket=BUCKET, Key="plain", Body=b"plain body")
+    (plain,) = [s for s in sent if s[0] == "PUT"]
+    assert plain[3] != b"UNSIGNED-PAYLOAD" or plain[2] is None
+    assert st.verify(1)
+    dest = tmp_path / "dl"
+    got = st.download(1, dest, man)
+    assert (got / "restart.bin").read_bytes() == (path / "restart.bin").read_bytes()
+
+
 def test_download_refuses_same_size_corrupt_multipart_object(aws, tmp_path: Path):
     """HeadObject cannot see a same-size multipart object with copied metadata; the
     download's hash does, and nothing is left behind."""

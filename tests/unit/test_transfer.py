@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,6 +27,10 @@ class FakeS3:
         self.max_in_memory = 0
         self.completed = self.aborted = False
         self.parts: dict[int, bytes] = {}
+        self.hooks: list[str] = []  # botocore event names registered on this client
+        self.meta = SimpleNamespace(
+            events=SimpleNamespace(register=lambda name, *a, **k: self.hooks.append(name))
+        )
 
     # upload side
     def create_multipart_upload(self, **kw):
