@@ -39,6 +39,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ POINTER_NAME = "latest.json"
 CLAIM_NAME = "claim.json"
 SHA_META_KEY = "lmpspot-sha256"
 MIB = 1024 * 1024
+FILE_WORKERS = 4  # files of one checkpoint uploaded at once (each multipart file has its own part threads)
 LogFn = Callable[[str], None]
 
 _log = logging.getLogger("lmpspot.s3store")
@@ -313,19 +315,7 @@ class S3Store:
                 )
         t0 = time.monotonic()
         created = self.claim(manifest)
-        total = 0
-        written: list[str] = []
-        # Largest first: the slow part starts early, small files fill in at the end.
-        for name, meta in sorted(manifest.files.items(), key=lambda kv: -kv[1]["size"]):
-            key = self.key(manifest.seq, name)
-            try:
-                total += self.upload_file(ckpt_dir / name, key, meta["sha256"], meta["size"])
-            except transfer.ContentMismatch as exc:
-                self._undo_upload(manifest.seq, written, created)
-                raise LocalCheckpointInvalid(
-                    f"refusing to upload {ckpt_dir}: {name}: sha256 mismatch (corrupted): {exc}"
-                ) from exc
-            written.append(key)
+        total = self._upload_files(ckpt_dir, manifest, created)
         body = manifest.to_json().encode()
         try:
             self._put_verified(self.key(manifest.seq, MANIFEST_NAME), body, IfNoneMatch="*")
@@ -339,6 +329,34 @@ class S3Store:
                 ) from exc
         total += len(body)
         return UploadStats(manifest.seq, total, time.monotonic() - t0, len(manifest.files) + 1)
+
+    def _upload_files(self, ckpt_dir: Path, manifest: Manifest, created: bool) -> int:
+        """Every file of the checkpoint, at the same time (largest first): the small files'
+        round trips overlap the large one's parts instead of following them.  Waits for all;
+        a file that does not match its manifest undoes what this call wrote."""
+        names = sorted(manifest.files, key=lambda n: -manifest.files[n]["size"])
+        results: dict[str, Future] = {}
+        with ThreadPoolExecutor(max_workers=max(1, min(len(names), FILE_WORKERS))) as pool:
+            for name in names:
+                meta = manifest.files[name]
+                results[name] = pool.submit(
+                    self.upload_file,
+                    ckpt_dir / name,
+                    self.key(manifest.seq, name),
+                    meta["sha256"],
+                    meta["size"],
+                )
+        written = [self.key(manifest.seq, n) for n, f in results.items() if f.exception() is None]
+        for name, fut in results.items():
+            exc = fut.exception()
+            if isinstance(exc, transfer.ContentMismatch):
+                self._undo_upload(manifest.seq, written, created)
+                raise LocalCheckpointInvalid(
+                    f"refusing to upload {ckpt_dir}: {name}: sha256 mismatch (corrupted): {exc}"
+                ) from exc
+        for fut in results.values():
+            fut.result()  # any other failure, as it was raised
+        return sum(f.result() for f in results.values())
 
     def _undo_upload(self, seq: int, keys: list[str], claim: bool) -> None:
         """After a refused upload: delete ``keys`` (and the claim when ``claim``), unless
