@@ -3,7 +3,7 @@
 At every checkpoint the dump sizes go into the manifest and the work directory is queued
 for ``<results_prefix><job_id>/`` in the bucket; a resumed attempt on a fresh node fetches
 the earlier outputs from there and cuts the dumps back to their size at the checkpoint.
-Rank 0 only.
+Rank 0 only.  The uploads themselves: :mod:`lmpspot.sync` and :mod:`lmpspot.outputs`.
 """
 
 from __future__ import annotations
