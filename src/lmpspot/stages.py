@@ -184,6 +184,8 @@ class StageRunner:
         if not pre:  # the boundary's cost counts from the previous chunk's end
             self.sizer.observe(end - cur, t1 - t_prev)
             t.rate = self.sizer.rate
+        else:  # setup included: only a bound on the step time
+            self.sizer.observe_setup(end - cur, t1 - t0)
         return t1
 
     def advance(self, st: StageState, end: int) -> None:

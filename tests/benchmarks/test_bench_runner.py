@@ -481,7 +481,8 @@ def big_run(moto_server, tmp_path_factory):
     with contextlib.suppress(Exception):
         make_bucket(aws, bucket)
     s3 = aws.client("s3")
-    # Chunks: 10 steps (pre yes), 20 (rate still unknown), then ~chunk-seconds each
+    # Chunks: 1 step (pre yes), then 1, 2, 4 ... at most --max-chunk-seconds each while the
+    # boundary cost is unknown, then ~chunk-seconds each
     # (1 step here).  The notice goes in once 1-step chunking is on: steady state.
     notice_after = 31
     total = notice_after + int(os.environ.get("LMPSPOT_BENCH_TAIL_STEPS", "5"))

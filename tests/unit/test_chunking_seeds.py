@@ -47,6 +47,26 @@ def test_noisy_timings_stay_within_bounds():
     assert 1.5 / 0.002 / 2 <= sizes[-1] <= 5.0 / 0.002 * 2
 
 
+def test_no_chunk_outlasts_the_cap_even_before_anything_is_measured():
+    """Whatever the step cost b, boundary cost a and LAMMPS setup time: after the stage's
+    first (pre yes) chunk, no chunk's MD time exceeds max_seconds (or one step when a step
+    is longer), so a spot notice never waits for a blind 10- or 20-step chunk; and the
+    boundary cost still settles near 0.5 % of the MD time."""
+    rng = random.Random(11)  # noqa: S311
+    for _ in range(300):
+        a = 10 ** rng.uniform(-4, -0.5)
+        b = 10 ** rng.uniform(-5, 1.2)
+        setup = 10 ** rng.uniform(-2, 1.5)
+        s = ChunkSizer(min_seconds=1.5, max_seconds=5.0)
+        s.observe_setup(FIRST_CHUNK, setup + a + b * FIRST_CHUNK)
+        for _ in range(40):
+            n = s.next()
+            assert n >= 1 and b * n <= max(5.0, b) + b / 2, (a, b, setup, n)
+            s.observe(n, a + b * n)
+        if 1.5 <= a / 0.005 <= 5.0 and b < 0.1:
+            assert a / (b * n) < 0.006, (a, b, n)
+
+
 def test_derive_seed_range_and_determinism():
     got = {
         derive_seed(s, st, step) for s in (1, 12345, 900000000) for st in range(3) for step in (0, 7, 10**7)
