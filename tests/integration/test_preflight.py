@@ -216,6 +216,24 @@ BROKEN = [
         ["lmpspot_aws_endpoint_url: 'https://0.0.0.0:", "must be an https://127.0.0.1:PORT URL"],
     ),
     (
+        "local-aws-with-batch-executor",
+        {"lmpspot_job_executor": "batch"},
+        [
+            "lmpspot_job_executor: 'batch' cannot work against the local AWS (lmpspot_local_aws: true)",
+            "nothing would run; set it to local in inventories/<env>/group_vars/all/aws.yml",
+        ],
+    ),
+    (
+        "local-aws-with-reachable-instances",
+        {"lmpspot_aws_instances_reachable": True},
+        ["lmpspot_aws_instances_reachable: true cannot work against the local AWS", "set it to false"],
+    ),
+    (
+        "executor-choice-from-argument-spec",
+        {"lmpspot_job_executor": "podman"},
+        ["Validation of arguments failed", "lmpspot_job_executor must be one of: batch, local"],
+    ),
+    (
         "type-error-from-argument-spec",
         {"compute_gpus_per_job": "two"},
         [

@@ -84,6 +84,10 @@ SETTINGS_FILES = {
     "lmpspot_local_aws": "aws.yml",
     "lmpspot_aws_endpoint_url": "aws.yml",
     "lmpspot_aws_environment": "aws.yml",
+    "lmpspot_job_executor": "aws.yml",
+    "lmpspot_aws_instances_reachable": "aws.yml",
+    "lmpspot_aws_tags_launch_templates": "aws.yml",
+    "lmpspot_image_registry": "image.yml",
     "network_vpc_cidr": "network.yml",
     "network_public_subnet_cidrs": "network.yml",
     "network_private_subnet_cidrs": "network.yml",
@@ -478,6 +482,71 @@ def _endpoint(cfg, problems):
                 )
 
 
+# What each local-mode setting must be against the local AWS (True) and against a real
+# account (False), and why the other value cannot work there. Which values are allowed at
+# all is the argument specs' business (choices); this is only how they go together.
+_LOCAL_MODE = {
+    "lmpspot_job_executor": {
+        True: (
+            "local",
+            "the local AWS's Batch only records a job and marks it SUCCEEDED at once, so nothing would run",
+        ),
+        False: (
+            "batch",
+            "the local executor would run the job on this machine under podman while AWS Batch "
+            "runs it too, both writing the same checkpoints",
+        ),
+    },
+    "lmpspot_image_registry": {
+        True: (
+            "local",
+            "the local AWS's ECR has no data plane, so the image could not be pushed or pulled",
+        ),
+        False: (
+            "ecr",
+            "the image would go to a registry on this machine's loopback that Batch's hosts cannot pull from",
+        ),
+    },
+    "lmpspot_aws_instances_reachable": {
+        True: (
+            False,
+            "the local AWS's instances are records, not machines: the plays would try to reach them over SSH",
+        ),
+    },
+    "lmpspot_aws_tags_launch_templates": {
+        True: (
+            False,
+            "the local AWS answers CreateTags on a launch template with InvalidID, so the bastion "
+            "and host plays would fail",
+        ),
+    },
+}
+
+
+def _local_mode(cfg, problems):
+    """The settings that differ in local mode agree with lmpspot_local_aws."""
+    local = as_bool(cfg.get("lmpspot_local_aws", False))
+    if local is None:
+        return  # _endpoint reports it
+    target = (
+        "the local AWS (lmpspot_local_aws: true)" if local else "a real account (lmpspot_local_aws: false)"
+    )
+    for setting, by_target in _LOCAL_MODE.items():
+        value = cfg.get(setting, MISSING)
+        if value is MISSING or local not in by_target:
+            continue
+        want, why = by_target[local]
+        # A value that is no bool, or not among the choices, is the argument spec's to refuse.
+        other = (not want) if isinstance(want, bool) else by_target[not local][0]
+        if (as_bool(value) if isinstance(want, bool) else value) == other:
+            shown = str(want).lower() if isinstance(want, bool) else want
+            given = str(value).lower() if isinstance(value, bool) else repr(value)
+            problems.append(
+                f"{setting}: {given} cannot work against {target}: {why}; set it to {shown} "
+                f"in {_where(setting)}"
+            )
+
+
 def _is_loopback_url(value) -> bool:
     if not isinstance(value, str) or not value:
         return False
@@ -506,7 +575,17 @@ def config_problems(cfg) -> list:
             f"config_problems expects a mapping of setting name to value, got {type(cfg).__name__}"
         )
     problems: list[str] = []
-    for section in (_project, _region, network_problems, _compute, _storage, _runner, _endpoint, _monitoring):
+    for section in (
+        _project,
+        _region,
+        network_problems,
+        _compute,
+        _storage,
+        _runner,
+        _endpoint,
+        _local_mode,
+        _monitoring,
+    ):
         section(cfg, problems)
     problems.extend(schedule_problems(cfg))
     return problems
