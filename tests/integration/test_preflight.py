@@ -107,7 +107,7 @@ BROKEN = [
     (
         "gpus-per-job-range",
         {"compute_gpus_per_job": 9},
-        ["compute_gpus_per_job: 9 must be an integer from 1 to 8"],
+        ["compute_gpus_per_job: 9 must be 1, 2, 4 or 8"],
     ),
     (
         "max-vcpus-too-small",
@@ -158,7 +158,7 @@ BROKEN = [
     (
         "lifecycle-archive-before-tiering",
         {"storage_results_deep_archive_days": 10},
-        ["storage_results_deep_archive_days: 10 must be greater than storage_results_tiering_days (30)"],
+        ["storage_results_deep_archive_days: 10 must be at least storage_results_tiering_days + 90 (120)"],
     ),
     (
         "lifecycle-noncurrent",

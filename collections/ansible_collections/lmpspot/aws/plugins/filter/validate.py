@@ -53,6 +53,10 @@ _REGION = re.compile(
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 
 MIN_AZS = 2
+# GPUs a job may ask for: the GPU counts EC2 GPU types come with.
+GPUS_PER_JOB = (1, 2, 4, MAX_GPUS_PER_JOB)
+# Days results stay in Intelligent-Tiering before the Deep Archive transition.
+MIN_DAYS_IN_TIERING = 90
 MIN_CHECKPOINT_INTERVAL_S = 60
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
@@ -331,10 +335,10 @@ def _compute(cfg, problems):
     gpus = cfg.get("compute_gpus_per_job", MISSING)
     if gpus is not MISSING:
         n = as_int(gpus)
-        if n is None or not 1 <= n <= MAX_GPUS_PER_JOB:
+        if n is None or n not in GPUS_PER_JOB:
             problems.append(
-                f"compute_gpus_per_job: {gpus!r} must be an integer from 1 to {MAX_GPUS_PER_JOB} "
-                "(no EC2 type has more GPUs)"
+                f"compute_gpus_per_job: {gpus!r} must be {', '.join(map(str, GPUS_PER_JOB[:-1]))} or "
+                f"{GPUS_PER_JOB[-1]} (the GPU counts of EC2 GPU types; none has more than {MAX_GPUS_PER_JOB})"
             )
     vcpus = cfg.get("compute_max_vcpus", MISSING)
     if vcpus is not MISSING:
@@ -382,11 +386,12 @@ def _storage(cfg, problems):
             days[setting] = n
     tier = days.get("storage_results_tiering_days")
     archive = days.get("storage_results_deep_archive_days")
-    if tier is not None and archive and archive <= tier:
+    if tier is not None and archive and archive < tier + MIN_DAYS_IN_TIERING:
         problems.append(
-            f"storage_results_deep_archive_days: {archive} must be greater than "
-            f"storage_results_tiering_days ({tier}): S3 lifecycle transitions must come in order; "
-            "set it above the tiering day, or 0 to disable the archive step"
+            f"storage_results_deep_archive_days: {archive} must be at least "
+            f"storage_results_tiering_days + {MIN_DAYS_IN_TIERING} ({tier + MIN_DAYS_IN_TIERING}): "
+            f"S3 lifecycle transitions come in order and results stay {MIN_DAYS_IN_TIERING} days in "
+            "Intelligent-Tiering before Deep Archive; raise it, or set 0 to disable the archive step"
         )
 
 
