@@ -448,35 +448,7 @@ def _endpoint(cfg, problems):
     if env is not MISSING and not isinstance(env, Mapping):
         problems.append(f"lmpspot_aws_environment: must be a mapping of environment variables, got {env!r}")
         env = MISSING
-    env_url = env.get("AWS_ENDPOINT_URL", "") if env is not MISSING else ""
-    if local:
-        for setting, value in (
-            ("lmpspot_aws_endpoint_url", url),
-            ("lmpspot_aws_environment.AWS_ENDPOINT_URL", env_url),
-        ):
-            if setting.startswith("lmpspot_aws_environment") and env is MISSING:
-                continue
-            if not _is_loopback_url(value):
-                problems.append(
-                    f"{setting}: {value!r} must be an https://127.0.0.1:PORT URL while lmpspot_local_aws "
-                    "is true: the local AWS accepts dummy credentials and must never be reachable from "
-                    "the network (set lmpspot_local_aws_host to 127.0.0.1)"
-                )
-    else:
-        if url and not str(url).startswith("https://"):
-            problems.append(
-                f"lmpspot_aws_endpoint_url: {url!r} must be empty (the real AWS endpoints) or an "
-                "https:// URL while lmpspot_local_aws is false"
-            )
-        if env is not MISSING:
-            keys = sorted(
-                k for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if k in env
-            )
-            if keys:
-                problems.append(
-                    f"lmpspot_aws_environment: sets {', '.join(keys)}; never put AWS keys in the "
-                    "inventory: use AWS_PROFILE, SSO or an instance role and remove them"
-                )
+    (_local_endpoint if local else _real_endpoint)(url, env, problems)
     region = cfg.get("lmpspot_region")
     if env is not MISSING and isinstance(region, str):
         for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
@@ -485,6 +457,38 @@ def _endpoint(cfg, problems):
                     f"lmpspot_aws_environment.{key}: {env[key]!r} differs from lmpspot_region {region!r}; "
                     'set it to "{{ lmpspot_region }}"'
                 )
+
+
+def _local_endpoint(url, env, problems):
+    """Against the local AWS: every endpoint is on loopback."""
+    endpoints = [("lmpspot_aws_endpoint_url", url)]
+    if env is not MISSING:
+        endpoints.append(("lmpspot_aws_environment.AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL", "")))
+    for setting, value in endpoints:
+        if not _is_loopback_url(value):
+            problems.append(
+                f"{setting}: {value!r} must be an https://127.0.0.1:PORT URL while lmpspot_local_aws "
+                "is true: the local AWS accepts dummy credentials and must never be reachable from "
+                "the network (set lmpspot_local_aws_host to 127.0.0.1)"
+            )
+
+
+def _real_endpoint(url, env, problems):
+    """Against a real account: the endpoint is AWS's or https, and no keys in the inventory."""
+    if url and not str(url).startswith("https://"):
+        problems.append(
+            f"lmpspot_aws_endpoint_url: {url!r} must be empty (the real AWS endpoints) or an "
+            "https:// URL while lmpspot_local_aws is false"
+        )
+    if env is not MISSING:
+        keys = sorted(
+            k for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if k in env
+        )
+        if keys:
+            problems.append(
+                f"lmpspot_aws_environment: sets {', '.join(keys)}; never put AWS keys in the "
+                "inventory: use AWS_PROFILE, SSO or an instance role and remove them"
+            )
 
 
 # What each local-mode setting must be against the local AWS (True) and against a real
@@ -614,7 +618,7 @@ def _subscription_problem(i, sub) -> str | None:
     return None
 
 
-def _monitoring(cfg, problems):  # noqa: PLR0912 (one check per setting, in order)
+def _monitoring(cfg, problems):
     """The monitoring layer's settings, when present (monitoring.yml)."""
     subs = cfg.get("monitoring_subscriptions", MISSING)
     if subs is not MISSING:
@@ -650,6 +654,11 @@ def _monitoring(cfg, problems):  # noqa: PLR0912 (one check per setting, in orde
             f"monitoring_log_retention_days: {days!r} is not a CloudWatch Logs retention; use one of "
             f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
         )
+    _monitoring_keys(cfg, problems)
+
+
+def _monitoring_keys(cfg, problems):
+    """The alert topic's KMS key, and the moto workarounds (only against the local AWS)."""
     key = cfg.get("monitoring_sns_kms_key_id", MISSING)
     if key is not MISSING and isinstance(key, str) and key.strip() == "alias/aws/sns":
         problems.append(
