@@ -68,7 +68,7 @@ def test_modules_refuse_bad_inputs_and_predict_in_check_mode(aws):
     ("extra", "named"),
     [
         ({"monitoring_subscriptions": [{"protocol": "https", "endpoint": "http://plain.example.org"}]},
-         "monitoring_subscriptions item"),
+         "monitoring_subscriptions[0]: endpoint 'http://plain.example.org' must be an https:// URL"),
         ({"monitoring_log_retention_days": 8}, "monitoring_log_retention_days"),
         ({"monitoring_sns_kms_key_id": "alias/aws/sns"}, "alias/aws/sns"),
     ],

@@ -107,7 +107,7 @@ BROKEN = [
     (
         "gpus-per-job-range",
         {"compute_gpus_per_job": 9},
-        ["compute_gpus_per_job: 9 must be an integer from 1 to 8"],
+        ["compute_gpus_per_job: 9 must be 1, 2, 4 or 8"],
     ),
     (
         "max-vcpus-too-small",
@@ -158,7 +158,7 @@ BROKEN = [
     (
         "lifecycle-archive-before-tiering",
         {"storage_results_deep_archive_days": 10},
-        ["storage_results_deep_archive_days: 10 must be greater than storage_results_tiering_days (30)"],
+        ["storage_results_deep_archive_days: 10 must be at least storage_results_tiering_days + 90 (120)"],
     ),
     (
         "lifecycle-noncurrent",
@@ -214,6 +214,24 @@ BROKEN = [
         "local-endpoint-not-loopback",
         {"lmpspot_local_aws_host": "0.0.0.0"},
         ["lmpspot_aws_endpoint_url: 'https://0.0.0.0:", "must be an https://127.0.0.1:PORT URL"],
+    ),
+    (
+        "local-aws-with-batch-executor",
+        {"lmpspot_job_executor": "batch"},
+        [
+            "lmpspot_job_executor: 'batch' cannot work against the local AWS (lmpspot_local_aws: true)",
+            "nothing would run; set it to local in inventories/<env>/group_vars/all/aws.yml",
+        ],
+    ),
+    (
+        "local-aws-with-reachable-instances",
+        {"lmpspot_aws_instances_reachable": True},
+        ["lmpspot_aws_instances_reachable: true cannot work against the local AWS", "set it to false"],
+    ),
+    (
+        "executor-choice-from-argument-spec",
+        {"lmpspot_job_executor": "podman"},
+        ["Validation of arguments failed", "lmpspot_job_executor must be one of: batch, local"],
     ),
     (
         "type-error-from-argument-spec",

@@ -67,6 +67,11 @@ GOOD = {
     "lmpspot_checkpoint_prefix": "checkpoints/",
     "lmpspot_results_prefix": "results/",
     "lmpspot_inputs_prefix": "inputs/",
+    # What local mode changes (inventories/local): each its own setting.
+    "lmpspot_job_executor": "local",
+    "lmpspot_image_registry": "local",
+    "lmpspot_aws_instances_reachable": False,
+    "lmpspot_aws_tags_launch_templates": False,
 }
 
 # The shipped real-AWS configuration, with a real bucket name.
@@ -78,6 +83,11 @@ GOOD_AWS = {
     "lmpspot_aws_environment": {"AWS_DEFAULT_REGION": "us-east-2", "AWS_REGION": "us-east-2"},
     "storage_bucket_name": "polymer-lab-lmpspot-results",
     "storage_tls_only_policy": True,
+    # The shared defaults (roles/lmpspot_defaults).
+    "lmpspot_job_executor": "batch",
+    "lmpspot_image_registry": "ecr",
+    "lmpspot_aws_instances_reachable": True,
+    "lmpspot_aws_tags_launch_templates": True,
 }
 
 
@@ -236,10 +246,11 @@ BROKEN = [
         "compute_gpu_instance_types",
         "more than once",
     ),
-    ({"compute_gpus_per_job": 0}, "compute_gpus_per_job", "1 to 8"),
-    ({"compute_gpus_per_job": 9}, "compute_gpus_per_job", "1 to 8"),
-    ({"compute_gpus_per_job": "two"}, "compute_gpus_per_job", "1 to 8"),
-    ({"compute_gpus_per_job": True}, "compute_gpus_per_job", "1 to 8"),
+    ({"compute_gpus_per_job": 0}, "compute_gpus_per_job", "1, 2, 4 or 8"),
+    ({"compute_gpus_per_job": 9}, "compute_gpus_per_job", "1, 2, 4 or 8"),
+    ({"compute_gpus_per_job": 3}, "compute_gpus_per_job", "1, 2, 4 or 8"),
+    ({"compute_gpus_per_job": "two"}, "compute_gpus_per_job", "1, 2, 4 or 8"),
+    ({"compute_gpus_per_job": True}, "compute_gpus_per_job", "1, 2, 4 or 8"),
     ({"compute_max_vcpus": 0}, "compute_max_vcpus", "positive integer"),
     ({"storage_bucket_name": "CHANGE-ME-lmpspot-results"}, "storage_bucket_name", "placeholder"),
     ({"storage_bucket_name": "Lmpspot-Results"}, "storage_bucket_name", "only lowercase"),
@@ -249,8 +260,8 @@ BROKEN = [
     ({"storage_abort_multipart_days": -3}, "storage_abort_multipart_days", ">= 1"),
     ({"storage_results_tiering_days": -1}, "storage_results_tiering_days", ">= 0"),
     ({"storage_results_tiering_days": 2.5}, "storage_results_tiering_days", "integer"),
-    ({"storage_results_deep_archive_days": 30}, "storage_results_deep_archive_days", "greater than"),
-    ({"storage_results_deep_archive_days": 10}, "storage_results_deep_archive_days", "greater than"),
+    ({"storage_results_deep_archive_days": 30}, "storage_results_deep_archive_days", "+ 90 (120)"),
+    ({"storage_results_deep_archive_days": 119}, "storage_results_deep_archive_days", "+ 90 (120)"),
     ({"lmpspot_checkpoint_interval": 59}, "lmpspot_checkpoint_interval", ">= 60"),
     ({"lmpspot_checkpoint_interval": "often"}, "lmpspot_checkpoint_interval", ">= 60"),
     ({"lmpspot_checkpoint_interval": 600.5}, "lmpspot_checkpoint_interval", "integer"),
@@ -332,6 +343,7 @@ def test_real_aws_mode_rules(changes, setting, words):
         {"lmpspot_budget_monthly_usd": 99.5},
         {"storage_results_tiering_days": 0},
         {"storage_results_deep_archive_days": 180},
+        {"storage_results_deep_archive_days": 120},
         {"storage_kms_key_id": "alias/lmpspot"},
         {"storage_kms_key_id": "1234abcd-12ab-34cd-56ef-1234567890ab"},
         {"storage_kms_key_id": "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
@@ -344,6 +356,8 @@ def test_real_aws_mode_rules(changes, setting, words):
             "lmpspot_local_aws": False,
             "lmpspot_aws_endpoint_url": "",
             "storage_tls_only_policy": True,
+            "lmpspot_job_executor": "batch",
+            "lmpspot_image_registry": "ecr",
         },
         {
             "lmpspot_aws_endpoint_url": "http://localhost:5000",
@@ -354,6 +368,43 @@ def test_real_aws_mode_rules(changes, setting, words):
 )
 def test_acceptable_variations(changes):
     assert config_problems(with_(GOOD, **changes)) == []
+
+
+# A local-mode setting that cannot work with the AWS lmpspot_local_aws names:
+# (base, setting, value, words the one problem must contain).
+MIXES = [
+    (GOOD_AWS, "lmpspot_job_executor", "local", "both writing the same checkpoints; set it to batch"),
+    (GOOD_AWS, "lmpspot_image_registry", "local", "cannot pull from; set it to ecr"),
+    (GOOD, "lmpspot_job_executor", "batch", "nothing would run; set it to local"),
+    (GOOD, "lmpspot_image_registry", "ecr", "no data plane"),
+    (GOOD, "lmpspot_aws_instances_reachable", True, "records, not machines"),
+    (GOOD, "lmpspot_aws_instances_reachable", "yes", "set it to false"),
+    (GOOD, "lmpspot_aws_tags_launch_templates", True, "InvalidID"),
+]
+
+
+@pytest.mark.parametrize(("base", "setting", "value", "words"), MIXES, ids=[f"{m[1]}={m[2]}" for m in MIXES])
+def test_local_mode_settings_must_match_the_aws_they_run_against(base, setting, value, words):
+    problems = config_problems(with_(base, **{setting: value}))
+    assert len(problems) == 1, problems
+    target = "the local AWS" if base is GOOD else "a real account"
+    given = str(value).lower() if isinstance(value, bool) else repr(value)
+    assert problems[0].startswith(f"{setting}: {given} cannot work against {target}"), problems
+    assert words in problems[0] and "group_vars/all/" in problems[0], problems
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # A real account with instances unreachable or launch templates untagged still works.
+        {"lmpspot_aws_instances_reachable": False},
+        {"lmpspot_aws_tags_launch_templates": False},
+        # A value outside the choices is the argument spec's to refuse, not the filter's.
+        {"lmpspot_job_executor": "podman", "lmpspot_image_registry": "quay"},
+    ],
+)
+def test_local_mode_settings_real_aws_accepts(changes):
+    assert config_problems(with_(GOOD_AWS, **changes)) == []
 
 
 def test_all_problems_are_reported_at_once():

@@ -53,6 +53,10 @@ _REGION = re.compile(
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 
 MIN_AZS = 2
+# GPUs a job may ask for: the GPU counts EC2 GPU types come with.
+GPUS_PER_JOB = (1, 2, 4, MAX_GPUS_PER_JOB)
+# Days results stay in Intelligent-Tiering before the Deep Archive transition.
+MIN_DAYS_IN_TIERING = 90
 MIN_CHECKPOINT_INTERVAL_S = 60
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
@@ -84,6 +88,10 @@ SETTINGS_FILES = {
     "lmpspot_local_aws": "aws.yml",
     "lmpspot_aws_endpoint_url": "aws.yml",
     "lmpspot_aws_environment": "aws.yml",
+    "lmpspot_job_executor": "aws.yml",
+    "lmpspot_aws_instances_reachable": "aws.yml",
+    "lmpspot_aws_tags_launch_templates": "aws.yml",
+    "lmpspot_image_registry": "image.yml",
     "network_vpc_cidr": "network.yml",
     "network_public_subnet_cidrs": "network.yml",
     "network_private_subnet_cidrs": "network.yml",
@@ -327,10 +335,10 @@ def _compute(cfg, problems):
     gpus = cfg.get("compute_gpus_per_job", MISSING)
     if gpus is not MISSING:
         n = as_int(gpus)
-        if n is None or not 1 <= n <= MAX_GPUS_PER_JOB:
+        if n is None or n not in GPUS_PER_JOB:
             problems.append(
-                f"compute_gpus_per_job: {gpus!r} must be an integer from 1 to {MAX_GPUS_PER_JOB} "
-                "(no EC2 type has more GPUs)"
+                f"compute_gpus_per_job: {gpus!r} must be {', '.join(map(str, GPUS_PER_JOB[:-1]))} or "
+                f"{GPUS_PER_JOB[-1]} (the GPU counts of EC2 GPU types; none has more than {MAX_GPUS_PER_JOB})"
             )
     vcpus = cfg.get("compute_max_vcpus", MISSING)
     if vcpus is not MISSING:
@@ -378,11 +386,12 @@ def _storage(cfg, problems):
             days[setting] = n
     tier = days.get("storage_results_tiering_days")
     archive = days.get("storage_results_deep_archive_days")
-    if tier is not None and archive and archive <= tier:
+    if tier is not None and archive and archive < tier + MIN_DAYS_IN_TIERING:
         problems.append(
-            f"storage_results_deep_archive_days: {archive} must be greater than "
-            f"storage_results_tiering_days ({tier}): S3 lifecycle transitions must come in order; "
-            "set it above the tiering day, or 0 to disable the archive step"
+            f"storage_results_deep_archive_days: {archive} must be at least "
+            f"storage_results_tiering_days + {MIN_DAYS_IN_TIERING} ({tier + MIN_DAYS_IN_TIERING}): "
+            f"S3 lifecycle transitions come in order and results stay {MIN_DAYS_IN_TIERING} days in "
+            "Intelligent-Tiering before Deep Archive; raise it, or set 0 to disable the archive step"
         )
 
 
@@ -439,35 +448,7 @@ def _endpoint(cfg, problems):
     if env is not MISSING and not isinstance(env, Mapping):
         problems.append(f"lmpspot_aws_environment: must be a mapping of environment variables, got {env!r}")
         env = MISSING
-    env_url = env.get("AWS_ENDPOINT_URL", "") if env is not MISSING else ""
-    if local:
-        for setting, value in (
-            ("lmpspot_aws_endpoint_url", url),
-            ("lmpspot_aws_environment.AWS_ENDPOINT_URL", env_url),
-        ):
-            if setting.startswith("lmpspot_aws_environment") and env is MISSING:
-                continue
-            if not _is_loopback_url(value):
-                problems.append(
-                    f"{setting}: {value!r} must be an https://127.0.0.1:PORT URL while lmpspot_local_aws "
-                    "is true: the local AWS accepts dummy credentials and must never be reachable from "
-                    "the network (set lmpspot_local_aws_host to 127.0.0.1)"
-                )
-    else:
-        if url and not str(url).startswith("https://"):
-            problems.append(
-                f"lmpspot_aws_endpoint_url: {url!r} must be empty (the real AWS endpoints) or an "
-                "https:// URL while lmpspot_local_aws is false"
-            )
-        if env is not MISSING:
-            keys = sorted(
-                k for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if k in env
-            )
-            if keys:
-                problems.append(
-                    f"lmpspot_aws_environment: sets {', '.join(keys)}; never put AWS keys in the "
-                    "inventory: use AWS_PROFILE, SSO or an instance role and remove them"
-                )
+    (_local_endpoint if local else _real_endpoint)(url, env, problems)
     region = cfg.get("lmpspot_region")
     if env is not MISSING and isinstance(region, str):
         for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
@@ -476,6 +457,103 @@ def _endpoint(cfg, problems):
                     f"lmpspot_aws_environment.{key}: {env[key]!r} differs from lmpspot_region {region!r}; "
                     'set it to "{{ lmpspot_region }}"'
                 )
+
+
+def _local_endpoint(url, env, problems):
+    """Against the local AWS: every endpoint is on loopback."""
+    endpoints = [("lmpspot_aws_endpoint_url", url)]
+    if env is not MISSING:
+        endpoints.append(("lmpspot_aws_environment.AWS_ENDPOINT_URL", env.get("AWS_ENDPOINT_URL", "")))
+    for setting, value in endpoints:
+        if not _is_loopback_url(value):
+            problems.append(
+                f"{setting}: {value!r} must be an https://127.0.0.1:PORT URL while lmpspot_local_aws "
+                "is true: the local AWS accepts dummy credentials and must never be reachable from "
+                "the network (set lmpspot_local_aws_host to 127.0.0.1)"
+            )
+
+
+def _real_endpoint(url, env, problems):
+    """Against a real account: the endpoint is AWS's or https, and no keys in the inventory."""
+    if url and not str(url).startswith("https://"):
+        problems.append(
+            f"lmpspot_aws_endpoint_url: {url!r} must be empty (the real AWS endpoints) or an "
+            "https:// URL while lmpspot_local_aws is false"
+        )
+    if env is not MISSING:
+        keys = sorted(
+            k for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if k in env
+        )
+        if keys:
+            problems.append(
+                f"lmpspot_aws_environment: sets {', '.join(keys)}; never put AWS keys in the "
+                "inventory: use AWS_PROFILE, SSO or an instance role and remove them"
+            )
+
+
+# What each local-mode setting must be against the local AWS (True) and against a real
+# account (False), and why the other value cannot work there. Which values are allowed at
+# all is the argument specs' business (choices); this is only how they go together.
+_LOCAL_MODE = {
+    "lmpspot_job_executor": {
+        True: (
+            "local",
+            "the local AWS's Batch only records a job and marks it SUCCEEDED at once, so nothing would run",
+        ),
+        False: (
+            "batch",
+            "the local executor would run the job on this machine under podman while AWS Batch "
+            "runs it too, both writing the same checkpoints",
+        ),
+    },
+    "lmpspot_image_registry": {
+        True: (
+            "local",
+            "the local AWS's ECR has no data plane, so the image could not be pushed or pulled",
+        ),
+        False: (
+            "ecr",
+            "the image would go to a registry on this machine's loopback that Batch's hosts cannot pull from",
+        ),
+    },
+    "lmpspot_aws_instances_reachable": {
+        True: (
+            False,
+            "the local AWS's instances are records, not machines: the plays would try to reach them over SSH",
+        ),
+    },
+    "lmpspot_aws_tags_launch_templates": {
+        True: (
+            False,
+            "the local AWS answers CreateTags on a launch template with InvalidID, so the bastion "
+            "and host plays would fail",
+        ),
+    },
+}
+
+
+def _local_mode(cfg, problems):
+    """The settings that differ in local mode agree with lmpspot_local_aws."""
+    local = as_bool(cfg.get("lmpspot_local_aws", False))
+    if local is None:
+        return  # _endpoint reports it
+    target = (
+        "the local AWS (lmpspot_local_aws: true)" if local else "a real account (lmpspot_local_aws: false)"
+    )
+    for setting, by_target in _LOCAL_MODE.items():
+        value = cfg.get(setting, MISSING)
+        if value is MISSING or local not in by_target:
+            continue
+        want, why = by_target[local]
+        # A value that is no bool, or not among the choices, is the argument spec's to refuse.
+        other = (not want) if isinstance(want, bool) else by_target[not local][0]
+        if (as_bool(value) if isinstance(want, bool) else value) == other:
+            shown = str(want).lower() if isinstance(want, bool) else want
+            given = str(value).lower() if isinstance(value, bool) else repr(value)
+            problems.append(
+                f"{setting}: {given} cannot work against {target}: {why}; set it to {shown} "
+                f"in {_where(setting)}"
+            )
 
 
 def _is_loopback_url(value) -> bool:
@@ -506,7 +584,17 @@ def config_problems(cfg) -> list:
             f"config_problems expects a mapping of setting name to value, got {type(cfg).__name__}"
         )
     problems: list[str] = []
-    for section in (_project, _region, network_problems, _compute, _storage, _runner, _endpoint, _monitoring):
+    for section in (
+        _project,
+        _region,
+        network_problems,
+        _compute,
+        _storage,
+        _runner,
+        _endpoint,
+        _local_mode,
+        _monitoring,
+    ):
         section(cfg, problems)
     problems.extend(schedule_problems(cfg))
     return problems
@@ -530,7 +618,7 @@ def _subscription_problem(i, sub) -> str | None:
     return None
 
 
-def _monitoring(cfg, problems):  # noqa: PLR0912 (one check per setting, in order)
+def _monitoring(cfg, problems):
     """The monitoring layer's settings, when present (monitoring.yml)."""
     subs = cfg.get("monitoring_subscriptions", MISSING)
     if subs is not MISSING:
@@ -566,6 +654,11 @@ def _monitoring(cfg, problems):  # noqa: PLR0912 (one check per setting, in orde
             f"monitoring_log_retention_days: {days!r} is not a CloudWatch Logs retention; use one of "
             f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
         )
+    _monitoring_keys(cfg, problems)
+
+
+def _monitoring_keys(cfg, problems):
+    """The alert topic's KMS key, and the moto workarounds (only against the local AWS)."""
     key = cfg.get("monitoring_sns_kms_key_id", MISSING)
     if key is not MISSING and isinstance(key, str) and key.strip() == "alias/aws/sns":
         problems.append(
