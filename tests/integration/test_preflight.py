@@ -83,7 +83,6 @@ BROKEN = [
         {"network_ssh_allowed_cidrs": ["::/0"]},
         ["network_ssh_allowed_cidrs: ::/0 (/0) is wider", "opens SSH to the whole internet"],
     ),
-    ("ssh-empty", {"network_ssh_allowed_cidrs": []}, ["network_ssh_allowed_cidrs: is empty"]),
     (
         "ssh-host-bits",
         {"network_ssh_allowed_cidrs": ["203.0.113.5/24"]},

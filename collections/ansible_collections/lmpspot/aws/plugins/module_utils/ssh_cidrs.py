@@ -44,7 +44,9 @@ def min_prefix_problems(min_v4, min_v6) -> list:
 
 
 def problems(cidrs, allow_anywhere=False, min_v4=None, min_v6=None) -> list:
-    """Every problem of ``network_ssh_allowed_cidrs`` (a list of strings), as messages."""
+    """Every problem of ``network_ssh_allowed_cidrs`` (a list of strings), as messages.
+
+    An empty list is valid: port 22 closed, access through Session Manager (docs/ACCESS.md)."""
     min_v4 = DEFAULT_MIN_PREFIX[4] if min_v4 is None else min_v4
     min_v6 = DEFAULT_MIN_PREFIX[6] if min_v6 is None else min_v6
     out = min_prefix_problems(min_v4, min_v6)
@@ -54,11 +56,6 @@ def problems(cidrs, allow_anywhere=False, min_v4=None, min_v6=None) -> list:
         return [
             f"network_ssh_allowed_cidrs: must be a list of CIDR strings, got {cidrs!r}; "
             "write e.g. [203.0.113.0/24]"
-        ]
-    if not cidrs:
-        return [
-            "network_ssh_allowed_cidrs: is empty, so nobody could reach the bastion; list your "
-            "network's CIDR (e.g. [203.0.113.0/24])"
         ]
     minimum = {4: min_v4, 6: min_v6}
     for item in cidrs:
