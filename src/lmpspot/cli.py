@@ -26,7 +26,6 @@ from pathlib import Path
 from lmpspot import accel
 from lmpspot.deadline import parse_deadline
 from lmpspot.queue_policy import queue_kind
-from lmpspot.registry import check_job_id
 from lmpspot.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -34,6 +33,7 @@ from lmpspot.runner import (
     Runner,
     RunnerConfig,
 )
+from lmpspot.running import check_job_id
 from lmpspot.script import ScriptError, parse_script
 
 

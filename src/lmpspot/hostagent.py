@@ -3,7 +3,7 @@
 ``python -m lmpspot.hostagent spot-handler [--run-dir DIR] [--imds-endpoint URL] [--interval 5]``
     A daemon (a systemd service) that polls IMDSv2 with :class:`lmpspot.imds.SpotNoticeWatcher`
     and signals every simulation registered in the run directory
-    (:mod:`lmpspot.registry`):
+    (:mod:`lmpspot.running`):
 
     * rebalance recommendation -> ``SIGUSR1`` (checkpoint now, keep running), once;
     * spot interruption notice -> ``SIGTERM`` (checkpoint at the next step boundary,
@@ -11,7 +11,7 @@
       and sends ``SIGTERM`` to simulations that register later (the instance is going
       away), each pid once.
 
-    A registry entry is honoured only when the file's owner is root or owns the
+    An entry of the running-simulations register is honoured only when the file's owner is root or owns the
     process it names (a user cannot have another user's process signalled), and
     never for pid 1 or the handler itself.  Logs go to stdout (the journal).
 
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmpspot import registry
+from lmpspot import running
 from lmpspot.imds import REASON_INTERRUPTION, REASON_REBALANCE, SpotNoticeWatcher
 
 LogFn = Callable[[str], None]
@@ -96,7 +96,7 @@ def signal_registered(
     """Send ``sig`` to every live registered simulation (pids in ``skip`` excepted)."""
     rd = Path(run_dir)
     sent: list[int] = []
-    for entry in registry.list_running(rd):
+    for entry in running.list_running(rd):
         pid = entry["pid"]
         if skip is not None and pid in skip:
             continue
@@ -126,7 +126,7 @@ class SpotHandler:
         interval: float = 5.0,
         log: LogFn = _stdout_log,
     ) -> None:
-        self.run_dir = registry.run_dir_from_env(run_dir)
+        self.run_dir = running.run_dir_from_env(run_dir)
         self.interval = interval
         self.log = log
         self.watcher = SpotNoticeWatcher(endpoint=endpoint, interval=interval, log=log)
@@ -204,7 +204,7 @@ def run_spot_handler(
 def sync_targets(run_dir: str | os.PathLike | None, root: str | os.PathLike | None) -> list[tuple[str, Path]]:
     """(job_id, checkpoint_dir) for every registered simulation and every dir under root."""
     seen: dict[str, Path] = {}
-    for entry in registry.list_running(run_dir):
+    for entry in running.list_running(run_dir):
         seen.setdefault(entry["job_id"], Path(entry["checkpoint_dir"]))
     if root:
         try:
@@ -213,7 +213,7 @@ def sync_targets(run_dir: str | os.PathLike | None, root: str | os.PathLike | No
             dirs = []
         for d in dirs:
             try:
-                registry.check_job_id(d.name)
+                running.check_job_id(d.name)
             except ValueError:
                 continue
             seen.setdefault(d.name, d)
@@ -309,7 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("spot-handler", help="signal registered simulations on spot notices")
-    p.add_argument("--run-dir", default=None, help="registry directory (LMPSPOT_RUN_DIR, /run/lmpspot)")
+    p.add_argument(
+        "--run-dir",
+        default=None,
+        help="the running-simulations register directory (LMPSPOT_RUN_DIR, /run/lmpspot)",
+    )
     p.add_argument("--imds-endpoint", default=None, help="IMDS base URL (default: the link-local one)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (%(default)s)")
 

@@ -32,7 +32,7 @@ Several MPI ranks (``--mpi-ranks N``)
 -------------------------------------
 The same code runs in every rank with LAMMPS on ``MPI_COMM_WORLD`` (``world`` is a
 :class:`lmpspot.mpi.World`).  Rank 0 alone touches S3, the local checkpoint store, the
-registry, the spot watcher, signals, progress and the outputs; every branch that decides
+running-simulations register, the spot watcher, signals, progress and the outputs; every branch that decides
 which LAMMPS command comes next and depends on the clock, a signal, the watcher or the
 disk is evaluated on rank 0 and broadcast (:func:`lmpspot.mpi.agree`), so all ranks issue
 the same collective ``run``/``write_restart`` sequence.  Without ``world`` (one process)
@@ -90,7 +90,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmpspot import accel, registry
+from lmpspot import accel, running
 from lmpspot.checkpoint import Manifest
 from lmpspot.checkpointing import RESTART_NAME, RUNNER_FORMAT, Checkpointer
 from lmpspot.chunking import ChunkSizer
@@ -323,15 +323,15 @@ class Runner:
     @contextlib.contextmanager
     def _registered(self):
         """Register with the host's run directory so the spot handler and checkpoint-sync
-        timer can find this simulation (lmpspot.registry).  Only where a run directory is
+        timer can find this simulation (lmpspot.running).  Only where a run directory is
         configured (LMPSPOT_RUN_DIR) or exists; a failure to register is logged, not fatal."""
-        run_dir = registry.run_dir_from_env()
+        run_dir = running.run_dir_from_env()
         with contextlib.ExitStack() as stack:
             if self.is_root and (os.environ.get("LMPSPOT_RUN_DIR") or run_dir.is_dir()):
                 wd = self.cfg.workdir.resolve()
                 try:
                     stack.enter_context(
-                        registry.register(self.cfg.job_id, wd, self.cfg.checkpoint_dir or wd / "checkpoints")
+                        running.register(self.cfg.job_id, wd, self.cfg.checkpoint_dir or wd / "checkpoints")
                     )
                 except (OSError, ValueError) as e:
                     self.log(f"not registered in {run_dir}: {e}")

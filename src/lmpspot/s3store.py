@@ -59,7 +59,7 @@ from lmpspot.checkpoint import (
     sha256_file,
     verify_dir,
 )
-from lmpspot.registry import check_job_id
+from lmpspot.running import check_job_id
 from lmpspot.timefmt import utc_iso
 
 DEFAULT_PREFIX = "checkpoints/"

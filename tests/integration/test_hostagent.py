@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lmpspot import hostagent, registry
+from lmpspot import hostagent, running
 from lmpspot.checkpoint import LocalStore
 from lmpspot.s3store import S3Store
 from lmpspot_local.imds_stub import ImdsStub
@@ -26,7 +26,7 @@ SIM = textwrap.dedent(
     """
     import signal, sys, time
     from pathlib import Path
-    from lmpspot.registry import register
+    from lmpspot.running import register
     job, wd, rd = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     wd.mkdir(parents=True, exist_ok=True)
     stop = []
@@ -105,7 +105,7 @@ def test_rebalance_then_interruption(handler, tmp_path):
         stub.schedule_interruption(120)
         assert a.wait(10) == 75 and b.wait(10) == 75
         assert signals(wa) == signals(wb) == ["SIGUSR1", "SIGTERM"]
-        assert registry.list_running(run_dir) == []  # they unregistered on exit
+        assert running.list_running(run_dir) == []  # they unregistered on exit
 
         # a simulation registering after the notice is stopped too (the instance is going)
         c, wc = start_sim(tmp_path, run_dir, "job-late")
@@ -143,7 +143,7 @@ def test_entries_naming_someone_elses_process_are_not_signalled(handler, tmp_pat
             "checkpoint_dir": "/",
             "started_at": "x",
         }
-        path = registry.write_entry(run_dir, entry)
+        path = running.write_entry(run_dir, entry)
         os.chown(path, 12345, 12345)  # written by another user, names a process it does not own
         stub.schedule_interruption(120)
         assert wait(lambda: any("not signalling job forged" in m for m in logs))
@@ -233,7 +233,7 @@ def test_checkpoint_sync_pass_for_registered_and_rooted_jobs(aws, tmp_path):
     make_ckpts(tmp_path / "reg" / "ckpt", "job-reg", range(2))
     make_ckpts(tmp_path / "root" / "job-root", "job-root", range(3))
     logs: list[str] = []
-    with registry.register("job-reg", tmp_path / "reg", tmp_path / "reg" / "ckpt", run_dir=run_dir):
+    with running.register("job-reg", tmp_path / "reg", tmp_path / "reg" / "ckpt", run_dir=run_dir):
         res = hostagent.run_checkpoint_sync(
             BUCKET, 1, run_dir=run_dir, root=tmp_path / "root", client=s3c, log=logs.append
         )

@@ -263,7 +263,7 @@ def test_sigusr1_checkpoints_now_and_continues(tmp_path, reference):
     it), writes a checkpoint right after the signal although its interval is 10 minutes,
     finishes normally, equals plain lmp, and unregisters.
     """
-    from lmpspot import registry
+    from lmpspot import running
     from lmpspot.checkpoint import LocalStore
 
     wd = fresh(tmp_path)
@@ -278,8 +278,8 @@ def test_sigusr1_checkpoints_now_and_continues(tmp_path, reference):
         seen.append(line)
         if re.search(r"\[job1\] step \d+/", line) and len(seen) > 3:
             break
-    running = registry.list_running(run_dir)
-    assert [(e["job_id"], e["pid"]) for e in running] == [("job1", proc.pid)]
+    entries = running.list_running(run_dir)
+    assert [(e["job_id"], e["pid"]) for e in entries] == [("job1", proc.pid)]
     before = {p.name for p, m in LocalStore(wd / "checkpoints").list() if m is not None}
     proc.send_signal(signal.SIGUSR1)
     _, err = proc.communicate(timeout=120)
@@ -289,7 +289,7 @@ def test_sigusr1_checkpoints_now_and_continues(tmp_path, reference):
     mids = [m for p, m in LocalStore(wd / "checkpoints").list() if m is not None and p.name not in before]
     # a checkpoint inside a stage (not only stage ends) was taken after the signal
     assert any(not m.extra.get("stage_done") for m in mids), [(m.seq, m.extra) for m in mids]
-    assert registry.list_running(run_dir) == []
+    assert running.list_running(run_dir) == []
     assert not any(run_dir.glob("*.json"))
     check_outputs(wd, reference)
 

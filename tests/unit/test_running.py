@@ -1,4 +1,4 @@
-"""lmpspot.registry: atomic entries, removal on exit, dead pids dropped, bad input refused."""
+"""lmpspot.running: atomic entries, removal on exit, dead pids dropped, bad input refused."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from lmpspot import registry
+from lmpspot import running
 
 
 def test_register_writes_and_removes_entry(tmp_path):
     rd = tmp_path / "run"
-    with registry.register("job-1", tmp_path / "w", tmp_path / "w" / "ckpt", run_dir=rd) as path:
+    with running.register("job-1", tmp_path / "w", tmp_path / "w" / "ckpt", run_dir=rd) as path:
         assert path == rd / "job-1.json"
         entry = json.loads(path.read_text())
         assert entry["pid"] == os.getpid()
@@ -23,23 +23,23 @@ def test_register_writes_and_removes_entry(tmp_path):
         assert entry["checkpoint_dir"] == str((tmp_path / "w" / "ckpt").resolve())
         assert entry["started_at"].endswith("Z")
         assert oct(path.stat().st_mode & 0o777) == "0o644"
-        assert [e["job_id"] for e in registry.list_running(rd)] == ["job-1"]
+        assert [e["job_id"] for e in running.list_running(rd)] == ["job-1"]
         assert [p.name for p in rd.iterdir()] == ["job-1.json"]  # no temp files left
     assert not path.exists()
-    assert registry.list_running(rd) == []
+    assert running.list_running(rd) == []
 
 
 def test_removed_even_when_the_block_raises(tmp_path):
-    with pytest.raises(RuntimeError), registry.register("j", tmp_path, tmp_path, run_dir=tmp_path / "r"):
+    with pytest.raises(RuntimeError), running.register("j", tmp_path, tmp_path, run_dir=tmp_path / "r"):
         raise RuntimeError("boom")
-    assert registry.list_running(tmp_path / "r") == []
+    assert running.list_running(tmp_path / "r") == []
 
 
 def test_env_run_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("LMPSPOT_RUN_DIR", str(tmp_path / "envrun"))
-    with registry.register("j", tmp_path, tmp_path):
+    with running.register("j", tmp_path, tmp_path):
         assert (tmp_path / "envrun" / "j.json").exists()
-        assert len(registry.list_running()) == 1
+        assert len(running.list_running()) == 1
 
 
 def test_dead_pids_are_dropped_and_pruned(tmp_path):
@@ -47,21 +47,21 @@ def test_dead_pids_are_dropped_and_pruned(tmp_path):
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )
     dead = int(proc.stdout)
-    registry.write_entry(
+    running.write_entry(
         tmp_path,
         {"pid": dead, "job_id": "dead", "workdir": "/w", "checkpoint_dir": "/c", "started_at": "x"},
     )
     (tmp_path / "junk.json").write_text("{not json")
-    with registry.register("alive", tmp_path, tmp_path, run_dir=tmp_path):
-        assert [e["job_id"] for e in registry.list_running(tmp_path)] == ["alive"]
-        assert sorted(registry.prune_stale(tmp_path)) == ["dead.json", "junk.json"]
+    with running.register("alive", tmp_path, tmp_path, run_dir=tmp_path):
+        assert [e["job_id"] for e in running.list_running(tmp_path)] == ["alive"]
+        assert sorted(running.prune_stale(tmp_path)) == ["dead.json", "junk.json"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["alive.json"]
 
 
 def test_an_entry_rewritten_by_another_pid_is_not_removed(tmp_path):
-    with registry.register("j", tmp_path, tmp_path, run_dir=tmp_path) as path:
+    with running.register("j", tmp_path, tmp_path, run_dir=tmp_path) as path:
         other = json.loads(path.read_text()) | {"pid": 1}
-        registry.write_entry(tmp_path, other)
+        running.write_entry(tmp_path, other)
     assert path.exists()  # a newer run of the same job owns it now
 
 
@@ -69,16 +69,16 @@ def test_zombies_count_as_dead():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
-        assert registry.pid_alive(proc.pid) is False
+        assert running.pid_alive(proc.pid) is False
     finally:
         proc.wait()
-    assert registry.pid_alive(os.getpid()) is True
-    assert registry.pid_alive(0) is False
+    assert running.pid_alive(os.getpid()) is True
+    assert running.pid_alive(0) is False
 
 
 @pytest.mark.parametrize("job_id", ["", "../x", "a/b", "x.json", ".hidden", "a" * 129, "sp ace", None])
 def test_bad_job_ids_are_refused(tmp_path, job_id):
-    with pytest.raises(ValueError), registry.register(job_id, tmp_path, tmp_path, run_dir=tmp_path):
+    with pytest.raises(ValueError), running.register(job_id, tmp_path, tmp_path, run_dir=tmp_path):
         pass
     assert list(tmp_path.iterdir()) == []
 
@@ -94,5 +94,5 @@ def test_bad_job_ids_are_refused(tmp_path, job_id):
 )
 def test_malformed_entries_are_ignored(tmp_path, content, name):
     (tmp_path / name).write_text(content)
-    assert registry.read_entry(tmp_path / name) is None
-    assert registry.list_running(tmp_path) == []
+    assert running.read_entry(tmp_path / name) is None
+    assert running.list_running(tmp_path) == []
