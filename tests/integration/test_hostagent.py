@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lmpspot import hostagent, running
+from lmpspot import host_spot, host_sync, running
 from lmpspot.checkpoint import LocalStore
 from lmpspot.s3store import S3Store
 from lmpspot_local.imds_stub import ImdsStub
@@ -80,7 +80,7 @@ def handler(tmp_path):
         box: dict = {}
 
         def run():
-            box["h"] = hostagent.run_spot_handler(run_dir, stub.url, 0.1, log=logs.append, stop_event=stop)
+            box["h"] = host_spot.run_spot_handler(run_dir, stub.url, 0.1, log=logs.append, stop_event=stop)
 
         t = threading.Thread(target=run, daemon=True)
         t.start()
@@ -234,7 +234,7 @@ def test_checkpoint_sync_pass_for_registered_and_rooted_jobs(aws, tmp_path):
     make_ckpts(tmp_path / "root" / "job-root", "job-root", range(3))
     logs: list[str] = []
     with running.register("job-reg", tmp_path / "reg", tmp_path / "reg" / "ckpt", run_dir=run_dir):
-        res = hostagent.run_checkpoint_sync(
+        res = host_sync.run_checkpoint_sync(
             BUCKET, 1, run_dir=run_dir, root=tmp_path / "root", client=s3c, log=logs.append
         )
     assert set(res) == {"job-reg", "job-root"} and all(r["ok"] for r in res.values())
