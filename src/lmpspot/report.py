@@ -975,7 +975,7 @@ def render_markdown(s: Mapping[str, Any]) -> str:
 def _get_text(s3: Any, bucket: str, key: str) -> str | None:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", "replace")
-    except Exception as exc:  # noqa: BLE001 (NoSuchKey or a 404 without the modelled error)
+    except Exception as exc:  # NoSuchKey or a 404 without the modelled error
         if "NoSuchKey" in str(exc) or "404" in str(exc) or "Not Found" in str(exc):
             return None
         raise
@@ -1073,7 +1073,7 @@ def _cloudwatch_text(logs_client: Any, group: str, stream: str, max_pages: int =
             if not page.get("events") or token == kw.get("nextToken"):
                 break
             kw["nextToken"] = token
-    except Exception:  # noqa: BLE001 (log stream expired or not readable: report without it)
+    except Exception:  # log stream expired or not readable: report without it
         return "\n".join(lines)
     return "\n".join(lines)
 

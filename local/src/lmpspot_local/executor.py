@@ -505,12 +505,12 @@ class Podman:
             self.env["CONTAINERS_CONF"] = str(containers_conf)
 
     def call(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-        return subprocess.run(  # noqa: S603
+        return subprocess.run(
             [self.podman, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
 
     def popen(self, args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(  # noqa: S603
+        return subprocess.Popen(
             [self.podman, *args],
             env=self.env,
             stdout=subprocess.PIPE,
@@ -610,7 +610,7 @@ class LocalExecutor:
         env["AWS_ENDPOINT_URL"] = endpoint
         creds = None
         with contextlib.suppress(Exception):
-            creds = self.batch._request_signer._credentials  # noqa: SLF001 (dummy local creds)
+            creds = self.batch._request_signer._credentials  # dummy local creds
         env["AWS_ACCESS_KEY_ID"] = getattr(creds, "access_key", None) or "testing"
         env["AWS_SECRET_ACCESS_KEY"] = getattr(creds, "secret_key", None) or "testing"
         region = self.batch.meta.region_name
