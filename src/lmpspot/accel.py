@@ -167,7 +167,7 @@ def shutdown(lmp: Any, *, mpi: bool, log: Any = None) -> None:
                     lmp.close()
             else:
                 getattr(lmp.lib, step)()
-        except Exception as e:  # noqa: BLE001 - shutdown must not change the exit code
+        except Exception as e:  # shutdown must not change the exit code
             if log is not None:
                 log(f"{step}: {e}")
     with contextlib.suppress(Exception):

@@ -63,7 +63,7 @@ def runner_records(
         return []
     try:
         return read_attempts(s3, bucket, checkpoint_prefix, sim_id, names)
-    except Exception as exc:  # noqa: BLE001 (no history is not an error for status)
+    except Exception as exc:  # no history is not an error for status
         _log.warning("attempt records of %s unreadable: %s", sim_id, exc)
         return []
 

@@ -46,7 +46,7 @@ FINISHED, RUNNING, UNKNOWN = "finished", "running", "unknown"
 class _PlanStore(S3Store):
     """An S3Store whose ``delete`` only records: ``prune`` then returns what it would delete."""
 
-    def delete(self, seq: int) -> int:  # noqa: ARG002 (same signature as S3Store.delete)
+    def delete(self, seq: int) -> int:  # same signature as S3Store.delete
         return 0
 
 

@@ -105,7 +105,7 @@ class CachedReads:
             self._used[key] = [etag, body]
         return {"Body": io.BytesIO(body.encode("utf-8")), "ETag": etag}
 
-    def get_object(self, *, Bucket: str, Key: str, **kw: Any) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+    def get_object(self, *, Bucket: str, Key: str, **kw: Any) -> dict[str, Any]:  # boto3's names
         if kw:
             self._count("requests")
             return self.client.get_object(Bucket=Bucket, Key=Key, **kw)

@@ -171,7 +171,7 @@ def parse_window(text: str) -> Window:
                 tz = extra
         w = WeeklyWindow(open_hm, close_hm, tz, days)
         try:
-            w._zone()  # noqa: SLF001 (validate the time zone now)
+            w._zone()  # validate the time zone now
         except Exception as e:  # ZoneInfoNotFoundError, ValueError
             raise WindowError(f"{text!r}: {tz!r} is not an IANA time zone (e.g. Europe/Berlin)") from e
         return w

@@ -77,7 +77,7 @@ def test_credentials_reach_the_container_but_never_a_command_line(aws, podman):
         batch, job_id, s3_client=s3, podman=podman, extra_env={"LMPSPOT_TEST_SECRET": secret}, bucket=BUCKET
     )
     assert result.status == "SUCCEEDED", [a.output for a in result.attempts]  # the container saw them
-    key = aws.client("sts")._request_signer._credentials.secret_key  # noqa: SLF001 (what the executor hands on)
+    key = aws.client("sts")._request_signer._credentials.secret_key  # what the executor hands on
     runs = [a for a in podman.argvs if a and a[0] == "run"]
     assert runs
     for argv in podman.argvs:

@@ -436,7 +436,8 @@ def test_aws_path_resolves_instance_type_and_capacity(aws: LocalAws):
 def test_attempt_output_from_cloudwatch_logs(aws: LocalAws):
     """On AWS the attempts' EMF records come from their Batch log streams (CloudWatch Logs)."""
     from lmpspot.progress import Progress
-    from lmpspot.report import _cloudwatch_text, parse_emf
+    from lmpspot.report import parse_emf
+    from lmpspot.report_inputs import _cloudwatch_text
 
     logs = aws.client("logs")
     logs.create_log_group(logGroupName="/aws/batch/job")

@@ -198,7 +198,7 @@ def test_build_report_with_one_interruption_shows_the_telemetry(tmp_path: Path, 
 
 
 def test_progress_points_from_emf_or_from_the_attempt_records():
-    from lmpspot.report import progress_points  # noqa: PLC0415
+    from lmpspot.report import progress_points
 
     emf = [{"timestamp": 10.0, "Progress": 50.0, "attempt": 1}, {"timestamp": 5.0, "step": 10, "attempt": 1}]
     got = progress_points(emf, [], 100)

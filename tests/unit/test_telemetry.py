@@ -159,7 +159,7 @@ def test_fleet_adds_the_simulations_up():
 
 
 def test_the_attempt_record_keeps_the_first_new_step_and_the_first_notice(tmp_path):
-    from lmpspot.attempts import AttemptRecord, DirBackend, read_local_attempts  # noqa: PLC0415
+    from lmpspot.attempts import AttemptRecord, DirBackend, read_local_attempts
 
     rec = AttemptRecord([DirBackend(tmp_path)], "s1", lifecycle="spot")
     rec.set(resumed_from={"seq": 3, "stage": 0, "step": 4000})
@@ -194,7 +194,7 @@ def test_the_attempt_record_keeps_the_first_new_step_and_the_first_notice(tmp_pa
     ],
 )  # fmt: skip
 def test_resume_events_for_the_fleet_metrics(previous, expected):
-    from lmpspot.telemetry import resume_events  # noqa: PLC0415
+    from lmpspot.telemetry import resume_events
 
     current = {"started": t(40), "first_step_at": t(41)}
     assert resume_events(previous, current) == expected

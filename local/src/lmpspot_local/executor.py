@@ -427,6 +427,70 @@ def _record(a: Attempt) -> dict[str, Any]:
     return d
 
 
+@dataclass
+class _Watch:
+    """One running attempt, and what the executor did to it while it watched."""
+
+    spec: JobSpec
+    attempt: int
+    name: str  # the container's
+    timed_out: bool = False
+    reclaimed: bool = False
+    window_stopped: bool = False
+    notice_at: float | None = None
+    window_closed_at: float | None = None
+    stopper: threading.Thread | None = None  # a podman stop under way
+
+
+def _ledger_doc(spec: JobSpec, sim_id: str) -> dict[str, Any]:
+    """A job's attempts.json before its first attempt."""
+    return {
+        "format": LEDGER_FORMAT,
+        "executor": "local",
+        "job_id": spec.job_id,
+        "job_name": spec.job_name,
+        "job_definition": spec.job_definition_arn,
+        "queue": spec.queue,
+        "sim_id": sim_id,
+        "array_index": spec.array_index,
+        "status": "RUNNING",
+        "attempts": [],
+    }
+
+
+@dataclass
+class _Ledger:
+    """Where one job's attempts.json and attempt logs go; nothing is written without a bucket
+    and an S3 client."""
+
+    s3: Any
+    bucket: str | None
+    key: str
+    doc: dict[str, Any]
+
+    @property
+    def url(self) -> str | None:
+        return f"s3://{self.bucket}/{self.key}" if self.bucket and self.s3 is not None else None
+
+    def write(self, **overrides: Any) -> None:
+        if self.url:
+            write_ledger(self.s3, self.bucket, self.key, {**self.doc, **overrides})
+
+    def save_log(self, n: int, a: Attempt) -> None:
+        """Store attempt ``n``'s container output beside the ledger and note its URL in ``a``."""
+        if self.url is None:
+            return
+        log_key = f"{self.key.rsplit('/', 1)[0]}/logs/attempt-{n}.log"
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=log_key,
+            Body=("\n".join(a.output) + "\n").encode(),
+            ContentType="text/plain",
+            ChecksumAlgorithm="SHA256",
+        )
+        a.log = f"s3://{self.bucket}/{log_key}"
+
+
 class Podman:
     """The few podman calls the executor makes (one place to set ``CONTAINERS_CONF``)."""
 
@@ -441,12 +505,12 @@ class Podman:
             self.env["CONTAINERS_CONF"] = str(containers_conf)
 
     def call(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-        return subprocess.run(  # noqa: S603
+        return subprocess.run(
             [self.podman, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
 
     def popen(self, args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(  # noqa: S603
+        return subprocess.Popen(
             [self.podman, *args],
             env=self.env,
             stdout=subprocess.PIPE,
@@ -546,7 +610,7 @@ class LocalExecutor:
         env["AWS_ENDPOINT_URL"] = endpoint
         creds = None
         with contextlib.suppress(Exception):
-            creds = self.batch._request_signer._credentials  # noqa: SLF001 (dummy local creds)
+            creds = self.batch._request_signer._credentials  # dummy local creds
         env["AWS_ACCESS_KEY_ID"] = getattr(creds, "access_key", None) or "testing"
         env["AWS_SECRET_ACCESS_KEY"] = getattr(creds, "secret_key", None) or "testing"
         region = self.batch.meta.region_name
@@ -578,7 +642,7 @@ class LocalExecutor:
             for f in holder:
                 f.unlink(missing_ok=True)
 
-    def _run_attempt(  # noqa: PLR0915 (one attempt's whole life, in order)
+    def _run_attempt(
         self,
         spec: JobSpec,
         attempt: int,
@@ -595,6 +659,31 @@ class LocalExecutor:
         if pull_error:
             return self._attempt(spec, attempt, started, None, pull_error, PULL_REASON)
         self.podman.call("rm", "--force", "--ignore", name)
+        proc = self._start_container(spec, attempt, name, env_files, gpu_devices)
+        lines, reader = self._relay_output(proc, f"[{spec.job_id[:8]} a{attempt}]")
+        w = _Watch(spec, attempt, name)
+        while proc.poll() is None:
+            elapsed = time.time() - started
+            self._watch_window(w)
+            self._watch_notice(w, elapsed, imds, inject_notice_at)
+            self._watch_timeout(w, elapsed)
+            time.sleep(0.2)
+        reader.join(10)
+        if w.stopper is not None:
+            w.stopper.join(self.kill_grace_s + 60)
+        code, reason, inspected = self._exit_status(name, proc.returncode)
+        self.podman.call("rm", "--force", "--ignore", name)
+        a = self._finish(
+            spec, attempt, started, code, reason, inspected, w.reclaimed, w.timed_out, w.notice_at
+        )
+        a.output = lines
+        a.window_closed_at = utc_iso(w.window_closed_at) if w.window_closed_at else None
+        return a
+
+    def _start_container(
+        self, spec: JobSpec, attempt: int, name: str, env_files: list[Path], gpu_devices: bool
+    ) -> subprocess.Popen:
+        """``podman run`` the attempt's container, its environment in a new file of ``env_files``."""
         env = {**self._aws_env(), **self.extra_env}
         if self.window is not None:
             env["LMPSPOT_WINDOW"] = self.window.spec()
@@ -618,9 +707,10 @@ class LocalExecutor:
             init=init,
             ca_bundle=ca_path,
         )
-        proc = self.podman.popen(run_args)
-        prefix = f"[{spec.job_id[:8]} a{attempt}]"
+        return self.podman.popen(run_args)
 
+    def _relay_output(self, proc: subprocess.Popen, prefix: str) -> tuple[list[str], threading.Thread]:
+        """Collect the container's output lines and pass each on to ``self.output``, in a thread."""
         lines: list[str] = []
 
         def pump() -> None:
@@ -631,73 +721,74 @@ class LocalExecutor:
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
-        timed_out = reclaimed = window_stopped = False
-        notice_at: float | None = None
-        window_closed_at: float | None = None
-        stopper: threading.Thread | None = None
-        while proc.poll() is None:
-            elapsed = time.time() - started
-            if self.window is not None and window_closed_at is None and not self.window.is_open(time.time()):
-                window_closed_at = time.time()
-                self.log(
-                    f"job {spec.job_id} attempt {attempt}: the night window closed; the job "
-                    f"checkpoints and stops (stopped by the executor after {self.window_grace_s:g}s)"
-                )
-            if (
-                window_closed_at is not None
-                and not window_stopped
-                and stopper is None
-                and time.time() - window_closed_at >= self.window_grace_s
-            ):
-                window_stopped = True
-                grace = max(0, round(self.kill_grace_s))
-                self.log(f"job {spec.job_id} attempt {attempt}: still running after the close: SIGTERM")
-                stopper = threading.Thread(
-                    target=self.podman.call,
-                    args=("stop", "--time", str(grace), name),
-                    kwargs={"timeout": grace + 60},
-                    daemon=True,
-                )
-                stopper.start()
-            if inject_notice_at is not None and notice_at is None and elapsed >= inject_notice_at:
-                imds.schedule_interruption(self.notice_lead_s)
-                notice_at = time.time()
-                self.podman.call("kill", "--signal", "TERM", name)  # the host handler's part
-                self.log(
-                    f"job {spec.job_id} attempt {attempt}: spot interruption notice injected "
-                    f"({elapsed:.1f}s in; instance terminates in {self.notice_lead_s:g}s)"
-                )
-            if notice_at is not None and not reclaimed and time.time() - notice_at >= self.notice_lead_s:
-                reclaimed = True
-                self.log(
-                    f"job {spec.job_id} attempt {attempt}: notice time reached, terminating the instance"
-                )
-                self.podman.call("kill", "--signal", "KILL", name)
-            if (
-                spec.timeout_s
-                and not timed_out
-                and not reclaimed
-                and stopper is None
-                and elapsed >= spec.timeout_s
-            ):
-                timed_out = True
-                self.log(
-                    f"job {spec.job_id} attempt {attempt}: attempt timeout ({spec.timeout_s:g}s): "
-                    f"SIGTERM, SIGKILL after {self.kill_grace_s:g}s"
-                )
-                grace = max(0, round(self.kill_grace_s))
-                stopper = threading.Thread(
-                    target=self.podman.call,
-                    args=("stop", "--time", str(grace), name),
-                    kwargs={"timeout": grace + 60},
-                    daemon=True,
-                )
-                stopper.start()
-            time.sleep(0.2)
-        reader.join(10)
-        if stopper is not None:
-            stopper.join(self.kill_grace_s + 60)
-        code = proc.returncode
+        return lines, reader
+
+    def _stop_container(self, name: str) -> threading.Thread:
+        """``podman stop`` (SIGTERM, SIGKILL after the grace) in a thread, so the watch goes on."""
+        grace = max(0, round(self.kill_grace_s))
+        stopper = threading.Thread(
+            target=self.podman.call,
+            args=("stop", "--time", str(grace), name),
+            kwargs={"timeout": grace + 60},
+            daemon=True,
+        )
+        stopper.start()
+        return stopper
+
+    def _watch_window(self, w: _Watch) -> None:
+        """Note the night window's close; stop the container when the grace after it is over."""
+        spec, attempt = w.spec, w.attempt
+        if self.window is not None and w.window_closed_at is None and not self.window.is_open(time.time()):
+            w.window_closed_at = time.time()
+            self.log(
+                f"job {spec.job_id} attempt {attempt}: the night window closed; the job "
+                f"checkpoints and stops (stopped by the executor after {self.window_grace_s:g}s)"
+            )
+        if (
+            w.window_closed_at is not None
+            and not w.window_stopped
+            and w.stopper is None
+            and time.time() - w.window_closed_at >= self.window_grace_s
+        ):
+            w.window_stopped = True
+            self.log(f"job {spec.job_id} attempt {attempt}: still running after the close: SIGTERM")
+            w.stopper = self._stop_container(w.name)
+
+    def _watch_notice(self, w: _Watch, elapsed: float, imds: Any, inject_notice_at: float | None) -> None:
+        """Inject the Spot interruption notice when due; kill the container when its time is up."""
+        spec, attempt = w.spec, w.attempt
+        if inject_notice_at is not None and w.notice_at is None and elapsed >= inject_notice_at:
+            imds.schedule_interruption(self.notice_lead_s)
+            w.notice_at = time.time()
+            self.podman.call("kill", "--signal", "TERM", w.name)  # the host handler's part
+            self.log(
+                f"job {spec.job_id} attempt {attempt}: spot interruption notice injected "
+                f"({elapsed:.1f}s in; instance terminates in {self.notice_lead_s:g}s)"
+            )
+        if w.notice_at is not None and not w.reclaimed and time.time() - w.notice_at >= self.notice_lead_s:
+            w.reclaimed = True
+            self.log(f"job {spec.job_id} attempt {attempt}: notice time reached, terminating the instance")
+            self.podman.call("kill", "--signal", "KILL", w.name)
+
+    def _watch_timeout(self, w: _Watch, elapsed: float) -> None:
+        """Stop the container when the attempt outlives the job's timeout."""
+        spec = w.spec
+        if (
+            spec.timeout_s
+            and not w.timed_out
+            and not w.reclaimed
+            and w.stopper is None
+            and elapsed >= spec.timeout_s
+        ):
+            w.timed_out = True
+            self.log(
+                f"job {spec.job_id} attempt {w.attempt}: attempt timeout ({spec.timeout_s:g}s): "
+                f"SIGTERM, SIGKILL after {self.kill_grace_s:g}s"
+            )
+            w.stopper = self._stop_container(w.name)
+
+    def _exit_status(self, name: str, code: int | None) -> tuple[int | None, str | None, bool]:
+        """(exit code, OOM reason or None, whether podman could inspect the container)."""
         reason = None
         info = self.podman.call("inspect", "--format", "{{.State.ExitCode}} {{.State.OOMKilled}}", name)
         if info.returncode == 0 and info.stdout.split():
@@ -706,13 +797,7 @@ class LocalExecutor:
                 code = int(fields[0])
             if len(fields) > 1 and fields[1] == "true":
                 reason = OOM_REASON
-        self.podman.call("rm", "--force", "--ignore", name)
-        a = self._finish(
-            spec, attempt, started, code, reason, info.returncode == 0, reclaimed, timed_out, notice_at
-        )
-        a.output = lines
-        a.window_closed_at = utc_iso(window_closed_at) if window_closed_at else None
-        return a
+        return code, reason, info.returncode == 0
 
     def _finish(
         self,
@@ -795,6 +880,41 @@ class LocalExecutor:
         bucket = spec.environment.get("LMPSPOT_BUCKET") or self.bucket
         results_prefix = spec.environment.get("LMPSPOT_RESULTS_PREFIX") or DEFAULT_RESULTS_PREFIX
         key = ledger_key(results_prefix, sim_id, spec.array_index)
+        gpu_devices = self._gpu_devices(spec)
+        own_stub = imds is None
+        stub = imds or ImdsStub(instance_id=LOCAL_INSTANCE_ID, region=self.batch.meta.region_name).start()
+        record = _Ledger(self.s3, bucket, key, _ledger_doc(spec, sim_id))
+        if record.url is None:
+            self.log(
+                f"job {spec.job_id}: no bucket (LMPSPOT_BUCKET) or S3 client: attempts are not recorded in S3"
+            )
+        # The job is this executor's from now on (RUNNABLE until an attempt ends): submit
+        # and prune see the simulation active while it waits (e.g. for the night window).
+        record.write(status="RUNNABLE")
+        try:
+            attempts, cancelled = self._attempts(
+                spec,
+                record,
+                stub,
+                gpu_devices=gpu_devices,
+                inject_notice_at=inject_notice_at,
+                inject_on_attempt=inject_on_attempt,
+            )
+        finally:
+            if own_stub:
+                stub.stop()
+        if cancelled:
+            return JobResult(spec.job_id, sim_id, "FAILED", attempts, record.url, cancelled=True)
+        status = attempts[-1].action if attempts else "FAILED"
+        self.log(
+            f"job {spec.job_id} (sim {sim_id}): {status} after {len(attempts)} attempt(s); "
+            f"record: {record.url or '-'}"
+        )
+        return JobResult(spec.job_id, sim_id, status, attempts, record.url)
+
+    def _gpu_devices(self, spec: JobSpec) -> bool:
+        """Whether the job's container gets the NVIDIA devices; warns where the job asks for
+        more than this machine has."""
         gpu_devices = False
         if spec.gpus:
             gpu_devices = has_nvidia_gpu()
@@ -808,77 +928,47 @@ class LocalExecutor:
                 f"WARNING: job {spec.job_id} asks for {spec.vcpus:g} vCPUs; this machine has "
                 f"{os.cpu_count()}: it gets {os.cpu_count()}"
             )
-        own_stub = imds is None
-        stub = imds or ImdsStub(instance_id=LOCAL_INSTANCE_ID, region=self.batch.meta.region_name).start()
+        return gpu_devices
+
+    def _attempts(
+        self,
+        spec: JobSpec,
+        record: _Ledger,
+        stub: Any,
+        *,
+        gpu_devices: bool,
+        inject_notice_at: float | None,
+        inject_on_attempt: int,
+    ) -> tuple[list[Attempt], bool]:
+        """Run attempts until one ends the job, recording each: (attempts, cancelled for lack of
+        Spot capacity)."""
         attempts: list[Attempt] = []
-        doc: dict[str, Any] = {
-            "format": LEDGER_FORMAT,
-            "executor": "local",
-            "job_id": spec.job_id,
-            "job_name": spec.job_name,
-            "job_definition": spec.job_definition_arn,
-            "queue": spec.queue,
-            "sim_id": sim_id,
-            "array_index": spec.array_index,
-            "status": "RUNNING",
-            "attempts": [],
-        }
-        ledger = f"s3://{bucket}/{key}" if bucket and self.s3 is not None else None
-        if ledger is None:
-            self.log(
-                f"job {spec.job_id}: no bucket (LMPSPOT_BUCKET) or S3 client: attempts are not recorded in S3"
+        for n in range(1, int(spec.retry_strategy.get("attempts") or 1) + 1):
+            if not self.wait_for_window(spec, n):
+                break
+            if not self.wait_for_capacity(spec, n):
+                record.doc["status"] = "FAILED"
+                record.write()
+                return attempts, True
+            if n > 1:
+                stub.reset()  # a retried attempt runs on a new instance
+            a = self.run_attempt(
+                spec,
+                n,
+                imds=stub,
+                inject_notice_at=self._trace_notice(
+                    spec, inject_notice_at if n == inject_on_attempt else None
+                ),
+                gpu_devices=gpu_devices,
             )
-        max_attempts = int(spec.retry_strategy.get("attempts") or 1)
-        if ledger:
-            # The job is this executor's from now on (RUNNABLE until an attempt ends): submit
-            # and prune see the simulation active while it waits (e.g. for the night window).
-            write_ledger(self.s3, bucket, key, {**doc, "status": "RUNNABLE"})
-        try:
-            for n in range(1, max_attempts + 1):
-                if not self.wait_for_window(spec, n):
-                    break
-                if not self.wait_for_capacity(spec, n):
-                    doc["status"] = "FAILED"
-                    if ledger:
-                        write_ledger(self.s3, bucket, key, doc)
-                    return JobResult(spec.job_id, sim_id, "FAILED", attempts, ledger, cancelled=True)
-                if n > 1:
-                    stub.reset()  # a retried attempt runs on a new instance
-                a = self.run_attempt(
-                    spec,
-                    n,
-                    imds=stub,
-                    inject_notice_at=self._trace_notice(
-                        spec, inject_notice_at if n == inject_on_attempt else None
-                    ),
-                    gpu_devices=gpu_devices,
-                )
-                attempts.append(a)
-                if bucket and self.s3 is not None:
-                    log_key = f"{key.rsplit('/', 1)[0]}/logs/attempt-{n}.log"
-                    self.s3.put_object(
-                        Bucket=bucket,
-                        Key=log_key,
-                        Body=("\n".join(a.output) + "\n").encode(),
-                        ContentType="text/plain",
-                        ChecksumAlgorithm="SHA256",
-                    )
-                    a.log = f"s3://{bucket}/{log_key}"
-                doc["attempts"] = [_record(x) for x in attempts]
-                doc["status"] = a.action if a.action != RETRY else "RUNNABLE"
-                if ledger:
-                    write_ledger(self.s3, bucket, key, doc)
-                if a.action != RETRY:
-                    break
-        finally:
-            if own_stub:
-                stub.stop()
-        status = attempts[-1].action if attempts else "FAILED"
-        self.log(
-            f"job {spec.job_id} (sim {sim_id}): {status} after {len(attempts)} attempt(s); "
-            f"record: {ledger or '-'}"
-        )
-        return JobResult(spec.job_id, sim_id, status, attempts, ledger)
+            attempts.append(a)
+            record.save_log(n, a)
+            record.doc["attempts"] = [_record(x) for x in attempts]
+            record.doc["status"] = a.action if a.action != RETRY else "RUNNABLE"
+            record.write()
+            if a.action != RETRY:
+                break
+        return attempts, False
 
     def wait_for_window(self, spec: JobSpec, attempt: int) -> bool:
         """Hold the attempt while the night window is closed (a disabled compute environment:

@@ -350,26 +350,11 @@ def compute_resources_request(cr):
     fargate = cr_type.startswith("FARGATE")
     out = {"type": cr_type, "maxvCpus": int(cr["max_vcpus"])}
     if not fargate:
-        out["minvCpus"] = int(cr.get("min_vcpus") or 0)
-        strategy = cr.get("allocation_strategy") or DEFAULT_ALLOCATION_STRATEGY[cr_type]
-        if strategy.startswith("SPOT_") and cr_type != "SPOT":
-            raise BatchInputError(f"allocation_strategy {strategy} needs compute_resources.type SPOT")
-        out["allocationStrategy"] = strategy
-        if not cr.get("instance_types"):
-            raise BatchInputError("compute_resources.instance_types is required for EC2 and SPOT")
-        out["instanceTypes"] = list(cr["instance_types"])
-        if not cr.get("instance_role"):
-            raise BatchInputError("compute_resources.instance_role is required for EC2 and SPOT")
-        out["instanceRole"] = cr["instance_role"]
-        if out["minvCpus"] < 0 or out["maxvCpus"] < out["minvCpus"]:
-            raise BatchInputError("need 0 <= min_vcpus <= max_vcpus")
+        out.update(_ec2_capacity(cr, cr_type, out["maxvCpus"]))
     elif out["maxvCpus"] < 0:
         raise BatchInputError("max_vcpus must not be negative")
     if cr.get("desired_vcpus") is not None:
-        desired = int(cr["desired_vcpus"])
-        if not out.get("minvCpus", 0) <= desired <= out["maxvCpus"]:
-            raise BatchInputError("need min_vcpus <= desired_vcpus <= max_vcpus")
-        out["desiredvCpus"] = desired
+        out["desiredvCpus"] = _desired_vcpus(cr["desired_vcpus"], out.get("minvCpus", 0), out["maxvCpus"])
     if not cr.get("subnets"):
         raise BatchInputError("compute_resources.subnets is required")
     out["subnets"] = list(cr["subnets"])
@@ -377,32 +362,64 @@ def compute_resources_request(cr):
         out["securityGroupIds"] = list(cr["security_group_ids"])
     lt = cr.get("launch_template")
     if lt:
-        if fargate:
-            raise BatchInputError("launch_template does not apply to Fargate")
-        if bool(lt.get("launch_template_id")) == bool(lt.get("launch_template_name")):
-            raise BatchInputError(
-                "launch_template needs exactly one of launch_template_id, launch_template_name"
-            )
-        api_lt = {"version": str(lt.get("version") or "$Default")}
-        if lt.get("launch_template_id"):
-            api_lt["launchTemplateId"] = lt["launch_template_id"]
-        else:
-            api_lt["launchTemplateName"] = lt["launch_template_name"]
-        out["launchTemplate"] = api_lt
+        out["launchTemplate"] = _launch_template_request(lt, fargate)
     if cr.get("ec2_configuration"):
         out["ec2Configuration"] = [strip_empty(snake_dict_to_camel_dict(c)) for c in cr["ec2_configuration"]]
     if cr.get("bid_percentage") is not None:
-        if cr_type != "SPOT":
-            raise BatchInputError("bid_percentage applies only to SPOT compute resources")
-        if not 0 <= int(cr["bid_percentage"]) <= 100:
-            raise BatchInputError("bid_percentage must be 0-100")
-        out["bidPercentage"] = int(cr["bid_percentage"])
+        out["bidPercentage"] = _bid_percentage(cr["bid_percentage"], cr_type)
     if cr.get("tags") is not None:
         out["tags"] = str_map(cr["tags"], "compute_resources.tags")
     for opt, key in (("ec2_key_pair", "ec2KeyPair"), ("placement_group", "placementGroup")):
         if cr.get(opt):
             out[key] = cr[opt]
     return out
+
+
+def _ec2_capacity(cr, cr_type, max_vcpus):
+    """The EC2/SPOT-only fields: vCPU floor, allocation strategy, instance types and role."""
+    out = {"minvCpus": int(cr.get("min_vcpus") or 0)}
+    strategy = cr.get("allocation_strategy") or DEFAULT_ALLOCATION_STRATEGY[cr_type]
+    if strategy.startswith("SPOT_") and cr_type != "SPOT":
+        raise BatchInputError(f"allocation_strategy {strategy} needs compute_resources.type SPOT")
+    out["allocationStrategy"] = strategy
+    if not cr.get("instance_types"):
+        raise BatchInputError("compute_resources.instance_types is required for EC2 and SPOT")
+    out["instanceTypes"] = list(cr["instance_types"])
+    if not cr.get("instance_role"):
+        raise BatchInputError("compute_resources.instance_role is required for EC2 and SPOT")
+    out["instanceRole"] = cr["instance_role"]
+    if out["minvCpus"] < 0 or max_vcpus < out["minvCpus"]:
+        raise BatchInputError("need 0 <= min_vcpus <= max_vcpus")
+    return out
+
+
+def _desired_vcpus(value, min_vcpus, max_vcpus):
+    desired = int(value)
+    if not min_vcpus <= desired <= max_vcpus:
+        raise BatchInputError("need min_vcpus <= desired_vcpus <= max_vcpus")
+    return desired
+
+
+def _launch_template_request(lt, fargate):
+    """Module launch_template -> API launchTemplate: exactly one of id or name, and a version."""
+    if fargate:
+        raise BatchInputError("launch_template does not apply to Fargate")
+    if bool(lt.get("launch_template_id")) == bool(lt.get("launch_template_name")):
+        raise BatchInputError("launch_template needs exactly one of launch_template_id, launch_template_name")
+    api_lt = {"version": str(lt.get("version") or "$Default")}
+    if lt.get("launch_template_id"):
+        api_lt["launchTemplateId"] = lt["launch_template_id"]
+    else:
+        api_lt["launchTemplateName"] = lt["launch_template_name"]
+    return api_lt
+
+
+def _bid_percentage(value, cr_type):
+    if cr_type != "SPOT":
+        raise BatchInputError("bid_percentage applies only to SPOT compute resources")
+    if not 0 <= int(value) <= 100:
+        raise BatchInputError("bid_percentage must be 0-100")
+    return int(value)
 
 
 def _cr_value(key, value, desired=None):

@@ -192,30 +192,7 @@ def _endpoints(cfg, problems):
     ):
         if value is None:
             problems.append(f"{setting}: must be true or false, got {cfg.get(setting)!r}")
-    services = cfg.get("network_interface_endpoint_services", MISSING)
-    if services is MISSING:
-        services = None
-    elif not is_str_list(services):
-        problems.append(
-            f"network_interface_endpoint_services: must be a list of service names, got {services!r}"
-        )
-        services = None
-    if services is not None:
-        allowed = ", ".join(sorted(INTERFACE_ENDPOINT_SERVICES))
-        for svc in services:
-            if svc in GATEWAY_ENDPOINT_SERVICES:
-                problems.append(
-                    f"network_interface_endpoint_services: {svc!r} is served by a free gateway "
-                    "endpoint, not an interface endpoint; remove it from the list"
-                )
-            elif svc not in INTERFACE_ENDPOINT_SERVICES:
-                problems.append(
-                    f"network_interface_endpoint_services: {svc!r} is not a supported service; "
-                    f"use names from: {allowed}"
-                )
-        dups = sorted({s for s in services if services.count(s) > 1})
-        if dups:
-            problems.append(f"network_interface_endpoint_services: {', '.join(dups)} listed more than once")
+    services = _endpoint_services(cfg, problems)
     if enabled is True and services is not None and not services:
         problems.append(
             "network_interface_endpoint_services: is empty while network_interface_endpoints_enabled "
@@ -236,3 +213,31 @@ def _endpoints(cfg, problems):
                     "instances need without a NAT gateway; add them "
                     "(or set network_nat_gateway_enabled: true)"
                 )
+
+
+def _endpoint_services(cfg, problems):
+    """``network_interface_endpoint_services`` checked name by name; None when unset or not a list."""
+    services = cfg.get("network_interface_endpoint_services", MISSING)
+    if services is MISSING:
+        return None
+    if not is_str_list(services):
+        problems.append(
+            f"network_interface_endpoint_services: must be a list of service names, got {services!r}"
+        )
+        return None
+    allowed = ", ".join(sorted(INTERFACE_ENDPOINT_SERVICES))
+    for svc in services:
+        if svc in GATEWAY_ENDPOINT_SERVICES:
+            problems.append(
+                f"network_interface_endpoint_services: {svc!r} is served by a free gateway "
+                "endpoint, not an interface endpoint; remove it from the list"
+            )
+        elif svc not in INTERFACE_ENDPOINT_SERVICES:
+            problems.append(
+                f"network_interface_endpoint_services: {svc!r} is not a supported service; "
+                f"use names from: {allowed}"
+            )
+    dups = sorted({s for s in services if services.count(s) > 1})
+    if dups:
+        problems.append(f"network_interface_endpoint_services: {', '.join(dups)} listed more than once")
+    return services

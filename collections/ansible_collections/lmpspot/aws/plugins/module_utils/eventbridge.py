@@ -94,7 +94,6 @@ class RuleManager:
             self.module.fail_json(msg=f"event_pattern is not valid JSON: {exc}")
         want_state = "ENABLED" if p["enabled"] else "DISABLED"
         want_target = self.desired_target(p)
-        result = {"changed": False}
         current = self.describe()
         cur_targets = self.targets() if current else []
         cur_tags = self.tags(current["Arn"]) if current else {}
@@ -102,52 +101,22 @@ class RuleManager:
         others = [t["Id"] for t in cur_targets if t["Id"] != p["target_id"]]
         cur_target = self.comparable_target(mine[0]) if mine else None
 
-        rule_differs = current is None or (
-            pattern_value(current.get("EventPattern") or "null") != pattern
-            or current.get("State") != want_state
-            or (current.get("Description") or "") != (p["description"] or "")
-        )
+        rule_differs = self._rule_differs(current, pattern, want_state)
         target_differs = cur_target != self.comparable_target(want_target)
         want_tags = str_values(p["tags"])
         to_set, to_remove = tag_changes(cur_tags, want_tags, p["purge_tags"])
         changed = rule_differs or target_differs or bool(others) or bool(to_set) or bool(to_remove)
-        result["changed"] = changed
+        result = {"changed": changed}
 
         after_rule, after_tags, after_target = current, cur_tags, mine[0] if mine else None
         if changed and not self.module.check_mode:
             if rule_differs:
-                kwargs = {
-                    "Name": p["name"],
-                    "EventBusName": p["event_bus_name"],
-                    "EventPattern": json.dumps(pattern, sort_keys=True),
-                    "State": want_state,
-                    "Description": p["description"] or "",
-                }
-                if current is None and p["tags"]:
-                    kwargs["Tags"] = [{"Key": k, "Value": str(v)} for k, v in p["tags"].items()]
-                self.client.put_rule(aws_retry=True, **kwargs)
-            if others:
-                self.client.remove_targets(
-                    Rule=p["name"], EventBusName=p["event_bus_name"], Ids=others, aws_retry=True
-                )
-            if target_differs:
-                res = self.client.put_targets(
-                    Rule=p["name"], EventBusName=p["event_bus_name"], Targets=[want_target], aws_retry=True
-                )
-                if res.get("FailedEntryCount"):
-                    self.module.fail_json(msg=f"PutTargets failed: {res.get('FailedEntries')}")
+                self._put_rule(current, pattern, want_state)
+            self._put_target(others, want_target if target_differs else None)
             after_rule = self.describe()
-            arn = after_rule["Arn"]
             if current is not None:
-                if to_remove:
-                    self.client.untag_resource(ResourceARN=arn, TagKeys=to_remove, aws_retry=True)
-                if to_set:
-                    self.client.tag_resource(
-                        ResourceARN=arn,
-                        Tags=[{"Key": k, "Value": v} for k, v in to_set.items()],
-                        aws_retry=True,
-                    )
-            after_tags = self.tags(arn)
+                self._retag(after_rule["Arn"], to_set, to_remove)
+            after_tags = self.tags(after_rule["Arn"])
             mine = [t for t in self.targets() if t["Id"] == p["target_id"]]
             after_target = mine[0] if mine else None
         elif changed:  # check mode: what apply would leave
@@ -171,6 +140,51 @@ class RuleManager:
         result["target"] = target_facts
         result["arn"] = rule_facts.get("arn")
         return result
+
+    def _rule_differs(self, current, pattern, want_state):
+        return current is None or (
+            pattern_value(current.get("EventPattern") or "null") != pattern
+            or current.get("State") != want_state
+            or (current.get("Description") or "") != (self.p["description"] or "")
+        )
+
+    def _put_rule(self, current, pattern, want_state):
+        """PutRule with the wanted pattern, state and description; tags only on create."""
+        p = self.p
+        kwargs = {
+            "Name": p["name"],
+            "EventBusName": p["event_bus_name"],
+            "EventPattern": json.dumps(pattern, sort_keys=True),
+            "State": want_state,
+            "Description": p["description"] or "",
+        }
+        if current is None and p["tags"]:
+            kwargs["Tags"] = [{"Key": k, "Value": str(v)} for k, v in p["tags"].items()]
+        self.client.put_rule(aws_retry=True, **kwargs)
+
+    def _put_target(self, others, want_target):
+        """Remove the targets that are not ours, then put ours when ``want_target`` is given."""
+        p = self.p
+        if others:
+            self.client.remove_targets(
+                Rule=p["name"], EventBusName=p["event_bus_name"], Ids=others, aws_retry=True
+            )
+        if want_target is not None:
+            res = self.client.put_targets(
+                Rule=p["name"], EventBusName=p["event_bus_name"], Targets=[want_target], aws_retry=True
+            )
+            if res.get("FailedEntryCount"):
+                self.module.fail_json(msg=f"PutTargets failed: {res.get('FailedEntries')}")
+
+    def _retag(self, arn, to_set, to_remove):
+        if to_remove:
+            self.client.untag_resource(ResourceARN=arn, TagKeys=to_remove, aws_retry=True)
+        if to_set:
+            self.client.tag_resource(
+                ResourceARN=arn,
+                Tags=[{"Key": k, "Value": v} for k, v in to_set.items()],
+                aws_retry=True,
+            )
 
     def absent(self):
         p = self.p

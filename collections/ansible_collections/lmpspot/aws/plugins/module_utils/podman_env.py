@@ -44,9 +44,7 @@ class PodmanEnvError(Exception):
 
 def _run(argv: list[str], env: dict | None = None, timeout: float = 60.0) -> tuple[int, str]:
     try:
-        proc = subprocess.run(  # noqa: S603
-            argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
-        )
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return 127, str(exc)
     return proc.returncode, (proc.stdout + proc.stderr)

@@ -345,6 +345,43 @@ class ComputeEnvironmentManager(BatchResource):
             self.wait_queue(queue["jobQueueArn"])
         return created
 
+    def describe_settled(self):
+        """The environment once no create, update or delete of it is in flight (None if gone)."""
+        current = self.describe()
+        if current is not None and current.get("status") in ("CREATING", "UPDATING"):
+            current = self.wait(batch.settled, "settling before changes")
+        if current is not None and current.get("status") == "DELETING":
+            self.wait(batch.gone, "finishing an earlier delete")
+            current = None
+        return current
+
+    def refuse_unsafe_replace(self, reasons, users, names):
+        """Fail unless replace=true, and when a job queue would be left without an environment."""
+        if not self.params["replace"]:
+            how = "disable, delete and re-create it"
+            if names:
+                how += f" (detaching it from job queues {', '.join(names)} meanwhile)"
+            self.module.fail_json(
+                msg=(
+                    f"compute environment {self.name} must be replaced to change"
+                    f" {', '.join(reasons)}, which AWS cannot update in place."
+                    f" Use replace=true to {how}, or a new name."
+                ),
+                replace_reasons=reasons,
+                job_queues=names,
+            )
+        sole = [q["jobQueueName"] for q in users if len(q.get("computeEnvironmentOrder", [])) < 2]
+        if sole:
+            self.module.fail_json(
+                msg=(
+                    f"cannot replace compute environment {self.name}: it is the only compute"
+                    f" environment of job queue(s) {', '.join(sole)}, which cannot be left"
+                    " empty. Add another compute environment to them or delete them first."
+                ),
+                replace_reasons=reasons,
+                job_queues=names,
+            )
+
     # -- entry points --------------------------------------------------------------------------
     def present(self):
         p = self.params
@@ -353,12 +390,7 @@ class ComputeEnvironmentManager(BatchResource):
             want = self.desired()
         except batch.BatchInputError as exc:
             self.module.fail_json(msg=str(exc))
-        current = self.describe()
-        if current is not None and current.get("status") in ("CREATING", "UPDATING"):
-            current = self.wait(batch.settled, "settling before changes")
-        if current is not None and current.get("status") == "DELETING":
-            self.wait(batch.gone, "finishing an earlier delete")
-            current = None
+        current = self.describe_settled()
         plan = batch.plan_compute_environment(want, current)
         after = current
         if plan["create"]:
@@ -369,30 +401,7 @@ class ComputeEnvironmentManager(BatchResource):
             result["replace_reasons"] = plan["replace"]
             users = self.users(current["computeEnvironmentArn"])
             names = [q["jobQueueName"] for q in users]
-            if not p["replace"]:
-                how = "disable, delete and re-create it"
-                if names:
-                    how += f" (detaching it from job queues {', '.join(names)} meanwhile)"
-                self.module.fail_json(
-                    msg=(
-                        f"compute environment {self.name} must be replaced to change"
-                        f" {', '.join(plan['replace'])}, which AWS cannot update in place."
-                        f" Use replace=true to {how}, or a new name."
-                    ),
-                    replace_reasons=plan["replace"],
-                    job_queues=names,
-                )
-            sole = [q["jobQueueName"] for q in users if len(q.get("computeEnvironmentOrder", [])) < 2]
-            if sole:
-                self.module.fail_json(
-                    msg=(
-                        f"cannot replace compute environment {self.name}: it is the only compute"
-                        f" environment of job queue(s) {', '.join(sole)}, which cannot be left"
-                        " empty. Add another compute environment to them or delete them first."
-                    ),
-                    replace_reasons=plan["replace"],
-                    job_queues=names,
-                )
+            self.refuse_unsafe_replace(plan["replace"], users, names)
             result.update(changed=True, replaced=True, detached_queues=names)
             if not self.module.check_mode:
                 after = self.replace(current, want, users)

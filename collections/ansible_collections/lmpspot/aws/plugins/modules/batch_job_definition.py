@@ -325,6 +325,33 @@ def deregister(module, client, revisions):
     return arns
 
 
+def register(module, client, request, latest):
+    """Register ``request`` as a new revision and return it (in check mode: what it would be)."""
+    p = module.params
+    if module.check_mode:
+        after = copy.deepcopy(request)
+        after["revision"] = (int(latest["revision"]) + 1) if latest else 1
+        after["tags"] = p["tags"] or {}
+        return after
+    kwargs = dict(request)
+    if p["tags"]:
+        kwargs["tags"] = p["tags"]
+    res = client.register_job_definition(aws_retry=True, **kwargs)
+    after = next(
+        (
+            r
+            for r in batch.job_definition_revisions(client, p["name"])
+            if r["jobDefinitionArn"] == res["jobDefinitionArn"]
+        ),
+        None,
+    )
+    if after is None:
+        module.fail_json(
+            msg=f"registered {res['jobDefinitionArn']} but cannot describe it",
+        )
+    return after
+
+
 def present(module, client):
     p = module.params
     try:
@@ -337,27 +364,7 @@ def present(module, client):
     after = latest
     if batch.job_definition_differs(request, latest):
         result.update(changed=True, registered=True)
-        if module.check_mode:
-            after = copy.deepcopy(request)
-            after["revision"] = (int(latest["revision"]) + 1) if latest else 1
-            after["tags"] = p["tags"] or {}
-        else:
-            kwargs = dict(request)
-            if p["tags"]:
-                kwargs["tags"] = p["tags"]
-            res = client.register_job_definition(aws_retry=True, **kwargs)
-            after = next(
-                (
-                    r
-                    for r in batch.job_definition_revisions(client, p["name"])
-                    if r["jobDefinitionArn"] == res["jobDefinitionArn"]
-                ),
-                None,
-            )
-            if after is None:
-                module.fail_json(
-                    msg=f"registered {res['jobDefinitionArn']} but cannot describe it",
-                )
+        after = register(module, client, request, latest)
     elif batch.apply_tags(
         client,
         latest["jobDefinitionArn"],

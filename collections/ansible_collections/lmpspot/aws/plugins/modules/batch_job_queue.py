@@ -207,20 +207,18 @@ class JobQueueManager(BatchResource):
             )
         return want
 
-    def present(self):
-        p = self.params
-        result = {"changed": False}
-        try:
-            want = self.desired()
-        except batch.BatchInputError as exc:
-            self.module.fail_json(msg=str(exc))
+    def describe_settled(self):
+        """The queue once no create, update or delete of it is in flight (None if gone)."""
         current = self.describe()
         if current is not None and current.get("status") in ("CREATING", "UPDATING"):
             current = self.wait(batch.settled, "settling before changes")
         if current is not None and current.get("status") in ("DELETING", "DELETED"):
             self.wait(batch.gone, "finishing an earlier delete")
             current = None
-        plan = batch.plan_job_queue(want, current)
+        return current
+
+    def review(self, plan):
+        """Fail on the plan's problems; warn of the fields the endpoint cannot store."""
         if plan["problems"]:
             self.module.fail_json(msg=f"job queue {self.name}: {'; '.join(plan['problems'])}")
         for field in plan["unsupported"]:
@@ -228,17 +226,31 @@ class JobQueueManager(BatchResource):
                 f"job queue {self.name}: the endpoint's DescribeJobQueues answer has no {field};"
                 " it does not store that field, so it is not compared (and not updated)"
             )
+
+    def create(self, want):
+        kwargs = dict(want)
+        if kwargs.get("jobStateTimeLimitActions") == []:
+            del kwargs["jobStateTimeLimitActions"]
+        if self.params["tags"]:
+            kwargs["tags"] = self.params["tags"]
+        self.client.create_job_queue(aws_retry=True, **kwargs)
+        return self.wait(batch.settled, "creating")
+
+    def present(self):
+        p = self.params
+        result = {"changed": False}
+        try:
+            want = self.desired()
+        except batch.BatchInputError as exc:
+            self.module.fail_json(msg=str(exc))
+        current = self.describe_settled()
+        plan = batch.plan_job_queue(want, current)
+        self.review(plan)
         after = current
         if plan["create"]:
             result["changed"] = True
             if not self.module.check_mode:
-                kwargs = dict(want)
-                if kwargs.get("jobStateTimeLimitActions") == []:
-                    del kwargs["jobStateTimeLimitActions"]
-                if p["tags"]:
-                    kwargs["tags"] = p["tags"]
-                self.client.create_job_queue(aws_retry=True, **kwargs)
-                after = self.wait(batch.settled, "creating")
+                after = self.create(want)
         else:
             if plan["update"]:
                 result["changed"] = True

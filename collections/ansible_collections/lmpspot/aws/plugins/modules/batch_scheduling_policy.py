@@ -115,40 +115,51 @@ def present(module, client):
     except batch.BatchInputError as exc:
         module.fail_json(msg=str(exc))
     current = batch.find_scheduling_policy(client, p["name"])
-    result = {"changed": False}
-    after = current
     if current is None:
-        result["changed"] = True
-        if module.check_mode:
-            after = {"name": p["name"], "fairsharePolicy": want, "tags": p["tags"] or {}}
-        else:
-            kwargs = {"name": p["name"], "fairsharePolicy": want}
-            if p["tags"]:
-                kwargs["tags"] = p["tags"]
-            arn = client.create_scheduling_policy(aws_retry=True, **kwargs)["arn"]
-            after = client.describe_scheduling_policies(arns=[arn], aws_retry=True)["schedulingPolicies"][0]
+        changed, after = True, create(module, client, want)
     else:
-        arn = current["arn"]
-        if batch.normalize_fairshare_policy(want) != batch.normalize_fairshare_policy(
-            current.get("fairsharePolicy")
-        ):
-            result["changed"] = True
-            if not module.check_mode:
-                client.update_scheduling_policy(arn=arn, fairsharePolicy=want, aws_retry=True)
-        if batch.apply_tags(client, arn, current.get("tags"), p["tags"], p["purge_tags"], module.check_mode):
-            result["changed"] = True
-        if result["changed"]:
-            if module.check_mode:
-                after = dict(current, fairsharePolicy=want)
-                if p["tags"] is not None:
-                    after["tags"] = tags_after(current.get("tags"), p["tags"], p["purge_tags"])
-            else:
-                after = batch.find_scheduling_policy(client, p["name"])
+        changed, after = update(module, client, current, want)
+    result = {"changed": changed}
     if module._diff:
         result["diff"] = {"before": facts(current), "after": facts(after)}
     result["scheduling_policy"] = facts(after)
     result["arn"] = (after or {}).get("arn")
     return result
+
+
+def create(module, client, want):
+    """Create the policy; return it (in check mode: what it would be)."""
+    p = module.params
+    if module.check_mode:
+        return {"name": p["name"], "fairsharePolicy": want, "tags": p["tags"] or {}}
+    kwargs = {"name": p["name"], "fairsharePolicy": want}
+    if p["tags"]:
+        kwargs["tags"] = p["tags"]
+    arn = client.create_scheduling_policy(aws_retry=True, **kwargs)["arn"]
+    return client.describe_scheduling_policies(arns=[arn], aws_retry=True)["schedulingPolicies"][0]
+
+
+def update(module, client, current, want):
+    """Bring the fairshare policy and tags of ``current`` to the wanted ones: (changed, policy after)."""
+    p = module.params
+    arn = current["arn"]
+    changed = False
+    if batch.normalize_fairshare_policy(want) != batch.normalize_fairshare_policy(
+        current.get("fairsharePolicy")
+    ):
+        changed = True
+        if not module.check_mode:
+            client.update_scheduling_policy(arn=arn, fairsharePolicy=want, aws_retry=True)
+    if batch.apply_tags(client, arn, current.get("tags"), p["tags"], p["purge_tags"], module.check_mode):
+        changed = True
+    if not changed:
+        return False, current
+    if module.check_mode:
+        after = dict(current, fairsharePolicy=want)
+        if p["tags"] is not None:
+            after["tags"] = tags_after(current.get("tags"), p["tags"], p["purge_tags"])
+        return True, after
+    return True, batch.find_scheduling_policy(client, p["name"])
 
 
 def absent(module, client):

@@ -211,6 +211,15 @@ def note_facts(key, subscribers):
     return out
 
 
+def subscriber_changes(want_notes, have_notes):
+    """key -> (subscribers to add, subscribers to remove) for kept notifications whose differ."""
+    sub_changes = {}
+    for key, subs in want_notes.items():
+        if key in have_notes and have_notes[key] is not None and have_notes[key] != subs:
+            sub_changes[key] = (subs - have_notes[key], have_notes[key] - subs)
+    return sub_changes
+
+
 class BudgetManager:
     def __init__(self, module):
         self.module = module
@@ -277,19 +286,11 @@ class BudgetManager:
         want_notes = self.wanted()
         current = self.describe()
         have_budget = budget_facts(current)
-        have_notes = {}
-        if current is not None:
-            for key in self.notifications():
-                have_notes[key] = (
-                    self.subscribers(key) if p["compare_subscribers"] and key in want_notes else None
-                )
+        have_notes = self.have_notifications(current, want_notes)
         budget_differs = have_budget != want_budget
         to_create = [k for k in want_notes if k not in have_notes]
         to_delete = [k for k in have_notes if k not in want_notes] if p["purge_notifications"] else []
-        sub_changes = {}
-        for key, subs in want_notes.items():
-            if key in have_notes and have_notes[key] is not None and have_notes[key] != subs:
-                sub_changes[key] = (subs - have_notes[key], have_notes[key] - subs)
+        sub_changes = subscriber_changes(want_notes, have_notes)
         changed = budget_differs or bool(to_create or to_delete or sub_changes)
 
         if changed and not self.module.check_mode:
@@ -315,30 +316,7 @@ class BudgetManager:
                     if current.get("CostTypes"):
                         api_budget["CostTypes"] = current["CostTypes"]
                     self.client.update_budget(aws_retry=True, AccountId=self.account, NewBudget=api_budget)
-                for key in to_delete:
-                    self.client.delete_notification(aws_retry=True, Notification=note_api(key), **self.base)
-                for key in to_create:
-                    self.client.create_notification(
-                        aws_retry=True,
-                        Notification=note_api(key),
-                        Subscribers=self.api_subs(want_notes[key]),
-                        **self.base,
-                    )
-                for key, (add, remove) in sub_changes.items():
-                    for t, a in sorted(add):
-                        self.client.create_subscriber(
-                            aws_retry=True,
-                            Notification=note_api(key),
-                            Subscriber={"SubscriptionType": t, "Address": a},
-                            **self.base,
-                        )
-                    for t, a in sorted(remove):
-                        self.client.delete_subscriber(
-                            aws_retry=True,
-                            Notification=note_api(key),
-                            Subscriber={"SubscriptionType": t, "Address": a},
-                            **self.base,
-                        )
+                self.update_notifications(to_delete, {k: want_notes[k] for k in to_create}, sub_changes)
         after_notes = {k: v for k, v in have_notes.items() if k not in to_delete}
         after_notes.update({k: want_notes[k] for k in to_create})
         after_notes.update({k: want_notes[k] for k in sub_changes})
@@ -356,6 +334,43 @@ class BudgetManager:
                 "after": {"budget": want_budget, "notifications": result["notifications"]},
             }
         return result
+
+    def have_notifications(self, current, want_notes):
+        """The budget's notifications: key -> subscribers (None where they are not compared)."""
+        have_notes = {}
+        if current is not None:
+            for key in self.notifications():
+                have_notes[key] = (
+                    self.subscribers(key) if self.p["compare_subscribers"] and key in want_notes else None
+                )
+        return have_notes
+
+    def update_notifications(self, to_delete, to_create, sub_changes):
+        """Delete, then create notifications, then add and remove subscribers of kept ones."""
+        for key in to_delete:
+            self.client.delete_notification(aws_retry=True, Notification=note_api(key), **self.base)
+        for key, subs in to_create.items():
+            self.client.create_notification(
+                aws_retry=True,
+                Notification=note_api(key),
+                Subscribers=self.api_subs(subs),
+                **self.base,
+            )
+        for key, (add, remove) in sub_changes.items():
+            for t, a in sorted(add):
+                self.client.create_subscriber(
+                    aws_retry=True,
+                    Notification=note_api(key),
+                    Subscriber={"SubscriptionType": t, "Address": a},
+                    **self.base,
+                )
+            for t, a in sorted(remove):
+                self.client.delete_subscriber(
+                    aws_retry=True,
+                    Notification=note_api(key),
+                    Subscriber={"SubscriptionType": t, "Address": a},
+                    **self.base,
+                )
 
     @staticmethod
     def api_subs(subs):

@@ -130,7 +130,7 @@ _LOOPBACK = ("127.", "localhost", "[::1]")
 
 def _get(url, accept=None):
     req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (loopback http only, checked)
+    with urllib.request.urlopen(req, timeout=30) as resp:  # loopback http only, checked
         return json.loads(resp.read()), resp.headers
 
 
@@ -210,6 +210,21 @@ def main():
     )
     p = module.params
     repo = p["repository_name"]
+    own_images = check_sources(module)
+    client = module.client("ecr", retry_decorator=AWSRetry.jittered_backoff())
+    policy = p["policy"] if p["policy"] is not None else read_policy(module, client, repo)
+    images = list_images(module, client, repo)
+    gone, method = expiring_images(module, client, policy, images, own_images)
+    gone_digests = {g["digest"] for g in gone}
+    kept = sorted(t for i in images if i.get("digest") not in gone_digests for t in i.get("tags") or [])
+    module.exit_json(
+        changed=False, method=method, images_total=len(images), expiring=gone, kept=kept, policy=policy
+    )
+
+
+def check_sources(module):
+    """Refuse a registry off loopback and method=aws with own images; True when images are given."""
+    p = module.params
     if p["registry_url"] and not urllib.parse.urlsplit(p["registry_url"]).netloc.startswith(_LOOPBACK):
         module.fail_json(msg=f"registry_url {p['registry_url']} must be on loopback (the local registry)")
     own_images = p["registry_url"] or p["images"] is not None
@@ -217,44 +232,47 @@ def main():
         module.fail_json(
             msg="method=aws evaluates ECR's own images: drop registry_url/images, or use method=computed"
         )
-    client = module.client("ecr", retry_decorator=AWSRetry.jittered_backoff())
-    policy = p["policy"]
-    if policy is None:
-        try:
-            text = client.get_lifecycle_policy(aws_retry=True, repositoryName=repo)["lifecyclePolicyText"]
-        except is_boto3_error_code("LifecyclePolicyNotFoundException"):
-            module.exit_json(
-                changed=False, method="computed", images_total=0, expiring=[], kept=[], policy={}
-            )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg=f"Could not read the lifecycle policy of ECR repository {repo}")
-        policy = json.loads(text)
+    return own_images
+
+
+def read_policy(module, client, repo):
+    """The repository's lifecycle policy; without one the module exits with nothing expiring."""
+    try:
+        text = client.get_lifecycle_policy(aws_retry=True, repositoryName=repo)["lifecyclePolicyText"]
+    except is_boto3_error_code("LifecyclePolicyNotFoundException"):
+        module.exit_json(changed=False, method="computed", images_total=0, expiring=[], kept=[], policy={})
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg=f"Could not read the lifecycle policy of ECR repository {repo}")
+    return json.loads(text)
+
+
+def list_images(module, client, repo):
+    """The images to evaluate: the local registry's, the ones given, or ECR's."""
+    p = module.params
     if p["registry_url"]:
         try:
-            images = registry_images(p["registry_url"], repo)
+            return registry_images(p["registry_url"], repo)
         except OSError as e:
             module.fail_json(msg=f"Could not list {repo} in the registry {p['registry_url']}: {e}")
-    elif p["images"] is not None:
-        images = p["images"]
-    else:
-        images = ecr_images(module, client, repo)
-    gone, method = None, "computed"
+    if p["images"] is not None:
+        return p["images"]
+    return ecr_images(module, client, repo)
+
+
+def expiring_images(module, client, policy, images, own_images):
+    """(images the policy expires, method): ECR's own preview where asked and possible, else computed."""
+    p = module.params
+    repo = p["repository_name"]
     if not own_images and p["method"] in ("auto", "aws"):
         try:
-            gone, method = aws_preview(client, repo, policy, p["preview_timeout"]), "aws"
+            return aws_preview(client, repo, policy, p["preview_timeout"]), "aws"
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, TimeoutError) as e:
             if p["method"] == "aws":
-                module.fail_json(msg=f"ECR lifecycle policy preview failed: {e}")
-    if gone is None:
-        try:
-            gone = expiring(policy, images, p["now"])
-        except (LifecyclePolicyError, KeyError, ValueError) as e:
-            module.fail_json(msg=f"Cannot evaluate the lifecycle policy of {repo}: {e}")
-    gone_digests = {g["digest"] for g in gone}
-    kept = sorted(t for i in images if i.get("digest") not in gone_digests for t in i.get("tags") or [])
-    module.exit_json(
-        changed=False, method=method, images_total=len(images), expiring=gone, kept=kept, policy=policy
-    )
+                module.fail_json(msg=f"ECR lifecycle preview failed: {e}")
+    try:
+        return expiring(policy, images, p["now"]), "computed"
+    except (LifecyclePolicyError, KeyError, ValueError) as e:
+        module.fail_json(msg=f"Cannot evaluate the lifecycle policy of {repo}: {e}")
 
 
 if __name__ == "__main__":

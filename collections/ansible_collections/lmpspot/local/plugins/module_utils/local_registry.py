@@ -139,7 +139,7 @@ def start(
     os.makedirs(data_dir, exist_ok=True)
     _write_if_changed(config_file, text)
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [binary, "serve", config_file],
             stdout=log,
             stderr=subprocess.STDOUT,
