@@ -166,7 +166,7 @@ def test_pointer_conditional_commit(aws, tmp_path: Path):
     def commit(m):
         try:
             store_for(aws.client("s3")).commit_latest(m, verify=False, max_attempts=30)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=commit, args=(m,)) for m in mans]

@@ -53,7 +53,7 @@ class FakeS3:
     def head_object(self, **kw):
         return {"ContentLength": len(self.data)}
 
-    def get_object(self, Range: str, **kw):  # noqa: N803 (boto3's name)
+    def get_object(self, Range: str, **kw):
         time.sleep(random.uniform(0, self.delay))  # noqa: S311
         lo, hi = (int(x) for x in Range.removeprefix("bytes=").split("-"))
         return {"Body": io.BytesIO(self.data[lo : hi + 1])}
