@@ -38,6 +38,8 @@ from cryptography.x509.oid import NameOID
 # (that would need a Docker engine); lmpspot's local executor runs them instead.
 DEFAULT_CONFIG = {"batch": {"use_docker": False}}
 LOOPBACK_PREFIXES = ("127.", "localhost", "::1")
+# moto's application behind a keep-alive server (local/src/lmpspot_local/moto_server.py).
+KEEPALIVE_SERVER = "lmpspot_local.moto_server"
 
 
 class LocalAwsError(Exception):
@@ -198,8 +200,21 @@ def _alive(pid: int) -> bool:
 
 
 def find_moto_server(python: str | None = None) -> list[str]:
-    """The argv prefix that runs moto's server: the venv's script, else ``python -m moto.server``."""
+    """The argv prefix that runs the local AWS's server.
+
+    ``python -m lmpspot_local.moto_server`` where that interpreter has it (the development
+    venv installs ``local/``): moto's application on a server that keeps connections open,
+    as S3 does.  Else moto's own server (it closes the connection after every response):
+    the venv's ``moto_server`` script, else ``python -m moto.server``.
+    """
     python = python or sys.executable
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({KEEPALIVE_SERVER!r}) is None)"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        if (
+            subprocess.run([python, "-c", probe], capture_output=True, timeout=30, check=False).returncode
+            == 0
+        ):
+            return [python, "-m", KEEPALIVE_SERVER]
     candidate = os.path.join(os.path.dirname(python), "moto_server")
     if os.access(candidate, os.X_OK):
         return [candidate]
