@@ -11,6 +11,10 @@ results bucket's policy denies every request that is not over TLS, exactly as in
 account, and that policy must hold in local mode too.  Clients trust the CA through
 ``AWS_CA_BUNDLE`` (botocore) or an explicit ``cafile``.  Generating the CA needs the
 ``cryptography`` package, which moto itself depends on.
+
+The server is moto's application behind ``lmpspot_local.moto_server``, which keeps
+connections open between requests as S3 does (moto's own server closes each one, so
+every request would pay a new TLS handshake); see :func:`find_moto_server`.
 """
 
 from __future__ import annotations
