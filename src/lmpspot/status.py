@@ -358,8 +358,9 @@ def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _apply_s3(js: JobStatus, s3: Any, cfg: Settings, now: float) -> None:
-    st = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{js.sim_id}/{STATUS_NAME}")
+def _apply_s3(js: JobStatus, st: Mapping[str, Any] | None, s3: Any, cfg: Settings, now: float) -> None:
+    """Progress from the runner's ``status.json`` (``st``, read once per simulation by the
+    caller) and the checkpoint from ``latest.json``."""
     if st:
         js.step = st.get("step")
         js.total_steps = st.get("total_steps")
@@ -475,11 +476,13 @@ def gather(
             if cfg.local
             else None
         )
-        _apply_job(js, job, doc, cfg, s3, resolver)
+        # status.json: read once, for the local state (below) and for progress.
+        st = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}")
+        _apply_job(js, job, doc, cfg, st, resolver)
         if not job and doc is None and js.source != "s3":
             return None
         _apply_history(js, s3, cfg, doc, None if names is None else names.get(sid, []))
-        _apply_s3(js, s3, cfg, now)
+        _apply_s3(js, st, s3, cfg, now)
         _finish(js, cfg, now, price_fn)
         return js
 
@@ -525,11 +528,12 @@ def _apply_job(
     job: dict[str, Any],
     doc: dict[str, Any] | None,
     cfg: Settings,
-    s3: Any,
+    st: Mapping[str, Any] | None,
     resolver: InstanceResolver | None,
 ) -> None:
-    """State and attempts: from the local executor's ledger, the Batch job, or (neither) S3."""
-    sid, queue = js.sim_id, js.queue
+    """State and attempts: from the local executor's ledger, the Batch job, or (neither) S3.
+    ``st``: the simulation's ``status.json`` (None: none)."""
+    queue = js.queue
     if doc is not None and doc.get("executor") == "local":
         js.source = "local"
         js.state = str(doc.get("status", "UNKNOWN"))
@@ -540,7 +544,7 @@ def _apply_job(
         js.notes.append("local mode: the local executor's ledger is the record (moto's job status is not)")
     elif job and cfg.local:
         js.source = "local"
-        running = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}") is not None
+        running = st is not None
         js.state = "RUNNING" if running else "SUBMITTED"
         js.attempt = 1 if running else 0
         js.notes.append(

@@ -50,7 +50,7 @@ def test_status_at_scale(aws, monkeypatch, tmp_path):
         monkeypatch.setenv(k, v)
     make_bucket(aws, BUCKET)
     s3 = aws.client("s3")
-    rows, seeded = [], 0
+    rows, seeded, load_before = [], 0, loadavg()
     for size in SIZES:
         t0 = time.monotonic()
         seed(s3, BUCKET, size - seeded, tmp_path / f"seed-{size}", start=seeded)
@@ -83,8 +83,8 @@ def test_status_at_scale(aws, monkeypatch, tmp_path):
         "The default reads 32 simulations at once, lists the checkpoint prefix once for all and\n"
         "reads small objects through the ETag cache (`lmpspot.s3cache`): *cold* is its first\n"
         "run (empty cache), *warm* the next one with nothing changed. Median of "
-        f"{ROUNDS} alternating runs ({BIG:,}+ simulations: one run each); load average before: "
-        f"{loadavg()}.\n\n"
+        f"{ROUNDS} alternating runs ({BIG:,}+ simulations: one run each); load average (1, 5, 15 min)\n"
+        f"before: {load_before}, after: {loadavg()}.\n\n"
         + table(
             [
                 "simulations",
@@ -99,10 +99,11 @@ def test_status_at_scale(aws, monkeypatch, tmp_path):
             rows,
         )  # fmt: skip
         + "\n\nThe moto server is one Python process sharing this machine's cores with the\n"
-        "client, and its server (werkzeug) closes the connection after every response, so each\n"
-        "request here pays a TLS handshake that S3, which keeps connections open, does not.\n"
-        "Local mode also asks for each simulation's local-executor ledger (a 404 here); against\n"
-        "AWS that request is not sent, so a warm run sends one GetObject per simulation\n"
-        "(`status.json`, answered 304 when unchanged)."
+        "client. It keeps connections open, as S3 does (`lmpspot_local.moto_server`), so the\n"
+        "32 threads pay 32 TLS handshakes, not one per request.\n"
+        "A cold run reads each simulation's attempt records (2-3), `latest.json` and\n"
+        "`status.json` once. Local mode also asks for each simulation's local-executor ledger\n"
+        "(a 404 here); against AWS that request is not sent, so a warm run sends one GetObject\n"
+        "per simulation (`status.json`, answered 304 when unchanged)."
     )
     record("status", "Status over a sweep (10 / 100 / 1,000 simulations)", body)

@@ -10,6 +10,8 @@ executor's view of its current job (log URL, decision) to the runner's records.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -44,6 +46,27 @@ def record(s3, sim_id: str, **kw) -> AttemptRecord:
     rec = AttemptRecord([S3Backend(s3, BUCKET, f"checkpoints/{sim_id}/")], sim_id, host="test", **kw)
     assert rec.flush()
     return rec
+
+
+def submit(aws, sim_id: str) -> str:
+    """A job for ``sim_id`` in a fresh queue of the local AWS, as submit sends it."""
+    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-history-ce", role_name="lmpspot-test-history")
+    batch = aws.client("batch")
+    batch.register_job_definition(
+        jobDefinitionName="lmpspot-test-history-jd",
+        type="container",
+        containerProperties={
+            "image": "x",
+            "command": ["run"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )
+    return batch.submit_job(
+        jobName=f"lmpspot-{sim_id}",
+        jobQueue=QUEUE,
+        jobDefinition="lmpspot-test-history-jd",
+        parameters={"sim_id": sim_id, "input": "/work/input/in.lj"},
+    )["jobId"]
 
 
 @pytest.fixture
@@ -91,23 +114,8 @@ def test_history_outlives_batch_jobs(aws, s3):
 def test_local_mode_joins_the_executors_view(aws, s3):
     """The local executor's record of the current job (what DescribeJobs would say) adds
     its log URL and decision; an attempt the runner never recorded is still listed."""
-    unmanaged_queue(aws, QUEUE, ce_name="lmpspot-test-history-ce", role_name="lmpspot-test-history")
     batch = aws.client("batch")
-    batch.register_job_definition(
-        jobDefinitionName="lmpspot-test-history-jd",
-        type="container",
-        containerProperties={
-            "image": "x",
-            "command": ["run"],
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
-        },
-    )
-    job_id = batch.submit_job(
-        jobName="lmpspot-lj-2",
-        jobQueue=QUEUE,
-        jobDefinition="lmpspot-test-history-jd",
-        parameters={"sim_id": "lj-2", "input": "/work/input/in.lj"},
-    )["jobId"]
+    job_id = submit(aws, "lj-2")
     rec = record(s3, "lj-2", batch_job_id=job_id, batch_attempt=2, lifecycle="local")
     assert rec.stop(0, "finished")
     log_url = f"s3://{BUCKET}/results/lj-2/logs/attempt-2.log"
@@ -154,3 +162,29 @@ def test_local_mode_joins_the_executors_view(aws, s3):
         "finished",
     )
     assert js.ledger["attempts"][1]["capacity"] == "local"
+
+
+def test_a_local_job_without_a_ledger_reads_each_object_once(aws, s3):
+    """A local-mode job the executor has not finished an attempt of is RUNNING once its
+    runner wrote ``status.json``; that file is read once, for the state and the progress."""
+    submit(aws, "lj-3")
+    status = {"step": 500, "total_steps": 1000, "progress_percent": 50.0}
+    s3.put_object(Bucket=BUCKET, Key="results/lj-3/status.json", Body=json.dumps(status).encode())
+    asked: Counter[str] = Counter()
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(s3, name)
+
+        def get_object(self, **kw):
+            asked[kw["Key"]] += 1
+            return s3.get_object(**kw)
+
+    cfg = Settings(bucket=BUCKET, region="us-east-2", queues=[QUEUE], sim_ids=["lj-3"], local=True)
+    (js,) = gather(cfg, s3=Counting(), batch=aws.client("batch"), price_fn=prices)
+    assert (js.source, js.state, js.attempt, js.step, js.percent) == ("local", "RUNNING", 1, 500, 50.0)
+    assert asked == {
+        "results/lj-3/attempts.json": 1,  # the local executor's ledger: none yet
+        "results/lj-3/status.json": 1,
+        "checkpoints/lj-3/latest.json": 1,
+    }

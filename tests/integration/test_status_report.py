@@ -233,7 +233,10 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
         )
         assert (row["attempt"], row["interruptions"]) == (2, 1)
         assert 0 < row["percent"] < 100 and 0 < row["step"] < row["total_steps"] == 34000
-        assert row["checkpoint_age_seconds"] is not None and row["checkpoint_step"] >= 2000
+        # The checkpoint shown is the one attempt 1 took on the notice (where attempt 2 resumes);
+        # its step depends on how fast the run went, not on a stage boundary.
+        noticed = int(re.search(r"checkpointed at step (\d+)", "\n".join(a1.output)).group(1))
+        assert row["checkpoint_age_seconds"] is not None and row["checkpoint_step"] == noticed > 0
 
         imds.reset()  # a retried attempt runs on a new instance
         a2 = run_attempt(aws, script, sim, job_id, 2, tmp_path / "node2", imds)

@@ -6,6 +6,8 @@
 * :mod:`lmpspot_local.fallback`: the Spot -> On-Demand fallback (EventBridge rule + state
   machine) played locally.
 * :mod:`lmpspot_local.imds_stub`: an EC2 instance-metadata (IMDSv2) server.
+* :mod:`lmpspot_local.moto_server`: the local AWS's server: moto's application on a server
+  that keeps connections open, as S3 does.
 
 Never installed into the container image and never imported by :mod:`lmpspot`.
 """

@@ -11,6 +11,10 @@ results bucket's policy denies every request that is not over TLS, exactly as in
 account, and that policy must hold in local mode too.  Clients trust the CA through
 ``AWS_CA_BUNDLE`` (botocore) or an explicit ``cafile``.  Generating the CA needs the
 ``cryptography`` package, which moto itself depends on.
+
+The server is moto's application behind ``lmpspot_local.moto_server``, which keeps
+connections open between requests as S3 does (moto's own server closes each one, so
+every request would pay a new TLS handshake); see :func:`find_moto_server`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from cryptography.x509.oid import NameOID
 # (that would need a Docker engine); lmpspot's local executor runs them instead.
 DEFAULT_CONFIG = {"batch": {"use_docker": False}}
 LOOPBACK_PREFIXES = ("127.", "localhost", "::1")
+# moto's application behind a keep-alive server (local/src/lmpspot_local/moto_server.py).
+KEEPALIVE_SERVER = "lmpspot_local.moto_server"
 
 
 class LocalAwsError(Exception):
@@ -198,8 +204,21 @@ def _alive(pid: int) -> bool:
 
 
 def find_moto_server(python: str | None = None) -> list[str]:
-    """The argv prefix that runs moto's server: the venv's script, else ``python -m moto.server``."""
+    """The argv prefix that runs the local AWS's server.
+
+    ``python -m lmpspot_local.moto_server`` where that interpreter has it (the development
+    venv installs ``local/``): moto's application on a server that keeps connections open,
+    as S3 does.  Else moto's own server (it closes the connection after every response):
+    the venv's ``moto_server`` script, else ``python -m moto.server``.
+    """
     python = python or sys.executable
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({KEEPALIVE_SERVER!r}) is None)"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        if (
+            subprocess.run([python, "-c", probe], capture_output=True, timeout=30, check=False).returncode
+            == 0
+        ):
+            return [python, "-m", KEEPALIVE_SERVER]
     candidate = os.path.join(os.path.dirname(python), "moto_server")
     if os.access(candidate, os.X_OK):
         return [candidate]
