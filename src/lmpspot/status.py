@@ -125,7 +125,7 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """An object's JSON, or None when it does not exist (or is not JSON)."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:  # noqa: BLE001 (NoSuchKey, or a bare 404)
+    except Exception as exc:
         if "NoSuchKey" in str(exc) or "404" in str(exc) or "Not Found" in str(exc):
             return None
         raise
@@ -267,7 +267,7 @@ class InstanceResolver:
                     envs = self.batch.describe_compute_environments(computeEnvironments=arns).get(
                         "computeEnvironments", []
                     )
-            except Exception as exc:  # noqa: BLE001 (status is best effort per job)
+            except Exception as exc:
                 self.log(f"queue {queue}: {exc}")
             self._queues[queue] = envs
         return self._queues[queue]
@@ -299,7 +299,7 @@ class InstanceResolver:
                 ci = self.ecs.describe_container_instances(
                     cluster=cluster, containerInstances=[container_instance_arn]
                 ).get("containerInstances", [])
-            except Exception:  # noqa: BLE001,S112 (not this cluster's)
+            except Exception:  # noqa: S112 (not this cluster's)
                 continue
             if not ci:
                 continue
@@ -508,7 +508,7 @@ def _jobs_by_sim(cfg: Settings, batch: Any, log: LogFn) -> dict[str, tuple[dict[
     for q in cfg.queues:
         try:
             described = describe_jobs(batch, list_queue_jobs(batch, q))
-        except Exception as exc:  # noqa: BLE001 (a queue that does not exist: say so, go on)
+        except Exception as exc:
             log(f"queue {q}: {exc}")
             continue
         for job in described:

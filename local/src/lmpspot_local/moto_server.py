@@ -134,7 +134,7 @@ class KeepAliveHandler(MotoRequestHandler):
         except (TimeoutError, ConnectionError):
             self.close_connection = True
             return
-        except Exception:  # noqa: BLE001 (an application error: answer 500, as werkzeug does)
+        except Exception:
             self.server.log("error", f"Error on request:\n{traceback.format_exc()}")
             if response.status_sent:
                 self.close_connection = True

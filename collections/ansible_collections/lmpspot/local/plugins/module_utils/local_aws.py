@@ -278,7 +278,7 @@ def start(
         paths = tls_paths(tls_dir)
         argv += ["--ssl-cert", paths["server_cert"], "--ssl-key", paths["server_key"]]
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,
