@@ -8,9 +8,9 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import RESERVED_TAGS
 
 # Tag keys lmpspot relies on to find its own resources (audit, teardown, inventory).
-RESERVED_TAGS = ("Project", "Environment", "ManagedBy")
 _NAME_PART = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 

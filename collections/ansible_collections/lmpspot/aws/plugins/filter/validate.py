@@ -34,9 +34,8 @@ from ansible_collections.lmpspot.aws.plugins.module_utils.config_schedule import
     SCHEDULE_PREFIXES,
     window_problems,
 )
+from ansible_collections.lmpspot.aws.plugins.module_utils.tags import RESERVED_TAGS
 
-# Tag keys lmpspot relies on to find its own resources (kept in step with naming.RESERVED_TAGS).
-RESERVED_TAGS = ("Project", "Environment", "ManagedBy")
 MAX_TAGS_PER_RESOURCE = 50
 
 # Resource names are "<project>-<environment>-<suffix>"; the tightest AWS limit among

@@ -11,6 +11,10 @@ key -> value dicts; those whose API takes strings only pass them through
 
 from __future__ import annotations
 
+# The tag keys lmpspot finds its own resources by: set on every resource, never taken from
+# lmpspot_extra_tags (the naming filter and the preflight filter both read this).
+RESERVED_TAGS = ("Project", "Environment", "ManagedBy")
+
 
 def str_values(tags):
     """``tags`` with every value as text (None stays None: tags not managed)."""
