@@ -17,30 +17,6 @@ description:
 version_added: 0.1.0
 author: lmpspot developers
 options:
-  name:
-    description: Name of the rule.
-    type: str
-    required: true
-  state:
-    description: Whether the rule should exist.
-    type: str
-    choices: [present, absent]
-    default: present
-  event_bus_name:
-    description: Event bus of the rule.
-    type: str
-    default: default
-  description:
-    description: Description of the rule.
-    type: str
-    default: ""
-  event_pattern:
-    description: Event pattern (a mapping, or its JSON text). Required when O(state=present).
-    type: json
-  enabled:
-    description: Whether the rule is C(ENABLED).
-    type: bool
-    default: true
   target_id:
     description: Id of the target on the rule.
     type: str
@@ -55,6 +31,7 @@ options:
     description: JSON path of the part of the event to pass; omit to pass the whole event.
     type: str
 extends_documentation_fragment:
+  - lmpspot.aws.eventbridge_rule
   - lmpspot.aws.tags
   - amazon.aws.common.modules
   - amazon.aws.region.modules
