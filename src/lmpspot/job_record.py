@@ -16,13 +16,13 @@ from typing import Any
 ATTEMPTS_NAME = "attempts.json"
 
 
-def ledger_key(results_prefix: str, sim_id: str, array_index: int | None = None) -> str:
+def job_record_key(results_prefix: str, sim_id: str, array_index: int | None = None) -> str:
     prefix = results_prefix if results_prefix.endswith("/") else results_prefix + "/"
     sub = f"array-{array_index}/" if array_index is not None else ""
     return f"{prefix}{sim_id}/{sub}{ATTEMPTS_NAME}"
 
 
-def read_ledger(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+def read_job_record(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:

@@ -14,12 +14,12 @@ How a simulation's state is decided (the most cautious answer wins):
   role's naming, kept by the On-Demand fallback), and every active job of any name whose
   ``sim_id`` parameter is the simulation's.  One of them
   SUBMITTED/PENDING/RUNNABLE/STARTING/RUNNING -> *running*.
-* The attempts ledger ``s3://<bucket>/<results prefix><sim_id>/attempts.json`` (written by
+* The job record ``s3://<bucket>/<results prefix><sim_id>/attempts.json`` (written by
   the local executor when it takes a job and after every attempt): SUCCEEDED/FAILED ->
   *finished*; anything else (RUNNING, RUNNABLE) -> *running*.
-* No ledger and only terminal Batch jobs -> *finished*, except with ``local_executor``:
+* No job record and only terminal Batch jobs -> *finished*, except with ``local_executor``:
   the local AWS marks every job SUCCEEDED at submission while the local executor runs it,
-  so there the ledger alone can say *finished*.
+  so there the job record alone can say *finished*.
 * Nothing known about the job -> *unknown*; kept, like a running one.
 
 Running and unknown simulations are never touched.  ``dry_run`` reports what would be
@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lmpspot import backoff
-from lmpspot.job_record import ledger_key, read_ledger
+from lmpspot.job_record import job_record_key, read_job_record
 from lmpspot.s3store import DEFAULT_PREFIX, S3Store
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
@@ -128,17 +128,17 @@ def sim_state(
     active = sorted({s for s in statuses if s in ACTIVE})
     if active:
         return RUNNING, f"Batch job(s) {', '.join(active)}"
-    ledger = read_ledger(s3, bucket, ledger_key(results_prefix, sim_id))
-    if ledger is not None:
-        status = str(ledger.get("status", ""))
+    record = read_job_record(s3, bucket, job_record_key(results_prefix, sim_id))
+    if record is not None:
+        status = str(record.get("status", ""))
         if status in TERMINAL:
-            return FINISHED, f"attempts ledger: {status}"
-        return RUNNING, f"attempts ledger: {status or 'no status'}"
+            return FINISHED, f"job record: {status}"
+        return RUNNING, f"job record: {status or 'no status'}"
     if statuses and not local_executor:
         return FINISHED, f"Batch job(s) {', '.join(sorted(set(statuses)))}"
     if statuses:
-        return UNKNOWN, "no attempts ledger (the local AWS's Batch status says nothing here)"
-    return UNKNOWN, "no Batch job and no attempts ledger"
+        return UNKNOWN, "no job record (the local AWS's Batch status says nothing here)"
+    return UNKNOWN, "no Batch job and no job record"
 
 
 def prune_finished(
@@ -195,9 +195,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--local-executor",
         action="store_true",
-        help="jobs run under the local executor: only its attempts ledger can say finished",
+        help="jobs run under the local executor: only its job record can say finished",
     )
-    p.add_argument("--no-batch", action="store_true", help="do not ask AWS Batch (ledger only)")
+    p.add_argument("--no-batch", action="store_true", help="do not ask AWS Batch (job record only)")
     p.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--endpoint-url", help="AWS endpoint (e.g. a local moto server)")

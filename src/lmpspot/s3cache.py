@@ -1,7 +1,7 @@
 """Small S3 objects read through a cache keyed by their ETag (``lmpspot status`` at scale).
 
 ``lmpspot status`` over a sweep reads 5-6 small JSON objects per simulation (attempt
-records, ``latest.json``, ``status.json``, the local ledger).  Between two runs most of
+records, ``latest.json``, ``status.json``, the local job record).  Between two runs most of
 them have not changed: a finished simulation's records never do.  :class:`CachedReads`
 stands in for the S3 client's ``get_object``:
 

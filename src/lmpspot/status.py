@@ -1,4 +1,4 @@
-"""Job status: one row per simulation, from AWS Batch, S3 and the local executor's ledger.
+"""Job status: one row per simulation, from AWS Batch, S3 and the local executor's job record.
 
 Attempts: the runner's records in S3 (:mod:`lmpspot.history`), joined with Batch's (or
 the local executor's) attempts of the current job; the scheduler's alone without them.
@@ -7,7 +7,7 @@ the local executor's) attempts of the current job; the scheduler's alone without
 ``playbooks/status.yml``) print, per job:
 
 ======================  ==============================================================
-state                   Batch's job status; in local mode the local executor's ledger
+state                   Batch's job status; in local mode the local executor's job record
                         status (moto marks every job SUCCEEDED at once and runs nothing)
 attempt                 the attempt running now, or the number of attempts made
 interruptions           attempts a spot interruption ended (``Host EC2 ... terminated``, a
@@ -33,12 +33,12 @@ Where jobs come from: ``ListJobs`` of each queue (every status) -> ``DescribeJob
 sim id is the job's ``sim_id`` parameter (``SimId`` tag, else the job name).  A simulation
 is shown by its newest active job in any queue (the On-Demand fallback's job sits in
 another queue than the Spot job it replaces), else by its newest job.  Simulations
-that have a ledger in S3 but no job in the queues (Batch forgets finished jobs after
+that have a job record in S3 but no job in the queues (Batch forgets finished jobs after
 about a week; the local AWS forgets everything when it restarts) are listed from S3.
 
 At scale (a sweep of a thousand simulations): one paginated listing of the checkpoint
 prefix names every simulation's attempt records (no listing per simulation), and the
-per-simulation reads (ledger, attempt records, ``status.json``, ``latest.json``) run on
+per-simulation reads (job record, attempt records, ``status.json``, ``latest.json``) run on
 ``--workers`` threads sharing one S3 client whose connection pool is as large.  Batch's
 ``ListJobs``/``DescribeJobs`` retry throttling with jittered backoff (:mod:`lmpspot.backoff`).
 Small objects go through an ETag-keyed cache (:mod:`lmpspot.s3cache`): what the listing
@@ -83,7 +83,7 @@ class JobStatus:
     job_id: str | None = None
     job_name: str | None = None
     queue: str | None = None
-    source: str = "batch"  # batch | local (the local executor's ledger) | s3 (no Batch job)
+    source: str = "batch"  # batch | local (the local executor's job record) | s3 (no Batch job)
     state: str = "UNKNOWN"
     status_reason: str | None = None
     attempt: int = 0
@@ -333,7 +333,7 @@ class Settings:
     project: str | None = None
     include_s3_only: bool = True
     # The local AWS: Batch's job status means nothing there (moto marks jobs SUCCEEDED at
-    # once); a job without a ledger has not finished an attempt in the local executor.
+    # once); a job without a job record has not finished an attempt in the local executor.
     local: bool = False
     # Threads reading simulations from S3 at once; 1: one at a time, each listing its own
     # attempt records (else one listing of the checkpoint prefix serves all).
@@ -470,7 +470,7 @@ def gather(
     def one(sid: str) -> JobStatus | None:
         job, queue = jobs.get(sid, ({}, None))
         js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
-        # The ledger is the local executor's: on AWS nothing writes it, so it is not asked for.
+        # The job record is the local executor's: on AWS nothing writes it, so it is not asked for.
         doc = (
             get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
             if cfg.local
@@ -531,7 +531,7 @@ def _apply_job(
     st: Mapping[str, Any] | None,
     resolver: InstanceResolver | None,
 ) -> None:
-    """State and attempts: from the local executor's ledger, the Batch job, or (neither) S3.
+    """State and attempts: from the local executor's job record, the Batch job, or (neither) S3.
     ``st``: the simulation's ``status.json`` (None: none)."""
     queue = js.queue
     if doc is not None and doc.get("executor") == "local":
@@ -541,7 +541,7 @@ def _apply_job(
         if js.state in ("RUNNING", "RUNNABLE"):
             js.state = "RUNNING"
             js.attempt = len(js.attempts) + 1  # the executor records an attempt when it ends
-        js.notes.append("local mode: the local executor's ledger is the record (moto's job status is not)")
+        js.notes.append("local mode: the local executor's job record is the truth (moto's job status is not)")
     elif job and cfg.local:
         js.source = "local"
         running = st is not None

@@ -102,7 +102,7 @@ def test_status_at_scale(aws, monkeypatch, tmp_path):
         "client. It keeps connections open, as S3 does (`lmpspot_local.moto_server`), so the\n"
         "32 threads pay 32 TLS handshakes, not one per request.\n"
         "A cold run reads each simulation's attempt records (2-3), `latest.json` and\n"
-        "`status.json` once. Local mode also asks for each simulation's local-executor ledger\n"
+        "`status.json` once. Local mode also asks for each simulation's local-executor job record\n"
         "(a 404 here); against AWS that request is not sent, so a warm run sends one GetObject\n"
         "per simulation (`status.json`, answered 304 when unchanged)."
     )

@@ -3,8 +3,8 @@
 Clones the committed tree (what CI and a new user get), runs ``make up`` on a free
 port: it stands the system up (site.yml) and runs the main job -- the polymer example
 through playbooks/submit.yml, with a spot notice injected into attempt 1 -- then writes
-its report.  The outcome is asserted from the local AWS through boto3 (the attempts
-ledger, the checkpoints and results in the bucket, the report), not from the log.
+its report.  The outcome is asserted from the local AWS through boto3 (the job
+record, the checkpoints and results in the bucket, the report), not from the log.
 ``make up`` then runs again: nothing changes and the finished job is not run again.
 The clone reuses this checkout's ``.venv`` (via ``VENV=``)
 so the test measures the playbooks rather than PyPI; CI's own run of ``make test`` in
@@ -76,7 +76,7 @@ def test_make_up_from_fresh_clone(clone):
         assert "lmpspot-local-results" in [b["Name"] for b in client("s3").list_buckets()["Buckets"]]
         roles = [r["RoleName"] for r in client("iam").list_roles()["Roles"]]
         assert any(r.startswith("lmpspot-local-") for r in roles), roles
-        ledger_1 = _assert_main_job(client("s3"))
+        record_1 = _assert_main_job(client("s3"))
         # The terminal showed the job as it went (make up follows the executor's log).
         assert "spot interruption notice injected" in out, out[-8000:]
         assert "resuming from s3 checkpoint" in out, out[-8000:]
@@ -85,7 +85,7 @@ def test_make_up_from_fresh_clone(clone):
         assert rc2 == 0, out2[-8000:]
         assert _changed(out2) == 0, out2[-8000:]
         assert "already finished" in out2, out2[-8000:]
-        assert _ledger(client("s3")) == ledger_1  # not run again
+        assert _job_record(client("s3")) == record_1  # not run again
         print(f"\nmake up: first {first_s:.1f}s, no-op re-run {second_s:.1f}s")
     finally:
         _make(clone, "local-aws-stop", ports, timeout=120)
@@ -99,7 +99,7 @@ def _keys(s3, prefix: str) -> list[str]:
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-def _ledger(s3) -> dict:
+def _job_record(s3) -> dict:
     keys = [k for k in _keys(s3, "results/") if k.endswith("/attempts.json")]
     assert len(keys) == 1, keys  # the main job, and only it
     return json.loads(s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read())
@@ -107,7 +107,7 @@ def _ledger(s3) -> dict:
 
 def _assert_main_job(s3) -> dict:
     """The main job checkpointed on the notice, was retried, resumed from S3 and finished."""
-    doc = _ledger(s3)
+    doc = _job_record(s3)
     sim = doc["sim_id"]
     assert sim.startswith("in-polymer-"), sim
     assert doc["status"] == "SUCCEEDED", doc

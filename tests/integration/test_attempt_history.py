@@ -18,9 +18,9 @@ import pytest
 from lmp_helpers import unmanaged_queue
 
 from lmpspot.attempts import AttemptRecord, S3Backend
-from lmpspot.job_record import ledger_key
+from lmpspot.job_record import job_record_key
 from lmpspot.status import Settings, gather
-from lmpspot_local.executor import write_ledger
+from lmpspot_local.executor import write_job_record
 
 pytestmark = pytest.mark.integration
 
@@ -119,10 +119,10 @@ def test_local_mode_joins_the_executors_view(aws, s3):
     rec = record(s3, "lj-2", batch_job_id=job_id, batch_attempt=2, lifecycle="local")
     assert rec.stop(0, "finished")
     log_url = f"s3://{BUCKET}/results/lj-2/logs/attempt-2.log"
-    write_ledger(
+    write_job_record(
         s3,
         BUCKET,
-        ledger_key("results/", "lj-2"),
+        job_record_key("results/", "lj-2"),
         {
             "format": 1,
             "executor": "local",
@@ -164,7 +164,7 @@ def test_local_mode_joins_the_executors_view(aws, s3):
     assert js.ledger["attempts"][1]["capacity"] == "local"
 
 
-def test_a_local_job_without_a_ledger_reads_each_object_once(aws, s3):
+def test_a_local_job_without_a_job_record_reads_each_object_once(aws, s3):
     """A local-mode job the executor has not finished an attempt of is RUNNING once its
     runner wrote ``status.json``; that file is read once, for the state and the progress."""
     submit(aws, "lj-3")
@@ -184,7 +184,7 @@ def test_a_local_job_without_a_ledger_reads_each_object_once(aws, s3):
     (js,) = gather(cfg, s3=Counting(), batch=aws.client("batch"), price_fn=prices)
     assert (js.source, js.state, js.attempt, js.step, js.percent) == ("local", "RUNNING", 1, 500, 50.0)
     assert asked == {
-        "results/lj-3/attempts.json": 1,  # the local executor's ledger: none yet
+        "results/lj-3/attempts.json": 1,  # the local executor's job record: none yet
         "results/lj-3/status.json": 1,
         "checkpoints/lj-3/latest.json": 1,
     }

@@ -89,7 +89,7 @@ def batch_env(aws, wrapped_image):
     return register
 
 
-def _ledger(aws, sim_id: str) -> dict:
+def _job_record(aws, sim_id: str) -> dict:
     return json.loads(
         aws.client("s3").get_object(Bucket=BUCKET, Key=f"results/{sim_id}/attempts.json")["Body"].read()
     )
@@ -126,7 +126,7 @@ def test_spot_notice_checkpoints_retries_and_resumes(aws, playbook, batch_env, c
     assert m, res
     sim_id = m.group(1)
 
-    doc = _ledger(aws, sim_id)
+    doc = _job_record(aws, sim_id)
     assert doc["status"] == "SUCCEEDED", doc
     assert doc["executor"] == "local"
     a1, a2 = doc["attempts"]  # exactly two
@@ -205,7 +205,7 @@ def test_timeout_stops_the_attempt_and_is_not_retried(aws, batch_env, cpu_image)
     # The runner took the SIGTERM as a stop request and checkpointed within the grace.
     assert a.exit_code == 75, _text(aws, a.log)
     assert a.duration_s < 12 + 10 + 15
-    assert _ledger(aws, "lj-timeout")["status"] == "FAILED"
+    assert _job_record(aws, "lj-timeout")["status"] == "FAILED"
 
 
 def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: F811
@@ -223,7 +223,7 @@ def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: 
     assert r.status == "FAILED"
     assert [(a.attempt, a.exit_code, a.action) for a in r.attempts] == [(1, 2, "FAILED")], r.attempts
     assert "rule 3" in r.attempts[0].why  # onExitCode 2 -> EXIT
-    doc = _ledger(aws, "lj-bad")
+    doc = _job_record(aws, "lj-bad")
     assert doc["status"] == "FAILED"
     assert len(doc["attempts"]) == 1
     # moto called the job SUCCEEDED the moment it was submitted: not the source of truth.
@@ -231,8 +231,8 @@ def test_bad_input_fails_after_one_attempt(aws, batch_env, cpu_image):  # noqa: 
 
 
 def test_serve_finds_the_jobs_not_yet_executed(aws):
-    """serve() picks jobs by the attempts ledger, not by moto's (always SUCCEEDED) status."""
-    from lmpspot_local.executor import LocalExecutor, write_ledger
+    """serve() picks jobs by the job record, not by moto's (always SUCCEEDED) status."""
+    from lmpspot_local.executor import LocalExecutor, write_job_record
 
     unmanaged_queue(aws, QUEUE, ce_name="ce-serve", role_name="r-serve")
     batch = aws.client("batch")
@@ -254,10 +254,10 @@ def test_serve_finds_the_jobs_not_yet_executed(aws):
         )["jobId"]
         for s in ("done", "todo")
     ]
-    write_ledger(s3, BUCKET, "results/done/attempts.json", {"job_id": ids[0], "status": "SUCCEEDED"})
+    write_job_record(s3, BUCKET, "results/done/attempts.json", {"job_id": ids[0], "status": "SUCCEEDED"})
     ex = LocalExecutor(batch, s3)
     assert ex.pending_jobs(QUEUE) == [ids[1]]
-    # A ledger of an earlier job of the same sim_id does not count for a new job.
+    # A job record of an earlier job of the same sim_id does not count for a new job.
     again = batch.submit_job(
         jobName="lmpspot-done", jobQueue=QUEUE, jobDefinition="jd-serve", parameters={"sim_id": "done"}
     )
@@ -300,4 +300,4 @@ def test_container_still_running_at_notice_time_is_reclaimed(aws, batch_env, wra
     assert a1.duration_s < 30
     assert (a2.exit_code, a2.action) == (0, "SUCCEEDED")
     assert r.status == "SUCCEEDED"
-    assert _ledger(aws, "deaf")["attempts"][0]["status_reason"].startswith("Host EC2")
+    assert _job_record(aws, "deaf")["attempts"][0]["status_reason"].startswith("Host EC2")

@@ -148,11 +148,11 @@ def test_job_runs_across_windows_and_resumes_exactly(aws, cpu_image, tmp_path): 
     assert len(common) == steps // 1000 + 1, (sorted(plain), sorted(windowed))
     assert all(plain[s] == windowed[s] for s in common)
 
-    ledger = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/{sim_id}/attempts.json")["Body"].read())
-    assert ledger["status"] == "SUCCEEDED"
-    # The ledger records each close as the executor saw it (the last attempt may also have
+    record = json.loads(s3.get_object(Bucket=BUCKET, Key=f"results/{sim_id}/attempts.json")["Body"].read())
+    assert record["status"] == "SUCCEEDED"
+    # The job record holds each close as the executor saw it (the last attempt may also have
     # seen one, when it finished within the grace after a close on a busy machine).
-    assert [bool(a["window_closed_at"]) for a in ledger["attempts"]] == [
+    assert [bool(a["window_closed_at"]) for a in record["attempts"]] == [
         bool(a.window_closed_at) for a in attempts
     ]
     print(f"night window job: {steps} steps, {len(attempts)} windows, {wall:.0f} s wall")

@@ -1,6 +1,6 @@
 """Checkpoint rotation (lmpspot.prune, playbooks/rotate.yml --tags checkpoints) against the
 local AWS: real checkpoint sets written by the runtime (LocalStore -> S3Store.upload ->
-latest.json), attempts ledgers written by the executor's own writer, Batch jobs in moto."""
+latest.json), job records written by the executor's own writer, Batch jobs in moto."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from lmpspot.checkpoint import LocalStore
-from lmpspot.job_record import ledger_key
+from lmpspot.job_record import job_record_key
 from lmpspot.prune import FINISHED, RUNNING, UNKNOWN, prune_finished
 from lmpspot.s3store import S3Store
-from lmpspot_local.executor import write_ledger
+from lmpspot_local.executor import write_job_record
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,9 @@ def _checkpoints(s3, tmp_path: Path, sim: str, seqs, *, corrupt=()) -> S3Store:
     return store
 
 
-def _ledger(s3, sim: str, status: str) -> None:
-    write_ledger(s3, BUCKET, ledger_key("results/", sim), {"format": 1, "sim_id": sim, "status": status})
+def _job_record(s3, sim: str, status: str) -> None:
+    doc = {"format": 1, "sim_id": sim, "status": status}
+    write_job_record(s3, BUCKET, job_record_key("results/", sim), doc)
 
 
 def _batch_job(aws, name: str) -> None:
@@ -68,12 +69,12 @@ def _batch_job(aws, name: str) -> None:
 def test_prune_finished_rules(aws, tmp_path: Path):
     s3 = _bucket(aws)
     done = _checkpoints(s3, tmp_path, "done", range(1, 7), corrupt=(5,))
-    _ledger(s3, "done", "SUCCEEDED")
+    _job_record(s3, "done", "SUCCEEDED")
     failed = _checkpoints(s3, tmp_path, "failed", range(1, 4))
-    _ledger(s3, "failed", "FAILED")
+    _job_record(s3, "failed", "FAILED")
     live = _checkpoints(s3, tmp_path, "live", range(1, 7))
-    _ledger(s3, "live", "RUNNABLE")  # between attempts: running
-    orphan = _checkpoints(s3, tmp_path, "orphan", range(1, 7))  # no ledger, no job
+    _job_record(s3, "live", "RUNNABLE")  # between attempts: running
+    orphan = _checkpoints(s3, tmp_path, "orphan", range(1, 7))  # no job record, no job
     batch_done = _checkpoints(s3, tmp_path, "viabatch", range(1, 6))
     _batch_job(aws, "lmpspot-viabatch")
     batch = aws.client("batch")
@@ -88,7 +89,7 @@ def test_prune_finished_rules(aws, tmp_path: Path):
         "failed": FINISHED,
         "live": RUNNING,
         "orphan": UNKNOWN,
-        "viabatch": FINISHED,  # no ledger: Batch's SUCCEEDED decides (AWS mode)
+        "viabatch": FINISHED,  # no job record: Batch's SUCCEEDED decides (AWS mode)
     }
     # done: 6 and 4 are the newest verified (5 is corrupt); the pointer (6) is kept
     assert plan["done"].deleted == [5, 3, 2, 1]
@@ -97,7 +98,7 @@ def test_prune_finished_rules(aws, tmp_path: Path):
     assert plan["viabatch"].deleted == [3, 2, 1]
     assert done.list_seqs() == [6, 5, 4, 3, 2, 1]  # untouched
 
-    # local-executor mode: moto's instant SUCCEEDED says nothing, the ledger alone decides
+    # local-executor mode: moto's instant SUCCEEDED says nothing, the job record alone decides
     local = {
         r.sim_id: r
         for r in prune_finished(
@@ -125,9 +126,9 @@ def test_prune_finished_rules(aws, tmp_path: Path):
 def test_rotate_play_checkpoints(aws, tmp_path: Path, playbook):
     s3 = _bucket(aws)
     done = _checkpoints(s3, tmp_path, "melt-done", range(1, 6))
-    _ledger(s3, "melt-done", "SUCCEEDED")
+    _job_record(s3, "melt-done", "SUCCEEDED")
     live = _checkpoints(s3, tmp_path, "melt-live", range(1, 6))
-    _ledger(s3, "melt-live", "RUNNING")
+    _job_record(s3, "melt-live", "RUNNING")
     args = ("--tags", "checkpoints")
     ev = {"rotate_checkpoints_retention": 2}
 
@@ -135,8 +136,7 @@ def test_rotate_play_checkpoints(aws, tmp_path: Path, playbook):
     assert check.rc == 0, check
     assert check.changed == 1, check
     assert (
-        "melt-done: finished (attempts ledger: SUCCEEDED); 5 checkpoint(s); would delete [3, 2, 1]"
-        in check.stdout
+        "melt-done: finished (job record: SUCCEEDED); 5 checkpoint(s); would delete [3, 2, 1]" in check.stdout
     )
     assert done.list_seqs() == [5, 4, 3, 2, 1]  # --check deleted nothing
 

@@ -77,7 +77,7 @@ def test_second_run_reads_only_what_changed(aws, monkeypatch, capsys, tmp_path):
         "not_modified": COUNT,
         "cached": records + COUNT,
         "absent": 0,
-        "requests": 2 * COUNT,  # each status.json (304) and each local ledger (local mode; none: 404)
+        "requests": 2 * COUNT,  # each status.json (304) and each local job record (local mode; none: 404)
     }
     assert steady(second) == steady(plain)
 

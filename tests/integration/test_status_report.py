@@ -31,9 +31,9 @@ import pytest
 from conftest import REPO, LocalAws, run_playbook
 from lmp_helpers import unmanaged_queue
 
-from lmpspot.job_record import ledger_key
+from lmpspot.job_record import job_record_key
 from lmpspot.report import parse_emf
-from lmpspot_local.executor import EXITED_REASON, Attempt, _record, decide, utc_iso, write_ledger
+from lmpspot_local.executor import EXITED_REASON, Attempt, _record, decide, utc_iso, write_job_record
 from lmpspot_local.imds_stub import ImdsStub
 
 pytestmark = [pytest.mark.integration]
@@ -174,7 +174,7 @@ def write_attempts(aws: LocalAws, sim: str, job_id: str, attempts: list[Attempt]
         "status": status,
         "attempts": [_record(a) for a in attempts],
     }
-    write_ledger(aws.client("s3"), BUCKET, ledger_key("results/", sim), doc)
+    write_job_record(aws.client("s3"), BUCKET, job_record_key("results/", sim), doc)
 
 
 @pytest.fixture
@@ -220,7 +220,7 @@ def test_status_and_report_of_an_interrupted_job(aws: LocalAws, submitted, tmp_p
         assert a1.exit_code == 75 and a1.action == "RETRY", "\n".join(a1.output[-30:])
         write_attempts(aws, sim, job_id, [a1])
 
-        # Between the attempts: moto says SUCCEEDED; the ledger says the job goes on.
+        # Between the attempts: moto says SUCCEEDED; the job record says the job goes on.
         mid = lmpspot(aws, "status", "--bucket", BUCKET, "--queue", QUEUE, "--json")
         assert mid.returncode == 0, mid.stderr
         (row,) = json.loads(mid.stdout)

@@ -1,4 +1,4 @@
-"""lmpspot.ledger (cost arithmetic) and lmpspot.status (Batch attempts, local ledger, table)."""
+"""lmpspot.ledger (cost arithmetic) and lmpspot.status (Batch attempts, local job record, table)."""
 
 from __future__ import annotations
 

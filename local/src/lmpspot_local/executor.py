@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 from lmpspot import spottrace
-from lmpspot.job_record import ledger_key, read_ledger
+from lmpspot.job_record import job_record_key, read_job_record
 from lmpspot.timefmt import utc_iso as _utc_iso
 from lmpspot_local.capacity import QueueKinds
 from lmpspot_local.container_env import (
@@ -111,7 +111,7 @@ MAX_HANDOFFS = 50  # jobs followed from one run_job (moves and capacity fallback
 # After the night window closes, the runner's own watcher stops the job (its notice grace
 # is 30 s by default); the executor stops a container still running this much later.
 WINDOW_GRACE_S = 60.0
-LEDGER_FORMAT = 1
+RECORD_FORMAT = 1
 # Batch's own variables: never taken from a job's environment, always set per attempt.
 RESERVED_ENV_PREFIX = "AWS_BATCH_"
 DEFAULT_RESULTS_PREFIX = "results/"
@@ -378,7 +378,7 @@ def container_environment(
 
 
 # --------------------------------------------------------------------------------------
-# Attempts and the ledger
+# Attempts and the job record
 # --------------------------------------------------------------------------------------
 @dataclass
 class Attempt:
@@ -407,11 +407,11 @@ class JobResult:
     sim_id: str
     status: str  # SUCCEEDED | FAILED
     attempts: list[Attempt]
-    ledger: str | None  # s3:// URL of attempts.json, when written
+    record_url: str | None  # s3:// URL of attempts.json (the job record), when written
     cancelled: bool = False  # cancelled for lack of Spot capacity (a replayed outage)
 
 
-def write_ledger(s3: Any, bucket: str, key: str, doc: Mapping[str, Any]) -> None:
+def write_job_record(s3: Any, bucket: str, key: str, doc: Mapping[str, Any]) -> None:
     s3.put_object(
         Bucket=bucket,
         Key=key,
@@ -442,10 +442,10 @@ class _Watch:
     stopper: threading.Thread | None = None  # a podman stop under way
 
 
-def _ledger_doc(spec: JobSpec, sim_id: str) -> dict[str, Any]:
+def _record_doc(spec: JobSpec, sim_id: str) -> dict[str, Any]:
     """A job's attempts.json before its first attempt."""
     return {
-        "format": LEDGER_FORMAT,
+        "format": RECORD_FORMAT,
         "executor": "local",
         "job_id": spec.job_id,
         "job_name": spec.job_name,
@@ -459,7 +459,7 @@ def _ledger_doc(spec: JobSpec, sim_id: str) -> dict[str, Any]:
 
 
 @dataclass
-class _Ledger:
+class _JobRecord:
     """Where one job's attempts.json and attempt logs go; nothing is written without a bucket
     and an S3 client."""
 
@@ -474,10 +474,10 @@ class _Ledger:
 
     def write(self, **overrides: Any) -> None:
         if self.url:
-            write_ledger(self.s3, self.bucket, self.key, {**self.doc, **overrides})
+            write_job_record(self.s3, self.bucket, self.key, {**self.doc, **overrides})
 
     def save_log(self, n: int, a: Attempt) -> None:
-        """Store attempt ``n``'s container output beside the ledger and note its URL in ``a``."""
+        """Store attempt ``n``'s container output beside the job record and note its URL in ``a``."""
         if self.url is None:
             return
         log_key = f"{self.key.rsplit('/', 1)[0]}/logs/attempt-{n}.log"
@@ -879,11 +879,11 @@ class LocalExecutor:
         sim_id = spec.parameters.get("sim_id") or spec.job_id
         bucket = spec.environment.get("LMPSPOT_BUCKET") or self.bucket
         results_prefix = spec.environment.get("LMPSPOT_RESULTS_PREFIX") or DEFAULT_RESULTS_PREFIX
-        key = ledger_key(results_prefix, sim_id, spec.array_index)
+        key = job_record_key(results_prefix, sim_id, spec.array_index)
         gpu_devices = self._gpu_devices(spec)
         own_stub = imds is None
         stub = imds or ImdsStub(instance_id=LOCAL_INSTANCE_ID, region=self.batch.meta.region_name).start()
-        record = _Ledger(self.s3, bucket, key, _ledger_doc(spec, sim_id))
+        record = _JobRecord(self.s3, bucket, key, _record_doc(spec, sim_id))
         if record.url is None:
             self.log(
                 f"job {spec.job_id}: no bucket (LMPSPOT_BUCKET) or S3 client: attempts are not recorded in S3"
@@ -933,7 +933,7 @@ class LocalExecutor:
     def _attempts(
         self,
         spec: JobSpec,
-        record: _Ledger,
+        record: _JobRecord,
         stub: Any,
         *,
         gpu_devices: bool,
@@ -1086,7 +1086,7 @@ class LocalExecutor:
 
     # -- serving -------------------------------------------------------------------------
     def pending_jobs(self, queue: str) -> list[str]:
-        """Jobs of ``queue`` with no attempts ledger yet (moto's own status is ignored)."""
+        """Jobs of ``queue`` with no job record yet (moto's own status is ignored)."""
         out: list[str] = []
         summaries: list[dict[str, Any]] = []
         for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"):
@@ -1119,7 +1119,7 @@ class LocalExecutor:
                 return False
             prefix = spec.environment.get("LMPSPOT_RESULTS_PREFIX") or DEFAULT_RESULTS_PREFIX
             sim_id = spec.parameters.get("sim_id") or spec.job_id
-            doc = read_ledger(self.s3, bucket, ledger_key(prefix, sim_id, spec.array_index))
+            doc = read_job_record(self.s3, bucket, job_record_key(prefix, sim_id, spec.array_index))
             if doc is None or doc.get("job_id") != spec.job_id:
                 return False
         return True
@@ -1243,7 +1243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "job_id": r.job_id,
             "sim_id": r.sim_id,
             "status": r.status,
-            "ledger": r.ledger,
+            "ledger": r.record_url,  # printed JSON: the key keeps its name for its readers
             "attempts": [_record(a) for a in r.attempts],
         }
         for r in results
@@ -1258,7 +1258,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if not bucket:
         print("show needs --bucket (or LMPSPOT_BUCKET)", file=sys.stderr)
         return 2
-    doc = read_ledger(s3, bucket, ledger_key(args.results_prefix, args.sim_id, args.array_index))
+    doc = read_job_record(s3, bucket, job_record_key(args.results_prefix, args.sim_id, args.array_index))
     if doc is None:
         print(
             f"no attempts recorded for {args.sim_id} in s3://{bucket}/{args.results_prefix}", file=sys.stderr

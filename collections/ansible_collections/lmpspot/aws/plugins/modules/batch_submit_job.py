@@ -91,7 +91,7 @@ options:
     description:
       - Do not submit when the newest job of this name in the queue C(SUCCEEDED); return it.
       - Not meaningful against the local AWS (its jobs succeed at once without running); lmpspot's
-        submit role asks the local executor's ledger there instead.
+        submit role asks the local executor's job record there instead.
     type: bool
     default: false
   wait:
