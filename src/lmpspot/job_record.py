@@ -13,6 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from lmpspot.s3errors import is_not_found
+
 ATTEMPTS_NAME = "attempts.json"
 
 
@@ -25,10 +29,8 @@ def job_record_key(results_prefix: str, sim_id: str, array_index: int | None = N
 def read_job_record(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    except Exception as exc:  # a 404 without the modelled error
-        if "404" in str(exc) or "NoSuchKey" in str(exc):
+    except ClientError as exc:
+        if is_not_found(exc):
             return None
         raise
     return json.loads(body)

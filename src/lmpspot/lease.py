@@ -40,7 +40,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lmpspot.s3store import is_not_found, is_precondition_failed
+from lmpspot.s3errors import is_not_found, is_precondition_failed
 
 LEASE_NAME = "lease.json"
 DEFAULT_TTL = 180.0

@@ -13,6 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from lmpspot.s3errors import is_not_found
+
 
 @dataclass
 class ReportInputs:
@@ -58,8 +62,8 @@ def parse_emf(text: str, attempt: int | None = None) -> list[dict[str, Any]]:
 def _get_text(s3: Any, bucket: str, key: str) -> str | None:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", "replace")
-    except Exception as exc:  # NoSuchKey or a 404 without the modelled error
-        if "NoSuchKey" in str(exc) or "404" in str(exc) or "Not Found" in str(exc):
+    except ClientError as exc:
+        if is_not_found(exc):
             return None
         raise
 

@@ -60,6 +60,7 @@ from lmpspot.checkpoint import (
     verify_dir,
 )
 from lmpspot.running import check_job_id
+from lmpspot.s3errors import is_not_found, is_precondition_failed
 from lmpspot.timefmt import utc_iso
 
 DEFAULT_PREFIX = "checkpoints/"
@@ -153,24 +154,6 @@ def composite_sha256(path: Path, part_size: int) -> tuple[str, int]:
             outer.update(inner.digest())
             parts += 1
     return base64.b64encode(outer.digest()).decode(), parts
-
-
-def is_precondition_failed(exc: BaseException) -> bool:
-    """True for S3's 412 PreconditionFailed (and 409 ConditionalRequestConflict)."""
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409)
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """True for NoSuchKey / 404."""
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("NoSuchKey", "404", "NotFound") or status == 404
 
 
 class S3Store:

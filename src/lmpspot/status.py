@@ -59,12 +59,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lmpspot import backoff
 from lmpspot.history import history, runner_records
 from lmpspot.job_record import ATTEMPTS_NAME
 from lmpspot.ledger import LOCAL, cost_ledger, iso, parse_time
 from lmpspot.progress import format_duration
 from lmpspot.s3cache import CachedReads, cache_file, default_dir
+from lmpspot.s3errors import is_not_found
 from lmpspot.telemetry import fleet_telemetry, ns_per_step, sim_telemetry
 
 LogFn = Callable[[str], None]
@@ -125,8 +128,8 @@ def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """An object's JSON, or None when it does not exist (or is not JSON)."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:
-        if "NoSuchKey" in str(exc) or "404" in str(exc) or "Not Found" in str(exc):
+    except ClientError as exc:
+        if is_not_found(exc):
             return None
         raise
     try:
