@@ -1,5 +1,5 @@
 """A stand-in simulation for the molecule scenarios: registers itself the way the runner
-does (lmpspot.registry.register) and records the signals it gets, like the runner would
+does (lmpspot.running.register) and records the signals it gets, like the runner would
 react to them (SIGUSR1: checkpoint and continue; SIGTERM: checkpoint and exit 75).
 
     python dummy_sim.py JOB_ID WORKDIR   (run with the host's lmpspot venv)
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from lmpspot.registry import register
+from lmpspot.running import register
 
 job_id, workdir = sys.argv[1], Path(sys.argv[2])
 workdir.mkdir(parents=True, exist_ok=True)

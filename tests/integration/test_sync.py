@@ -49,8 +49,11 @@ class FlakyProxy:
         threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
 
     def down(self) -> None:
-        ls, self._listener = self._listener, None
+        with self._lock:  # _accept checks and registers under the lock: nothing slips past
+            ls, self._listener = self._listener, None
         if ls is not None:
+            with contextlib.suppress(OSError):
+                ls.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it
             ls.close()
         with self._lock:
             for c in self._conns:
@@ -71,6 +74,10 @@ class FlakyProxy:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not ls:  # accepted as down() closed it: refuse, like a closed port
+                    client.close()
+                    upstream.close()
+                    return
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
