@@ -33,6 +33,14 @@ _epoch = parse_time  # ISO 8601 (Z allowed) -> epoch seconds, None when absent
 ATTEMPT_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974"]
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write the PNG, free the figure; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=PNG_DPI)
+    _plt().close(fig)
+    return path
+
+
 def _plt():
     import matplotlib  # noqa: PLC0415 (heavy, only for reports)
 
@@ -144,10 +152,7 @@ def plot_thermo(
     for ax in axes[-1]:
         ax.set_xlabel(f"simulated time ({series.time_unit})")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=PNG_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_rate(
@@ -179,10 +184,7 @@ def plot_rate(
     if has_emf:
         _plot_wall_rate(axes[1][0], emf, attempts, unit)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=PNG_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_wall_rate(ax2, emf: list[dict[str, Any]], attempts: list[dict[str, Any]], unit: str) -> None:
@@ -264,10 +266,7 @@ def plot_checkpoints(
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=PNG_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def progress_points(
@@ -345,7 +344,4 @@ def plot_progress(
         ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=PNG_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
