@@ -43,7 +43,12 @@ DEFAULT_ARGS = {
 # copy of the atoms and a re-setup of the GPU neighbor lists (milliseconds); at 5 s per
 # chunk that is well under 1 % while a spot notice (2 min) still has ample room.
 ACCEL_CHUNK_SECONDS = 5.0
-CPU_CHUNK_SECONDS = 1.5
+# On the CPU too: a boundary of the wheel's in.rhodo (32,000 atoms, PPPM, 0.2 s a step)
+# costs about 0.045 s (160 steps in 5-step chunks 33.0 s, in one run 31.6 s), a quarter
+# of a step and below the steps' own spread (neighbour rebuilds, thermo lines), so the
+# sizer's fit of short chunks found no boundary cost and stayed at the shortest length:
+# 1.5 s chunks cost rhodo 4.8 % (docs/PERFORMANCE.md), 5 s ones under 1 %.
+CPU_CHUNK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def _add_lammps_options(p: argparse.ArgumentParser) -> None:
         "--chunk-seconds",
         type=float,
         default=None,
-        help="shortest wall s per chunk (default 1.5; 5 on a GPU)",
+        help="shortest wall s per chunk (default 5, as --max-chunk-seconds)",
     )
     p.add_argument(
         "--max-chunk-seconds",
