@@ -2,7 +2,8 @@
 
 Per simulation ``sweep-<i>`` (importable as ``sweep_seed`` from every test directory):
 
-- 2 or 3 attempt records (:class:`lmpspot.attempts.AttemptRecord` over ``S3Backend``): the
+- 2 or 3 attempt records (:class:`lmpspot.attempts.AttemptRecord` over ``S3Backend``, each
+  with its last progress report as the runner keeps it): the
   first ones spot attempts that checkpointed on a notice and exited 75, the last one an
   On-Demand attempt that finished (exit 0) or, for every third simulation, is running;
 - one checkpoint (:class:`lmpspot.s3store.S3Store`: claim, a small restart file, manifest
@@ -73,7 +74,7 @@ def _checkpoint(root: Path) -> tuple[Path, Manifest]:
     return store.path_for(1), man
 
 
-def _status(sid: str, step: int) -> bytes:
+def _status(sid: str, step: int) -> dict[str, Any]:
     t = [0.0]
     p = Progress(
         TOTAL_STEPS, sid, stream=None, emf=False, timestep=0.005, units="lj",
@@ -81,7 +82,7 @@ def _status(sid: str, step: int) -> bytes:
     )  # fmt: skip
     t[0] = 10.0
     p.update(step, force=True)
-    return json.dumps(p.last_status).encode()
+    return p.last_status
 
 
 def seed_one(s3: Any, bucket: str, i: int, ckdir: Path, template: Manifest) -> None:
@@ -95,7 +96,9 @@ def seed_one(s3: Any, bucket: str, i: int, ckdir: Path, template: Manifest) -> N
             [backend], sid, batch_job_id=f"job-{sid}-{'od' if last else 'spot'}", batch_attempt=a,
             host="seed", instance_type="g6.xlarge", lifecycle="on-demand" if last else "spot",
         )  # fmt: skip
-        rec.step(exp["checkpoint_step"] if not last else exp["step"])
+        reached = exp["checkpoint_step"] if not last else exp["step"]
+        rec.step(reached)
+        rec.progress(_status(sid, reached))  # as the runner does with each progress report
         if not last:
             rec.stop(75, "spot interruption notice: checkpointed")
         elif not exp["running"]:
@@ -106,7 +109,8 @@ def seed_one(s3: Any, bucket: str, i: int, ckdir: Path, template: Manifest) -> N
     store = S3Store(s3, bucket, "checkpoints/", sid)
     store.upload(ckdir, man)
     assert store.commit_latest(man, verify=False)
-    s3.put_object(Bucket=bucket, Key=f"results/{sid}/status.json", Body=_status(sid, exp["step"]))
+    body = json.dumps(_status(sid, exp["step"])).encode()
+    s3.put_object(Bucket=bucket, Key=f"results/{sid}/status.json", Body=body)
 
 
 def seed(s3: Any, bucket: str, count: int, tmp: Path, *, start: int = 0, workers: int = 8) -> list[str]:

@@ -18,10 +18,12 @@ an attempt only ever replaces its own last version.  Fields (``schema`` 1):
 last committed checkpoint), ``first_step_at`` (when the attempt first reported an MD step
 past the one it resumed from: the end of its first chunk, at most ``max_chunk_seconds``
 after that step ran; null until then), ``notice_at`` (when the runner first saw a spot
-interruption notice; null without one).  An attempt that died without stopping (SIGKILL, host gone)
-keeps ``stopped: null``; the attempt that takes its lease over fills in ``stopped`` (its
-last ``updated``), ``stopped_estimated: true``, ``exit_reason`` and ``steps_lost`` from
-its ``last_step`` against the checkpoint the new attempt resumes from.
+interruption notice; null without one), ``progress`` (the runner's last progress report, the
+fields of ``status.json`` that ``lmpspot status`` shows: :data:`PROGRESS_FIELDS`; null until
+the first report, absent in records older than it).  An attempt that died without stopping
+(SIGKILL, host gone) keeps ``stopped: null``; the attempt that takes its lease over fills in
+``stopped`` (its last ``updated``), ``stopped_estimated: true``, ``exit_reason`` and
+``steps_lost`` from its ``last_step`` against the checkpoint the new attempt resumes from.
 
 The same code writes to S3 (:class:`S3Backend`) and to a local directory
 (:class:`DirBackend`, ETag = sha256 of the bytes, create with ``O_EXCL``).
@@ -49,6 +51,13 @@ from lmpspot.timefmt import utc_compact, utc_iso
 SCHEMA = 1
 ATTEMPTS_DIR = "attempts/"
 LIFECYCLES = ("spot", "on-demand", "local")
+# What the record keeps of a progress report (lmpspot.progress.Progress.last_status): what
+# lmpspot status shows, so that a sweep's status reads the records (which one listing
+# vouches for) and not every simulation's status.json as well.
+PROGRESS_FIELDS = (
+    "step", "total_steps", "progress_percent", "steps_per_s", "sim_rate_per_day",
+    "sim_rate_unit", "eta_seconds", "updated_at",
+)  # fmt: skip
 LogFn = Callable[[str], None]
 _log = logging.getLogger("lmpspot.attempts")
 
@@ -267,6 +276,7 @@ class AttemptRecord:
             "steps_lost": None,
             "first_step_at": None,
             "notice_at": None,
+            "progress": None,
         }
 
     # -- state changes (cheap; written at the next flush) -------------------------------
@@ -285,6 +295,14 @@ class AttemptRecord:
                 resumed = (self.data["resumed_from"] or {}).get("step")
                 if self.data["first_step_at"] is None and step != resumed:
                     self.data["first_step_at"] = utc_iso(digits=6)
+
+    def progress(self, status: dict[str, Any]) -> None:
+        """The runner's latest progress report (written at the next flush)."""
+        kept = {k: status.get(k) for k in PROGRESS_FIELDS}
+        with self._lock:
+            if kept != self.data["progress"]:
+                self.data["progress"] = kept
+                self._dirty = True
 
     def notice(self) -> None:
         """The runner saw a spot interruption notice (the first one is kept)."""
@@ -375,6 +393,7 @@ def close_vanished(
 
 __all__ = [
     "ATTEMPTS_DIR",
+    "PROGRESS_FIELDS",
     "AttemptConflict",
     "AttemptRecord",
     "DirBackend",

@@ -134,6 +134,11 @@ class AttemptGuard:
     def step(self, step: int) -> None:
         self.record.step(step)
 
+    def progress(self, status: dict[str, Any]) -> None:
+        """The runner's progress report, kept in the attempt record for ``lmpspot status``."""
+        if status:
+            self.record.progress(status)
+
     def _read_record(self, uid: str) -> dict[str, Any] | None:
         """Attempt ``uid``'s record (best effort: telemetry only)."""
         for be in self.backends:

@@ -518,4 +518,6 @@ class Runner:
             force=force,
             extra={"lammps_step": self.session.step(), "stage": t.stage_index},
         )
+        if guard is not None:
+            guard.progress(self.progress.last_status)
         return self.progress

@@ -12,8 +12,10 @@ state                   Batch's job status; in local mode the local executor's j
 attempt                 the attempt running now, or the number of attempts made
 interruptions           attempts a spot interruption ended (``Host EC2 ... terminated``, a
                         spot notice): :func:`lmpspot.telemetry.is_spot_interruption`
-step / %                the runner's status JSON (``results/<sim>/status.json``, synced
-                        at every checkpoint): done MD steps of the script's total
+step / %                the runner's last progress report: the ``progress`` of its newest
+                        attempt record (written with the record's heartbeat), else its status
+                        JSON (``results/<sim>/status.json``, synced at every checkpoint):
+                        done MD steps of the script's total
 rate, ETA               the same file: ns/day (tau/day in LJ units), seconds left
 checkpoint age          ``checkpoints/<sim>/latest.json``: now - the newest manifest's time
 capacity, instance      per attempt: Batch attempt -> ECS container instance -> EC2 instance
@@ -56,7 +58,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -362,8 +364,9 @@ def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _apply_s3(js: JobStatus, st: Mapping[str, Any] | None, s3: Any, cfg: Settings, now: float) -> None:
-    """Progress from the runner's ``status.json`` (``st``, read once per simulation by the
-    caller) and the checkpoint from ``latest.json``."""
+    """Progress from the runner's report (``st``: the newest attempt record's ``progress``
+    or ``status.json``, read once per simulation by the caller) and the checkpoint from
+    ``latest.json``."""
     if st:
         js.step = st.get("step")
         js.total_steps = st.get("total_steps")
@@ -385,18 +388,19 @@ def _apply_s3(js: JobStatus, st: Mapping[str, Any] | None, s3: Any, cfg: Setting
         js.eta_seconds = None
 
 
+def _progress_of(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest attempt's last progress report (:data:`lmpspot.attempts.PROGRESS_FIELDS`),
+    when its record carries one: then ``status.json`` need not be read."""
+    prog = records[-1].get("progress") if records else None
+    return prog if isinstance(prog, dict) and prog.get("step") is not None else None
+
+
 def _apply_history(
-    js: JobStatus,
-    s3: Any,
-    cfg: Settings,
-    doc: Mapping[str, Any] | None,
-    names: list[str] | None = None,
+    js: JobStatus, cfg: Settings, doc: Mapping[str, Any] | None, records: list[dict[str, Any]]
 ) -> None:
     """The runner's attempt records in S3 (every job of the simulation, beyond Batch's
     retention) are the attempt history; Batch's or the local executor's attempts of the
-    current job add what only the scheduler knows (:mod:`lmpspot.history`).  ``names``:
-    the records' names when listed already (None: list them)."""
-    records = runner_records(s3, cfg.bucket, cfg.checkpoint_prefix, js.sim_id, names)
+    current job add what only the scheduler knows (:mod:`lmpspot.history`)."""
     if not records:
         return
     local = js.source == "local" and doc is not None
@@ -479,12 +483,19 @@ def gather(
             if cfg.local
             else None
         )
-        # status.json: read once, for the local state (below) and for progress.
-        st = get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}")
+        records = runner_records(
+            s3, cfg.bucket, cfg.checkpoint_prefix, sid, None if names is None else names.get(sid, [])
+        )
+        # Progress: the newest attempt record's (the listing vouches for it), else
+        # status.json (records older than that field; an attempt yet to report); read
+        # once, for the local state (below) and for the progress columns.
+        st = _progress_of(records) or get_json(
+            s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{STATUS_NAME}"
+        )
         _apply_job(js, job, doc, cfg, st, resolver)
         if not job and doc is None and js.source != "s3":
             return None
-        _apply_history(js, s3, cfg, doc, None if names is None else names.get(sid, []))
+        _apply_history(js, cfg, doc, records)
         _apply_s3(js, st, s3, cfg, now)
         _finish(js, cfg, now, price_fn)
         return js
@@ -675,7 +686,17 @@ def fleet(jobs: Iterable[JobStatus]) -> dict[str, Any]:
 
 
 def to_json(jobs: Iterable[JobStatus]) -> list[dict[str, Any]]:
-    return [asdict(j) for j in jobs]
+    """The rows as dicts (shallow: the nested lists and dicts are the rows' own, only
+    serialised; ``asdict`` would deep-copy every one of them)."""
+    return [{f.name: getattr(j, f.name) for f in fields(j)} for j in jobs]
+
+
+def json_lines(rows: list[dict[str, Any]]) -> str:
+    """A JSON list with one row per line: each row through the C encoder (``indent``
+    would take the pure-Python one, seconds for a sweep's thousand rows)."""
+    if not rows:
+        return "[]"
+    return "[\n" + ",\n".join(json.dumps(r, default=str) for r in rows) + "\n]"
 
 
 # --------------------------------------------------------------------------------------
@@ -792,7 +813,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         log=log,
     )
     if args.format == "json":
-        print(json.dumps(to_json(jobs), indent=2, default=str))
+        print(json_lines(to_json(jobs)))
     elif args.format == "both":
         print(
             json.dumps(

@@ -188,3 +188,35 @@ def test_a_local_job_without_a_job_record_reads_each_object_once(aws, s3):
         "results/lj-3/status.json": 1,
         "checkpoints/lj-3/latest.json": 1,
     }
+
+
+def test_the_newest_records_progress_spares_status_json(aws, s3):
+    """A runner keeps its progress report in its attempt record: status shows it and does
+    not ask for ``status.json`` (which, older, says something else here)."""
+    submit(aws, "lj-4")
+    older = {"step": 100, "total_steps": 1000}
+    s3.put_object(Bucket=BUCKET, Key="results/lj-4/status.json", Body=json.dumps(older).encode())
+    old = record(s3, "lj-4", lifecycle="spot")
+    old.stop(75, "spot interruption notice: checkpointed")
+    rec = record(s3, "lj-4", lifecycle="on-demand")
+    rec.step(700)
+    rec.progress({"step": 700, "total_steps": 1000, "progress_percent": 70.0, "eta_seconds": 30.0, "gpu": 1})
+    assert rec.flush()
+    asked: Counter[str] = Counter()
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(s3, name)
+
+        def get_object(self, **kw):
+            asked[kw["Key"]] += 1
+            return s3.get_object(**kw)
+
+    cfg = Settings(bucket=BUCKET, region="us-east-2", queues=[QUEUE], sim_ids=["lj-4"], local=True)
+    (js,) = gather(cfg, s3=Counting(), batch=aws.client("batch"), price_fn=prices)
+    assert (js.state, js.attempt, js.step, js.total_steps, js.percent, js.eta_seconds) == (
+        "RUNNING", 2, 700, 1000, 70.0, 30.0,
+    )  # fmt: skip
+    assert "results/lj-4/status.json" not in asked, asked
+    body = s3.get_object(Bucket=BUCKET, Key=f"checkpoints/lj-4/attempts/{rec.name}")["Body"].read()
+    assert "gpu" not in json.loads(body)["progress"]  # only the fields status shows

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 from lmp_helpers import lammps_env, lj_fcc, thermo_rows
 
-from lmpspot.attempts import read_attempts, read_local_attempts
+from lmpspot.attempts import PROGRESS_FIELDS, read_attempts, read_local_attempts
 
 pytestmark = pytest.mark.integration
 VENV_BIN = Path(sys.executable).parent
@@ -152,6 +153,10 @@ def test_s3_down_at_start_exits_76_then_resumes(setup, tmp_path, plain):
     assert [r["exit_code"] for r in recs] == [75, 0]  # S3 never heard of the attempt it could not reach
     assert [r["exit_code"] for r in read_local_attempts(tmp_path / "a2" / ".attempts")] == [76]
     assert recs[1]["resumed_from"]["step"] == int(m.group(1)) and recs[0]["steps_lost"] == 0
+    # Each record keeps its runner's last progress report (what lmpspot status shows).
+    st = json.loads((tmp_path / "a3" / "status.json").read_text())
+    assert recs[1]["progress"] == {k: st.get(k) for k in PROGRESS_FIELDS}
+    assert recs[1]["progress"]["step"] == st["total_steps"] and recs[0]["progress"] is not None
 
 
 @pytest.mark.parametrize(

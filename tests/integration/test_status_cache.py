@@ -68,20 +68,22 @@ def test_second_run_reads_only_what_changed(aws, monkeypatch, capsys, tmp_path):
     plain, none = run(aws, monkeypatch, capsys, "--no-cache")
     assert none == {}
     first, c1 = run(aws, monkeypatch, capsys, *cache)
-    assert c1["cached"] == 0 and c1["fetched"] == records + 2 * COUNT  # records, latest.json, status.json
+    # records and latest.json; no status.json: the newest record carries the progress
+    assert c1["cached"] == 0 and c1["fetched"] == records + COUNT
     assert steady(first) == steady(plain)
 
     second, c2 = run(aws, monkeypatch, capsys, *cache)
     assert c2 == {
         "fetched": 0,
-        "not_modified": COUNT,
+        "not_modified": 0,
         "cached": records + COUNT,
         "absent": 0,
-        "requests": 2 * COUNT,  # each status.json (304) and each local job record (local mode; none: 404)
+        "requests": COUNT,  # each local job record (local mode; none here: 404)
     }
     assert steady(second) == steady(plain)
 
-    # sweep-00001 moves on: its running attempt stops, a new attempt starts, status.json moves.
+    # sweep-00001 moves on: its running attempt stops, a new attempt starts (no progress
+    # report in its record yet: status.json, which moved, tells the step).
     sid = sim_id(1)
     backend = S3Backend(s3, BUCKET, f"checkpoints/{sid}/")
     rec = AttemptRecord(
@@ -95,15 +97,25 @@ def test_second_run_reads_only_what_changed(aws, monkeypatch, capsys, tmp_path):
     s3.put_object(Bucket=BUCKET, Key=f"results/{sid}/status.json", Body=json.dumps(status).encode())
 
     third, c3 = run(aws, monkeypatch, capsys, *cache)
-    assert c3["fetched"] == 2 and c3["not_modified"] == COUNT - 1
+    assert c3["fetched"] == 2 and c3["not_modified"] == 0  # the new record, status.json
     row = next(j for j in third if j["sim_id"] == sid)
     assert row["step"] == 77_000 and row["attempt"] == 4
     assert steady(third) == steady(run(aws, monkeypatch, capsys, "--no-cache")[0])
 
+    # The new attempt reports progress: its record (one GetObject) tells the step;
+    # status.json is not asked for.
+    rec.progress({**status, "step": 78_000})
+    assert rec.flush()
+    fourth, c4 = run(aws, monkeypatch, capsys, *cache)
+    assert c4["fetched"] == 1 and c4["not_modified"] == 0 and c4["requests"] == COUNT + 1
+    row = next(j for j in fourth if j["sim_id"] == sid)
+    assert row["step"] == 78_000 and row["attempt"] == 4
+    assert steady(fourth) == steady(run(aws, monkeypatch, capsys, "--no-cache")[0])
+
     # --workers 1 lists nothing: every cached object is asked for with If-None-Match.
-    seq, c4 = run(aws, monkeypatch, capsys, *cache, "--workers", "1")
-    assert c4["fetched"] == 0 and c4["cached"] == 0 and c4["not_modified"] == records + 1 + 2 * COUNT
-    assert steady(seq) == steady(third)
+    seq, c5 = run(aws, monkeypatch, capsys, *cache, "--workers", "1")
+    assert c5["fetched"] == 0 and c5["cached"] == 0 and c5["not_modified"] == records + 1 + COUNT
+    assert steady(seq) == steady(fourth)
 
 
 def test_a_wrong_or_broken_cache_never_shows(aws, monkeypatch, capsys, tmp_path):
