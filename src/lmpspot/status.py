@@ -40,7 +40,8 @@ about a week; the local AWS forgets everything when it restarts) are listed from
 
 At scale (a sweep of a thousand simulations): one paginated listing of the checkpoint
 prefix names every simulation's attempt records (no listing per simulation), and the
-per-simulation reads (job record, attempt records, ``status.json``, ``latest.json``) run on
+per-simulation reads (job record, attempt records, ``latest.json``; ``status.json`` only when
+the newest record carries no progress report) run on
 ``--workers`` threads sharing one S3 client whose connection pool is as large.  Batch's
 ``ListJobs``/``DescribeJobs`` retry throttling with jittered backoff (:mod:`lmpspot.backoff`).
 Small objects go through an ETag-keyed cache (:mod:`lmpspot.s3cache`): what the listing
