@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lmpspot.s3errors import is_precondition_failed
 from lmpspot.timefmt import utc_compact, utc_iso
 
 SCHEMA = 1
@@ -79,14 +80,6 @@ def _encode(rec: dict[str, Any]) -> bytes:
     return json.dumps(rec, indent=2, sort_keys=True).encode()
 
 
-def _is_precondition(exc: BaseException) -> bool:
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code", "")
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412, 409)
-
-
 class Backend(Protocol):
     def create(self, name: str, body: bytes) -> str: ...
     def replace(self, name: str, body: bytes, etag: str) -> str: ...
@@ -109,7 +102,7 @@ class S3Backend:
                 ContentType="application/json",
             )  # fmt: skip
         except ClientError as exc:
-            if _is_precondition(exc):
+            if is_precondition_failed(exc):
                 raise AttemptConflict(f"{self.prefix}{name} already exists") from exc
             raise
         return resp["ETag"]
@@ -121,7 +114,7 @@ class S3Backend:
                 ContentType="application/json",
             )  # fmt: skip
         except ClientError as exc:
-            if _is_precondition(exc):
+            if is_precondition_failed(exc):
                 raise AttemptConflict(f"{self.prefix}{name} changed under us") from exc
             raise
         return resp["ETag"]

@@ -69,6 +69,20 @@ def submit(aws, sim_id: str) -> str:
     )["jobId"]
 
 
+class Counting:
+    """The S3 client, counting the GetObject requests per key into ``asked``."""
+
+    def __init__(self, s3, asked: Counter[str]) -> None:
+        self.s3, self.asked = s3, asked
+
+    def __getattr__(self, name):
+        return getattr(self.s3, name)
+
+    def get_object(self, **kw):
+        self.asked[kw["Key"]] += 1
+        return self.s3.get_object(**kw)
+
+
 @pytest.fixture
 def s3(aws):
     c = aws.client("s3")
@@ -171,17 +185,8 @@ def test_a_local_job_without_a_job_record_reads_each_object_once(aws, s3):
     status = {"step": 500, "total_steps": 1000, "progress_percent": 50.0}
     s3.put_object(Bucket=BUCKET, Key="results/lj-3/status.json", Body=json.dumps(status).encode())
     asked: Counter[str] = Counter()
-
-    class Counting:
-        def __getattr__(self, name):
-            return getattr(s3, name)
-
-        def get_object(self, **kw):
-            asked[kw["Key"]] += 1
-            return s3.get_object(**kw)
-
     cfg = Settings(bucket=BUCKET, region="us-east-2", queues=[QUEUE], sim_ids=["lj-3"], local=True)
-    (js,) = gather(cfg, s3=Counting(), batch=aws.client("batch"), price_fn=prices)
+    (js,) = gather(cfg, s3=Counting(s3, asked), batch=aws.client("batch"), price_fn=prices)
     assert (js.source, js.state, js.attempt, js.step, js.percent) == ("local", "RUNNING", 1, 500, 50.0)
     assert asked == {
         "results/lj-3/attempts.json": 1,  # the local executor's job record: none yet
@@ -203,17 +208,8 @@ def test_the_newest_records_progress_spares_status_json(aws, s3):
     rec.progress({"step": 700, "total_steps": 1000, "progress_percent": 70.0, "eta_seconds": 30.0, "gpu": 1})
     assert rec.flush()
     asked: Counter[str] = Counter()
-
-    class Counting:
-        def __getattr__(self, name):
-            return getattr(s3, name)
-
-        def get_object(self, **kw):
-            asked[kw["Key"]] += 1
-            return s3.get_object(**kw)
-
     cfg = Settings(bucket=BUCKET, region="us-east-2", queues=[QUEUE], sim_ids=["lj-4"], local=True)
-    (js,) = gather(cfg, s3=Counting(), batch=aws.client("batch"), price_fn=prices)
+    (js,) = gather(cfg, s3=Counting(s3, asked), batch=aws.client("batch"), price_fn=prices)
     assert (js.state, js.attempt, js.step, js.total_steps, js.percent, js.eta_seconds) == (
         "RUNNING", 2, 700, 1000, 70.0, 30.0,
     )  # fmt: skip
