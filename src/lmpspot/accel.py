@@ -47,7 +47,7 @@ ACCEL_CHUNK_SECONDS = 5.0
 # costs about 0.045 s (160 steps in 5-step chunks 33.0 s, in one run 31.6 s), a quarter
 # of a step and below the steps' own spread (neighbour rebuilds, thermo lines), so the
 # sizer's fit of short chunks found no boundary cost and stayed at the shortest length:
-# 1.5 s chunks cost rhodo 4.8 % (docs/PERFORMANCE.md), 5 s ones under 1 %.
+# 1.5 s chunks cost rhodo 4.8 % (docs/PERFORMANCE.md), 5 s ones 0.9-1.3 % (docs/RUNNER.md).
 CPU_CHUNK_SECONDS = 5.0
 
 

@@ -16,7 +16,7 @@ step / %                the runner's last progress report: the ``progress`` of i
                         attempt record (written with the record's heartbeat), else its status
                         JSON (``results/<sim>/status.json``, synced at every checkpoint):
                         done MD steps of the script's total
-rate, ETA               the same file: ns/day (tau/day in LJ units), seconds left
+rate, ETA               the same report: ns/day (tau/day in LJ units), seconds left
 checkpoint age          ``checkpoints/<sim>/latest.json``: now - the newest manifest's time
 capacity, instance      per attempt: Batch attempt -> ECS container instance -> EC2 instance
                         (``InstanceType``, ``InstanceLifecycle``); when EC2 no longer
