@@ -122,6 +122,12 @@ def run_attempt(
         "--allow-short-interval",
         "--progress-every",
         "0.3",
+        # short chunks: the notice must land mid-run however fast the machine is (5 s
+        # default chunks let an idle machine finish the polymer run before it is seen)
+        "--chunk-seconds",
+        "0.3",
+        "--max-chunk-seconds",
+        "0.3",
         "--imds",
         "on",
         "--imds-endpoint",
