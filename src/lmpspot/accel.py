@@ -148,11 +148,21 @@ def with_default(args: list[str], env: Mapping[str, str] | None = None) -> list[
     return list(args) + DEFAULT_ARGS[name]
 
 
-def chunk_seconds(accel: Accelerator, requested: float | None) -> float:
-    """Wall seconds per chunk: ``requested`` when given, else the accelerator's default."""
+# The default never makes chunks longer than the checkpoint interval, but not shorter than
+# this either (the CPU default before 5 s): a short test interval keeps its checkpoints.
+SHORT_INTERVAL_CHUNK_SECONDS = 1.5
+
+
+def chunk_seconds(accel: Accelerator, requested: float | None, interval: float | None = None) -> float:
+    """Wall seconds per chunk: ``requested`` when given, else the accelerator's default --
+    at most ``interval`` (the checkpoint interval; chunk ends are where checkpoints are
+    taken), at least :data:`SHORT_INTERVAL_CHUNK_SECONDS`."""
     if requested is not None:
         return requested
-    return ACCEL_CHUNK_SECONDS if accel.on_device else CPU_CHUNK_SECONDS
+    default = ACCEL_CHUNK_SECONDS if accel.on_device else CPU_CHUNK_SECONDS
+    if interval is not None and interval < default:
+        return max(SHORT_INTERVAL_CHUNK_SECONDS, interval)
+    return default
 
 
 def shutdown(lmp: Any, *, mpi: bool, log: Any = None) -> None:

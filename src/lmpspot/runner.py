@@ -215,7 +215,7 @@ class Runner:
         self.cfg = cfg
         # The accelerator -sf/-pk/-k select: manifests record it; it sets the chunk length.
         self.accel = accel.parse_args(cfg.lammps_args)
-        self.chunk_seconds = accel.chunk_seconds(self.accel, cfg.chunk_seconds)
+        self.chunk_seconds = accel.chunk_seconds(self.accel, cfg.chunk_seconds, cfg.interval)
         self.s3 = s3
         self.log = log or _default_log
         self.progress = progress

@@ -82,6 +82,11 @@ def test_parse_and_classify():
     assert accel.chunk_seconds(gpu, None) == accel.ACCEL_CHUNK_SECONDS
     assert accel.chunk_seconds(omp, None) == accel.CPU_CHUNK_SECONDS
     assert accel.chunk_seconds(gpu, 0.2) == 0.2
+    # never longer than a (test's) short checkpoint interval, never below 1.5 s by default
+    assert accel.chunk_seconds(omp, None, 600.0) == accel.CPU_CHUNK_SECONDS
+    assert accel.chunk_seconds(omp, None, 3.0) == 3.0
+    assert accel.chunk_seconds(omp, None, 0.05) == accel.SHORT_INTERVAL_CHUNK_SECONDS
+    assert accel.chunk_seconds(omp, 0.02, 0.05) == 0.02
 
 
 def test_image_default_applies_only_without_a_choice():
