@@ -3,7 +3,8 @@
 Per simulation ``sweep-<i>`` (importable as ``sweep_seed`` from every test directory):
 
 - 2 or 3 attempt records (:class:`lmpspot.attempts.AttemptRecord` over ``S3Backend``, each
-  with its last progress report as the runner keeps it): the
+  with its last progress report, the earlier records and the pointer as the runner keeps
+  them): the
   first ones spot attempts that checkpointed on a notice and exited 75, the last one an
   On-Demand attempt that finished (exit 0) or, for every third simulation, is running;
 - one checkpoint (:class:`lmpspot.s3store.S3Store`: claim, a small restart file, manifest
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lmpspot.attempts import AttemptRecord, S3Backend
+from lmpspot.attempts import AttemptRecord, S3Backend, read_attempts
 from lmpspot.checkpoint import LocalStore, Manifest
 from lmpspot.progress import Progress
 from lmpspot.s3store import S3Store
@@ -86,9 +87,14 @@ def _status(sid: str, step: int) -> dict[str, Any]:
 
 
 def seed_one(s3: Any, bucket: str, i: int, ckdir: Path, template: Manifest) -> None:
+    """Each attempt as the runner writes it (:class:`lmpspot.guard.AttemptGuard`): its record
+    first; at its start the lease token fences ``latest.json`` and the earlier records are
+    carried in its own (``earlier``); the pointer it wrote or fenced is carried too
+    (``pointer``).  The first attempt commits the checkpoint."""
     exp = expected(i)
     sid = exp["sim_id"]
     backend = S3Backend(s3, bucket, f"checkpoints/{sid}/")
+    man = dataclasses.replace(template, job_id=sid, step=exp["checkpoint_step"])
     n = exp["attempt"]
     for a in range(1, n + 1):
         last = a == n
@@ -96,6 +102,14 @@ def seed_one(s3: Any, bucket: str, i: int, ckdir: Path, template: Manifest) -> N
             [backend], sid, batch_job_id=f"job-{sid}-{'od' if last else 'spot'}", batch_attempt=a,
             host="seed", instance_type="g6.xlarge", lifecycle="on-demand" if last else "spot",
         )  # fmt: skip
+        assert rec.flush()
+        store = S3Store(s3, bucket, "checkpoints/", sid)
+        assert store.fence_pointer(a)
+        rec.set_earlier(read_attempts(s3, bucket, store.base, sid, skip=rec.name))
+        if a == 1:
+            store.upload(ckdir, man)
+            assert store.commit_latest(man, verify=False, token=a)
+        rec.set(pointer=store.pointer_seen)
         reached = exp["checkpoint_step"] if not last else exp["step"]
         rec.step(reached)
         rec.progress(_status(sid, reached))  # as the runner does with each progress report
@@ -105,10 +119,6 @@ def seed_one(s3: Any, bucket: str, i: int, ckdir: Path, template: Manifest) -> N
             rec.stop(0, "finished")
         else:
             assert rec.flush()
-    man = dataclasses.replace(template, job_id=sid, step=exp["checkpoint_step"])
-    store = S3Store(s3, bucket, "checkpoints/", sid)
-    store.upload(ckdir, man)
-    assert store.commit_latest(man, verify=False)
     body = json.dumps(_status(sid, exp["step"])).encode()
     s3.put_object(Bucket=bucket, Key=f"results/{sid}/status.json", Body=body)
 

@@ -20,10 +20,16 @@ past the one it resumed from: the end of its first chunk, at most ``max_chunk_se
 after that step ran; null until then), ``notice_at`` (when the runner first saw a spot
 interruption notice; null without one), ``progress`` (the runner's last progress report, the
 fields of ``status.json`` that ``lmpspot status`` shows: :data:`PROGRESS_FIELDS`; null until
-the first report, absent in records older than it).  An attempt that died without stopping
-(SIGKILL, host gone) keeps ``stopped: null``; the attempt that takes its lease over fills in
-``stopped`` (its last ``updated``), ``stopped_estimated: true``, ``exit_reason`` and
-``steps_lost`` from its ``last_step`` against the checkpoint the new attempt resumes from.
+the first report, absent in records older than it), ``earlier`` (the simulation's earlier
+attempt records as this attempt found them when it started, each ``{name, etag, record}``:
+a reader whose listing shows a record under that name with that ETag has it without
+reading it, see :func:`read_attempts`; at most :data:`MAX_EARLIER`, absent in older records),
+``pointer`` (``latest.json`` as this attempt last wrote or found it: ``{etag, seq, stage,
+step, at}``, ``at`` the checkpoint's creation; null until then, absent in older records).
+An attempt that died without stopping (SIGKILL, host gone) keeps ``stopped: null``; the
+attempt that takes its lease over fills in ``stopped`` (its last ``updated``),
+``stopped_estimated: true``, ``exit_reason`` and ``steps_lost`` from its ``last_step``
+against the checkpoint the new attempt resumes from.
 
 The same code writes to S3 (:class:`S3Backend`) and to a local directory
 (:class:`DirBackend`, ETag = sha256 of the bytes, create with ``O_EXCL``).
@@ -59,6 +65,8 @@ PROGRESS_FIELDS = (
     "step", "total_steps", "progress_percent", "steps_per_s", "sim_rate_per_day",
     "sim_rate_unit", "eta_seconds", "updated_at",
 )  # fmt: skip
+# The earlier attempts a record carries (a simulation with more has the rest read).
+MAX_EARLIER = 100
 LogFn = Callable[[str], None]
 _log = logging.getLogger("lmpspot.attempts")
 
@@ -85,6 +93,7 @@ class Backend(Protocol):
     def replace(self, name: str, body: bytes, etag: str) -> str: ...
     def read(self, name: str) -> tuple[dict[str, Any], str]: ...
     def names(self) -> list[str]: ...
+    def listing(self) -> dict[str, str]: ...
 
 
 class S3Backend:
@@ -123,13 +132,20 @@ class S3Backend:
         obj = self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)
         return json.loads(obj["Body"].read()), obj["ETag"]
 
-    def names(self) -> list[str]:
-        out: list[str] = []
+    def listing(self) -> dict[str, str]:
+        """Record name -> ETag, from one listing."""
+        out: dict[str, str] = {}
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix
         ):
-            out.extend(o["Key"][len(self.prefix) :] for o in page.get("Contents", []))
-        return sorted(n for n in out if n.endswith(".json") and "/" not in n)
+            for o in page.get("Contents", []):
+                name = o["Key"][len(self.prefix) :]
+                if name.endswith(".json") and "/" not in name:
+                    out[name] = o["ETag"]
+        return dict(sorted(out.items()))
+
+    def names(self) -> list[str]:
+        return list(self.listing())
 
 
 class DirBackend:
@@ -176,48 +192,97 @@ class DirBackend:
             return []
         return sorted(p.name for p in self.root.glob("*.json"))
 
+    def listing(self) -> dict[str, str]:
+        out = {}
+        for name in self.names():
+            with contextlib.suppress(OSError):
+                out[name] = self._etag((self.root / name).read_bytes())
+        return out
+
 
 def _sort_key(rec: dict[str, Any]) -> tuple[str, str]:
     return (str(rec.get("started") or ""), str(rec.get("uid") or ""))
 
 
+def _carried(newest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """name -> ``{etag, record}`` of the earlier records ``newest`` carries (``earlier``)."""
+    out = {}
+    for e in (newest or {}).get("earlier") or []:
+        if isinstance(e, dict) and isinstance(e.get("record"), dict) and e.get("etag") and e.get("name"):
+            out[str(e["name"])] = e
+    return out
+
+
 def _read_all(
-    backend: Backend, sim_id: str | None = None, names: list[str] | None = None
+    backend: Backend,
+    sim_id: str | None = None,
+    names: list[str] | dict[str, str | None] | None = None,
+    skip: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The records, oldest first.  ``names`` as a dict (name -> listed ETag): the newest
+    record is read first, and an earlier record it carries with the listed ETag is taken
+    from it, not read (S3's listings are strongly consistent and an ETag changes with the
+    content, so that copy is the object); any other is read.  ``skip``: a name left out
+    (the reader's own record)."""
+    if names is None:
+        names = backend.listing()
+    listed = dict(names) if isinstance(names, dict) else dict.fromkeys(names)
+    if skip is not None:
+        listed.pop(skip, None)
+    order = sorted(listed, reverse=True)
+    carried: dict[str, dict[str, Any]] | None = None  # from the newest readable record
     out = []
-    for name in backend.names() if names is None else names:
-        try:
-            rec, _ = backend.read(name)
-        except (ClientError, ValueError, OSError) as exc:
-            _log.warning("attempt record %s unreadable: %s", name, exc)
+    for name in order:
+        e = (carried or {}).get(name)
+        if e is not None and listed[name] is not None and e["etag"] == listed[name]:
+            rec, etag = dict(e["record"]), str(e["etag"])
+        else:
+            try:
+                rec, etag = backend.read(name)
+            except (ClientError, ValueError, OSError) as exc:
+                _log.warning("attempt record %s unreadable: %s", name, exc)
+                continue
+        if not isinstance(rec, dict):
             continue
-        if not isinstance(rec, dict) or (sim_id is not None and rec.get("sim_id") != sim_id):
+        if carried is None:
+            carried = _carried(rec) if listed[name] is not None else {}
+        rec.pop("earlier", None)
+        if sim_id is not None and rec.get("sim_id") != sim_id:
             continue
         rec["_name"] = name
+        rec["_etag"] = etag
         out.append(rec)
     return sorted(out, key=_sort_key)
 
 
 def read_attempts(
-    client: Any, bucket: str, base_or_prefix: str, sim_id: str, names: list[str] | None = None
+    client: Any,
+    bucket: str,
+    base_or_prefix: str,
+    sim_id: str,
+    names: list[str] | dict[str, str | None] | None = None,
+    skip: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every attempt of ``sim_id`` in S3, sorted by start (oldest first).
 
     ``base_or_prefix`` is either the simulation's checkpoint base (``<prefix><sim_id>/``,
     what ``S3Store.base`` is) or the checkpoint prefix alone (``checkpoints/``), in which
-    case ``sim_id`` is appended.  Each dict carries ``_name`` (its object name).
-    ``names``: the record names when the caller has listed them already (one listing
-    of a whole prefix serves many simulations); None lists ``<base>attempts/``.
+    case ``sim_id`` is appended.  Each dict carries ``_name`` (its object name) and
+    ``_etag``.  ``names``: the records when the caller has listed them already (one
+    listing of a whole prefix serves many simulations), as name -> ETag (then the newest
+    record's ``earlier`` spares reading the records it carries unchanged) or as a list of
+    names; None lists ``<base>attempts/`` (with ETags).  ``skip``: a record name left out.
     """
     base = base_or_prefix if base_or_prefix.endswith("/") or not base_or_prefix else base_or_prefix + "/"
     if base.rstrip("/").rsplit("/", 1)[-1] != sim_id:
         base = f"{base}{sim_id}/"
-    return _read_all(S3Backend(client, bucket, base), sim_id, names)
+    return _read_all(S3Backend(client, bucket, base), sim_id, names, skip)
 
 
 def read_local_attempts(root: Path, sim_id: str | None = None) -> list[dict[str, Any]]:
     """The attempt records in a local directory (:class:`DirBackend`), sorted by start."""
-    return _read_all(DirBackend(root), sim_id)
+    backend = DirBackend(root)
+    return _read_all(backend, sim_id, backend.names())  # no ETags to compare: read each
 
 
 class AttemptRecord:
@@ -296,6 +361,22 @@ class AttemptRecord:
             if kept != self.data["progress"]:
                 self.data["progress"] = kept
                 self._dirty = True
+
+    def set_earlier(self, records: list[dict[str, Any]]) -> None:
+        """The simulation's earlier records as :func:`read_attempts` returned them (each
+        with ``_name`` and ``_etag``), carried in this one (``earlier``) for readers."""
+        kept = [
+            {
+                "name": r["_name"],
+                "etag": r["_etag"],
+                "record": {k: v for k, v in r.items() if not k.startswith("_") and k != "earlier"},
+            }
+            for r in records
+            if r.get("_name") and r.get("_etag") and r.get("uid") != self.uid
+        ][-MAX_EARLIER:]
+        with self._lock:
+            self.data["earlier"] = kept
+            self._dirty = True
 
     def notice(self) -> None:
         """The runner saw a spot interruption notice (the first one is kept)."""
@@ -386,6 +467,7 @@ def close_vanished(
 
 __all__ = [
     "ATTEMPTS_DIR",
+    "MAX_EARLIER",
     "PROGRESS_FIELDS",
     "AttemptConflict",
     "AttemptRecord",

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lmpspot.attempts import AttemptRecord, DirBackend, S3Backend, close_vanished
+from lmpspot.attempts import AttemptRecord, DirBackend, S3Backend, close_vanished, read_attempts
 from lmpspot.lease import DEFAULT_TTL, Heartbeat, Lease, LeaseHeld, LeaseLost
 from lmpspot.resume import StoreUnavailable, _s3_call, with_store_retry
 from lmpspot.telemetry import resume_events
@@ -119,8 +119,12 @@ class AttemptGuard:
                 close_vanished(
                     self.backends, self.sim_id, str(prev["uid"]), man.step if man else None, self.log
                 )
+            earlier = self._earlier()
             if prev and prev.get("uid"):
-                self._previous = self._read_record(str(prev["uid"]))
+                uid = str(prev["uid"])
+                found_prev = [r for r in earlier or [] if r.get("uid") == uid]
+                self._previous = found_prev[-1] if found_prev else self._read_record(uid)
+            self.record.set(pointer=getattr(s3, "pointer_seen", None))
         self.record.set(resumed_from=man, last_checkpoint=man)
         self.record.flush()
         self.heartbeat.start()
@@ -128,8 +132,22 @@ class AttemptGuard:
         return found
 
     def committed(self, manifest: Any) -> None:
-        """A checkpoint is committed in the store (the syncer calls this)."""
-        self.record.set(last_checkpoint=manifest)
+        """A checkpoint is committed in the store (the syncer calls this, after moving
+        ``latest.json``: the record carries the pointer as written, for status)."""
+        self.record.set(last_checkpoint=manifest, pointer=getattr(self.s3, "pointer_seen", None))
+
+    def _earlier(self) -> list[dict[str, Any]] | None:
+        """The simulation's earlier attempt records, now carried in this one (``earlier``):
+        a reader that lists them unchanged need not read them.  Best effort."""
+        try:
+            earlier = read_attempts(
+                self.s3.client, self.s3.bucket, self.s3.base, self.sim_id, skip=self.record.name
+            )
+        except (ClientError, BotoCoreError, OSError, ValueError) as exc:
+            self.log(f"earlier attempt records not read ({exc}); readers will read them")
+            return None
+        self.record.set_earlier(earlier)
+        return earlier
 
     def step(self, step: int) -> None:
         self.record.step(step)

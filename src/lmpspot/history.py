@@ -52,14 +52,19 @@ SCHEDULER_FIELDS = ("log", "log_stream", "action", "why", "notice_injected_at", 
 
 
 def runner_records(
-    s3: Any, bucket: str, checkpoint_prefix: str, sim_id: str, names: list[str] | None = None
+    s3: Any,
+    bucket: str,
+    checkpoint_prefix: str,
+    sim_id: str,
+    names: list[str] | dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The runner's attempt records of ``sim_id`` (oldest first); [] when there are none
     or they cannot be read (the caller falls back to what the scheduler says).
-    ``names``: the records' object names, when already listed (else they are listed)."""
+    ``names``: the records' object names (or name -> ETag), when already listed (else
+    they are listed); see :func:`lmpspot.attempts.read_attempts`."""
     from lmpspot.attempts import read_attempts  # noqa: PLC0415 (botocore only when used)
 
-    if names == []:
+    if names is not None and not names:
         return []
     try:
         return read_attempts(s3, bucket, checkpoint_prefix, sim_id, names)

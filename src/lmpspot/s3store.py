@@ -105,6 +105,22 @@ def progress_of(obj: Any) -> tuple[int, int]:
     return int(obj.stage), int(obj.step)
 
 
+def pointer_summary(data: Any, etag: str | None) -> dict[str, Any] | None:
+    """What ``lmpspot status`` shows of a ``latest.json`` (its content ``data``, its ETag):
+    ``{etag, seq, stage, step, at}``, ``at`` the checkpoint's creation (else the pointer's
+    update).  None for no pointer, one without an ETag or one that names no checkpoint."""
+    if not etag or not isinstance(data, dict) or not isinstance(data.get("seq"), int) or data["seq"] < 0:
+        return None
+    man = data.get("manifest") if isinstance(data.get("manifest"), dict) else {}
+    return {
+        "etag": etag,
+        "seq": data["seq"],
+        "stage": man.get("stage", data.get("stage")),
+        "step": man.get("step", data.get("step")),
+        "at": man.get("created_at") or data.get("updated_at"),
+    }
+
+
 def token_of(man: Manifest) -> int:
     """The lease token a checkpoint was written under (0: written without a lease)."""
     try:
@@ -183,6 +199,10 @@ class S3Store:
         self.multipart_chunksize = multipart_chunksize
         self.max_concurrency = max_concurrency
         self.log: LogFn = log or _log.info
+        # latest.json as this store last wrote or read it while moving it (commit_latest,
+        # fence_pointer, replace_pointer): the attempt record carries it, so that
+        # ``lmpspot status`` need not read the pointer whose ETag it lists (pointer_summary).
+        self.pointer_seen: dict[str, Any] | None = None
 
     # -- keys --------------------------------------------------------------------------
     def ckpt_prefix(self, seq: int) -> str:
@@ -533,6 +553,9 @@ class S3Store:
             sort_keys=True,
         ).encode()
 
+    def _saw_pointer(self, data: dict | None, etag: str | None) -> None:
+        self.pointer_seen = pointer_summary(data, etag)
+
     def commit_latest(
         self, manifest: Manifest, *, verify: bool = True, max_attempts: int = 8, token: int | None = None
     ) -> bool:
@@ -560,6 +583,7 @@ class S3Store:
                         f"({token}): another runner owns this simulation"
                     )
                 if int(current["seq"]) == manifest.seq:
+                    self._saw_pointer(current, etag)
                     return True
                 if progress_of(current) >= progress_of(manifest):
                     self.log(
@@ -569,8 +593,9 @@ class S3Store:
                     )
                     return False
             cond = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+            body = self._pointer_body(manifest, token)
             try:
-                self._put_verified(self.pointer_key, self._pointer_body(manifest, token), **cond)
+                self._saw_pointer(json.loads(body), self._put_verified(self.pointer_key, body, **cond))
                 return True
             except ClientError as exc:
                 if not is_precondition_failed(exc):
@@ -592,7 +617,8 @@ class S3Store:
                 self.client.delete_object(Bucket=self.bucket, Key=self.pointer_key)
             return current
         cond = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
-        self._put_verified(self.pointer_key, self._pointer_body(manifest, token), **cond)
+        body = self._pointer_body(manifest, token)
+        self._saw_pointer(json.loads(body), self._put_verified(self.pointer_key, body, **cond))
         return current
 
     def fence_pointer(self, token: int) -> bool:
@@ -603,13 +629,15 @@ class S3Store:
             if current is None or current.get("seq", -1) < 0 or etag is None:
                 return True
             if int(current.get("lease_token") or 0) >= token:
+                self._saw_pointer(current, etag)
                 return int(current.get("lease_token") or 0) == token
             try:
                 man = Manifest.from_dict(current.get("manifest"))
             except ManifestError:
                 return False
+            body = self._pointer_body(man, token)
             try:
-                self._put_verified(self.pointer_key, self._pointer_body(man, token), IfMatch=etag)
+                self._saw_pointer(json.loads(body), self._put_verified(self.pointer_key, body, IfMatch=etag))
                 return True
             except ClientError as exc:
                 if not is_precondition_failed(exc):

@@ -155,22 +155,32 @@ def sims_in_s3(s3: Any, bucket: str, results_prefix: str) -> list[str]:
 
 def list_checkpoints(
     s3: Any, bucket: str, checkpoint_prefix: str
-) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """One paginated listing of the whole checkpoint prefix: sim id -> the names of its
-    attempt records (``<prefix><sim>/attempts/<name>.json``, sorted), and key -> ETag of
-    every record and ``latest.json`` (what :class:`lmpspot.s3cache.CachedReads` needs)."""
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """One paginated listing of the whole checkpoint prefix: sim id -> its attempt records
+    (``<prefix><sim>/attempts/<name>.json``: name -> ETag, sorted by name), and key -> ETag
+    of every record and ``latest.json`` (what :class:`lmpspot.s3cache.CachedReads` needs)."""
     prefix = _prefix(checkpoint_prefix)
-    out: dict[str, list[str]] = {}
+    out: dict[str, dict[str, str]] = {}
     etags: dict[str, str] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             parts = obj["Key"][len(prefix) :].split("/")
             if len(parts) == 3 and parts[1] == ATTEMPTS_DIR and parts[2].endswith(".json"):
-                out.setdefault(parts[0], []).append(parts[2])
+                out.setdefault(parts[0], {})[parts[2]] = obj["ETag"]
             elif not (len(parts) == 2 and parts[1] == POINTER_NAME):
                 continue
             etags[obj["Key"]] = obj["ETag"]
-    return {sid: sorted(names) for sid, names in out.items()}, etags
+    return {sid: dict(sorted(names.items())) for sid, names in out.items()}, etags
+
+
+def _pointer_of(records: list[dict[str, Any]], etag: str | None) -> dict[str, Any] | None:
+    """``latest.json`` as the newest attempt record carries it (``pointer``), in the
+    pointer's own shape, when the listing shows the pointer with that ETag: then the
+    pointer need not be read (an ETag changes with the content)."""
+    ptr = records[-1].get("pointer") if records and etag else None
+    if not isinstance(ptr, dict) or ptr.get("etag") != etag or not isinstance(ptr.get("seq"), int):
+        return None
+    return {"seq": ptr["seq"], "manifest": {"step": ptr.get("step"), "created_at": ptr.get("at")}}
 
 
 # --------------------------------------------------------------------------------------
@@ -364,10 +374,18 @@ def local_attempts(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _apply_s3(js: JobStatus, st: Mapping[str, Any] | None, s3: Any, cfg: Settings, now: float) -> None:
+def _apply_s3(
+    js: JobStatus,
+    st: Mapping[str, Any] | None,
+    s3: Any,
+    cfg: Settings,
+    now: float,
+    ptr: Mapping[str, Any] | None | bool = True,
+) -> None:
     """Progress from the runner's report (``st``: the newest attempt record's ``progress``
     or ``status.json``, read once per simulation by the caller) and the checkpoint from
-    ``latest.json``."""
+    ``latest.json`` (``ptr``: its content when the caller has it, None when the caller
+    knows there is none, True: read it)."""
     if st:
         js.step = st.get("step")
         js.total_steps = st.get("total_steps")
@@ -377,8 +395,9 @@ def _apply_s3(js: JobStatus, st: Mapping[str, Any] | None, s3: Any, cfg: Setting
         js.eta_seconds = st.get("eta_seconds")
         js.steps_per_s = st.get("steps_per_s")
         js.status_updated_at = st.get("updated_at")
-    ptr = get_json(s3, cfg.bucket, f"{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/latest.json")
-    if ptr and isinstance(ptr.get("seq"), int) and ptr["seq"] >= 0:
+    if ptr is True:
+        ptr = get_json(s3, cfg.bucket, f"{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/{POINTER_NAME}")
+    if isinstance(ptr, Mapping) and isinstance(ptr.get("seq"), int) and ptr["seq"] >= 0:
         man = ptr.get("manifest") or {}
         js.checkpoint_seq = ptr["seq"]
         js.checkpoint_step = man.get("step")
@@ -467,7 +486,8 @@ def gather(
     # Every simulation (a sweep): one listing of the checkpoint prefix names all their
     # attempt records.  A few named ones (--sim-id): each lists its own.
     listed = cfg.workers > 1 and sims and not cfg.sim_ids
-    names = None
+    names: dict[str, dict[str, str]] | None = None
+    etags: dict[str, str] = {}
     reads = CachedReads(s3, cfg.cache_path) if cfg.cache_path else None
     if listed:
         names, etags = list_checkpoints(s3, cfg.bucket, cfg.checkpoint_prefix)
@@ -478,14 +498,15 @@ def gather(
     def one(sid: str) -> JobStatus | None:
         job, queue = jobs.get(sid, ({}, None))
         js = JobStatus(sim_id=sid, job_id=job.get("jobId"), job_name=job.get("jobName"), queue=queue)
-        # The job record is the local executor's: on AWS nothing writes it, so it is not asked for.
+        # The job record is the local executor's, of a job it ran: on AWS nothing writes it,
+        # and locally a simulation without a job in the listed queues has none to read.
         doc = (
             get_json(s3, cfg.bucket, f"{_prefix(cfg.results_prefix)}{sid}/{ATTEMPTS_NAME}")
-            if cfg.local
+            if cfg.local and job
             else None
         )
         records = runner_records(
-            s3, cfg.bucket, cfg.checkpoint_prefix, sid, None if names is None else names.get(sid, [])
+            s3, cfg.bucket, cfg.checkpoint_prefix, sid, None if names is None else names.get(sid, {})
         )
         # Progress: the newest attempt record's (the listing vouches for it), else
         # status.json (records older than that field; an attempt yet to report); read
@@ -497,7 +518,13 @@ def gather(
         if not job and doc is None and js.source != "s3":
             return None
         _apply_history(js, cfg, doc, records)
-        _apply_s3(js, st, s3, cfg, now)
+        # The pointer: carried by the newest record when the listing shows it unchanged;
+        # a listing that shows none says there is none; else (--sim-id) it is read.
+        ptr: Mapping[str, Any] | None | bool = True
+        if names is not None:
+            ptr_etag = etags.get(f"{_prefix(cfg.checkpoint_prefix)}{sid}/{POINTER_NAME}")
+            ptr = _pointer_of(records, ptr_etag) or (True if ptr_etag else None)
+        _apply_s3(js, st, s3, cfg, now, ptr)
         _finish(js, cfg, now, price_fn)
         return js
 

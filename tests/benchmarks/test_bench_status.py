@@ -101,11 +101,11 @@ def test_status_at_scale(aws, monkeypatch, tmp_path):
         + "\n\nThe moto server is one Python process sharing this machine's cores with the\n"
         "client. It keeps connections open, as S3 does (`lmpspot_local.moto_server`), so the\n"
         "32 threads pay 32 TLS handshakes, not one per request.\n"
-        "A cold run reads each simulation's attempt records (2-3) and `latest.json` once; the\n"
-        "newest record carries the runner's last progress report, so `status.json` is not read.\n"
-        "Local mode also asks for each simulation's local-executor job record (a 404 here): the\n"
-        "one GetObject per simulation of a warm run. Against AWS that request is not sent, and a\n"
-        "warm run over simulations that did not change sends none: the listing vouches for\n"
-        "every record and pointer."
+        "A cold run reads each simulation's newest attempt record only: it carries the earlier\n"
+        "records and `latest.json` as its runner found or wrote them, which the one listing\n"
+        "shows unchanged (same ETag), and the runner's last progress report, so neither they\n"
+        "nor `status.json` are read. No local-executor job record is asked for: these\n"
+        "simulations have no job. A warm run over simulations that did not change sends no\n"
+        "GetObject: the listing vouches for every record and pointer."
     )
     record("status", "Status over a sweep (10 / 100 / 1,000 simulations)", body)

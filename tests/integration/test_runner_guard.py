@@ -157,6 +157,28 @@ def test_s3_down_at_start_exits_76_then_resumes(setup, tmp_path, plain):
     st = json.loads((tmp_path / "a3" / "status.json").read_text())
     assert recs[1]["progress"] == {k: st.get(k) for k in PROGRESS_FIELDS}
     assert recs[1]["progress"]["step"] == st["total_steps"] and recs[0]["progress"] is not None
+    # The last record carries the first (as listed) and latest.json as the runner left it:
+    # a reader that lists them needs only the last record.
+    s3 = aws.client("s3")
+    raw = s3.get_object(Bucket=BUCKET, Key=f"checkpoints/sim-1/attempts/{recs[1]['_name']}")["Body"].read()
+    last = json.loads(raw)
+    assert [(e["name"], e["etag"]) for e in last["earlier"]] == [(recs[0]["_name"], recs[0]["_etag"])]
+    ptr = s3.head_object(Bucket=BUCKET, Key="checkpoints/sim-1/latest.json")
+    pointer = json.loads(s3.get_object(Bucket=BUCKET, Key="checkpoints/sim-1/latest.json")["Body"].read())
+    assert last["pointer"]["etag"] == ptr["ETag"]
+    assert (last["pointer"]["seq"], last["pointer"]["step"]) == (pointer["seq"], pointer["manifest"]["step"])
+    asked: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(s3, name)
+
+        def get_object(self, **kw):
+            asked.append(kw["Key"])
+            return s3.get_object(**kw)
+
+    assert read_attempts(Counting(), BUCKET, "checkpoints/", "sim-1") == recs
+    assert asked == [f"checkpoints/sim-1/attempts/{recs[1]['_name']}"]
 
 
 @pytest.mark.parametrize(
