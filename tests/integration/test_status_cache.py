@@ -3,9 +3,10 @@ against the local AWS.
 
 A first run reads each simulation's newest attempt record only (it carries the earlier
 records and the pointer the listing shows unchanged, and the progress); a second run over
-the same sweep sends no ``GetObject`` at all; the output is the same as with ``--no-cache``.  What changed between runs (a new attempt
-record, a rewritten ``status.json``) is read again, and a cache whose copies do not match
-the listing, or that is not JSON, never shows through.
+the same sweep sends no ``GetObject`` at all; the output is the same as with
+``--no-cache``.  What changed between runs (a new attempt record, a rewritten
+``status.json``, a pointer moved by someone else) is read again, and a cache whose copies
+do not match the listing, or that is not JSON, never shows through.
 """
 
 from __future__ import annotations
