@@ -93,7 +93,6 @@ class Backend(Protocol):
     def replace(self, name: str, body: bytes, etag: str) -> str: ...
     def read(self, name: str) -> tuple[dict[str, Any], str]: ...
     def names(self) -> list[str]: ...
-    def listing(self) -> dict[str, str]: ...
 
 
 class S3Backend:
@@ -192,13 +191,6 @@ class DirBackend:
             return []
         return sorted(p.name for p in self.root.glob("*.json"))
 
-    def listing(self) -> dict[str, str]:
-        out = {}
-        for name in self.names():
-            with contextlib.suppress(OSError):
-                out[name] = self._etag((self.root / name).read_bytes())
-        return out
-
 
 def _sort_key(rec: dict[str, Any]) -> tuple[str, str]:
     return (str(rec.get("started") or ""), str(rec.get("uid") or ""))
@@ -215,8 +207,8 @@ def _carried(newest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 def _read_all(
     backend: Backend,
-    sim_id: str | None = None,
-    names: list[str] | dict[str, str | None] | None = None,
+    sim_id: str | None,
+    names: list[str] | dict[str, str | None],
     skip: str | None = None,
 ) -> list[dict[str, Any]]:
     """The records, oldest first.  ``names`` as a dict (name -> listed ETag): the newest
@@ -224,8 +216,6 @@ def _read_all(
     from it, not read (S3's listings are strongly consistent and an ETag changes with the
     content, so that copy is the object); any other is read.  ``skip``: a name left out
     (the reader's own record)."""
-    if names is None:
-        names = backend.listing()
     listed = dict(names) if isinstance(names, dict) else dict.fromkeys(names)
     if skip is not None:
         listed.pop(skip, None)
@@ -276,7 +266,8 @@ def read_attempts(
     base = base_or_prefix if base_or_prefix.endswith("/") or not base_or_prefix else base_or_prefix + "/"
     if base.rstrip("/").rsplit("/", 1)[-1] != sim_id:
         base = f"{base}{sim_id}/"
-    return _read_all(S3Backend(client, bucket, base), sim_id, names, skip)
+    backend = S3Backend(client, bucket, base)
+    return _read_all(backend, sim_id, backend.listing() if names is None else names, skip)
 
 
 def read_local_attempts(root: Path, sim_id: str | None = None) -> list[dict[str, Any]]:
