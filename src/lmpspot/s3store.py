@@ -106,17 +106,18 @@ def progress_of(obj: Any) -> tuple[int, int]:
 
 
 def pointer_summary(data: Any, etag: str | None) -> dict[str, Any] | None:
-    """What ``lmpspot status`` shows of a ``latest.json`` (its content ``data``, its ETag):
-    ``{etag, seq, stage, step, at}``, ``at`` the checkpoint's creation (else the pointer's
-    update).  None for no pointer, one without an ETag or one that names no checkpoint."""
-    if not etag or not isinstance(data, dict) or not isinstance(data.get("seq"), int) or data["seq"] < 0:
+    """What ``lmpspot status`` shows of a ``latest.json`` (its content ``data``, its ETag,
+    None when unknown): ``{etag, seq, stage, step, at}``, stage and step the manifest's,
+    ``at`` the checkpoint's creation (else the pointer's update).  None for no pointer or
+    one that names no checkpoint."""
+    if not isinstance(data, dict) or not isinstance(data.get("seq"), int) or data["seq"] < 0:
         return None
     man = data.get("manifest") if isinstance(data.get("manifest"), dict) else {}
     return {
-        "etag": etag,
+        "etag": etag or None,
         "seq": data["seq"],
-        "stage": man.get("stage", data.get("stage")),
-        "step": man.get("step", data.get("step")),
+        "stage": man.get("stage"),
+        "step": man.get("step"),
         "at": man.get("created_at") or data.get("updated_at"),
     }
 

@@ -71,6 +71,7 @@ from lmpspot.ledger import LOCAL, cost_ledger, iso, parse_time
 from lmpspot.progress import format_duration
 from lmpspot.s3cache import CachedReads, cache_file, default_dir
 from lmpspot.s3errors import is_not_found
+from lmpspot.s3store import POINTER_NAME, pointer_summary
 from lmpspot.telemetry import fleet_telemetry, ns_per_step, sim_telemetry
 
 LogFn = Callable[[str], None]
@@ -78,7 +79,6 @@ LogFn = Callable[[str], None]
 JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 STATUS_NAME = "status.json"
-POINTER_NAME = "latest.json"
 ATTEMPTS_DIR = "attempts"
 WORKERS = 32
 
@@ -174,13 +174,13 @@ def list_checkpoints(
 
 
 def _pointer_of(records: list[dict[str, Any]], etag: str | None) -> dict[str, Any] | None:
-    """``latest.json`` as the newest attempt record carries it (``pointer``), in the
-    pointer's own shape, when the listing shows the pointer with that ETag: then the
-    pointer need not be read (an ETag changes with the content)."""
+    """``latest.json`` as the newest attempt record carries it (``pointer``, a
+    :func:`lmpspot.s3store.pointer_summary`), when the listing shows the pointer with that
+    ETag: then the pointer need not be read (an ETag changes with the content)."""
     ptr = records[-1].get("pointer") if records and etag else None
     if not isinstance(ptr, dict) or ptr.get("etag") != etag or not isinstance(ptr.get("seq"), int):
         return None
-    return {"seq": ptr["seq"], "manifest": {"step": ptr.get("step"), "created_at": ptr.get("at")}}
+    return ptr
 
 
 # --------------------------------------------------------------------------------------
@@ -384,8 +384,8 @@ def _apply_s3(
 ) -> None:
     """Progress from the runner's report (``st``: the newest attempt record's ``progress``
     or ``status.json``, read once per simulation by the caller) and the checkpoint from
-    ``latest.json`` (``ptr``: its content when the caller has it, None when the caller
-    knows there is none, True: read it)."""
+    ``latest.json`` (``ptr``: its :func:`lmpspot.s3store.pointer_summary` when the caller
+    has it, None when the caller knows there is none, True: read it)."""
     if st:
         js.step = st.get("step")
         js.total_steps = st.get("total_steps")
@@ -396,12 +396,12 @@ def _apply_s3(
         js.steps_per_s = st.get("steps_per_s")
         js.status_updated_at = st.get("updated_at")
     if ptr is True:
-        ptr = get_json(s3, cfg.bucket, f"{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/{POINTER_NAME}")
-    if isinstance(ptr, Mapping) and isinstance(ptr.get("seq"), int) and ptr["seq"] >= 0:
-        man = ptr.get("manifest") or {}
+        doc = get_json(s3, cfg.bucket, f"{_prefix(cfg.checkpoint_prefix)}{js.sim_id}/{POINTER_NAME}")
+        ptr = pointer_summary(doc, None)
+    if isinstance(ptr, Mapping):
         js.checkpoint_seq = ptr["seq"]
-        js.checkpoint_step = man.get("step")
-        js.checkpoint_at = man.get("created_at") or ptr.get("updated_at")
+        js.checkpoint_step = ptr.get("step")
+        js.checkpoint_at = ptr.get("at")
         t = parse_time(js.checkpoint_at)
         js.checkpoint_age_seconds = None if t is None else max(0.0, now - t)
     if js.state in ("SUCCEEDED", "FAILED"):
